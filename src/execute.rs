@@ -1,1 +1,500 @@
-//! (in progress)
+//! Execution and verification: run every action of a [`Plan`] against a [`Backend`], even
+//! when one fails, then poll the machine until every targeted session and process is gone
+//! or the timeout passes.
+//!
+//! What is "targeted": each planned session (by id and account, since an id can be reused
+//! by a new logon), and, for a user whose processes are terminated, every process of that
+//! user in scope (so a process forked during the run counts too); for a user who is only
+//! logged off, the user's processes in the logged-off sessions. Zombies count as gone.
+
+use std::time::{Duration, Instant};
+
+use crate::backend::{Backend, Done, TerminateOptions};
+use crate::error::ErrorKind;
+use crate::model::{Account, Process, Session};
+use crate::plan::{Plan, UserPlan, UserStatus};
+use crate::report::{ActionRecord, ActionResult, Event, Remaining, UserOutcome, UserResult, Verification};
+
+/// Options for carrying out a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecOptions {
+    /// How long verification may wait; also bounds each process termination.
+    pub timeout: Duration,
+    /// The wait between the polite and the forceful signal.
+    pub grace: Duration,
+    /// The first wait between two polls; it doubles up to 500 ms.
+    pub poll: Duration,
+    /// Include services-session processes.
+    pub include_services: bool,
+}
+
+impl Default for ExecOptions {
+    fn default() -> Self {
+        ExecOptions {
+            timeout: Duration::from_secs(30),
+            grace: Duration::from_secs(5),
+            poll: Duration::from_millis(50),
+            include_services: false,
+        }
+    }
+}
+
+/// What carrying out a plan produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// Every action, in order.
+    pub actions: Vec<ActionRecord>,
+    /// The verification.
+    pub verification: Verification,
+    /// The outcome per user, in plan order.
+    pub users: Vec<UserResult>,
+}
+
+/// What must be gone for a user to count as logged off.
+struct Target<'a> {
+    user: &'a UserPlan,
+    account: &'a Account,
+}
+
+impl Target<'_> {
+    fn remaining(
+        &self,
+        sessions: &[Session],
+        processes: &[Process],
+        own: &[u32],
+        include_services: bool,
+    ) -> (Remaining, u64) {
+        let acct_key = |s: &Session| s.user == self.account.user && s.domain == self.account.domain;
+        let left_sessions: Vec<String> = self
+            .user
+            .sessions
+            .iter()
+            .filter(|planned| sessions.iter().any(|s| s.id == planned.id && acct_key(s)))
+            .map(|s| s.id.clone())
+            .collect();
+        let ids: Vec<&str> = self.user.sessions.iter().map(|s| s.id.as_str()).collect();
+        let mut zombies = 0;
+        let mut pids = Vec::new();
+        for p in processes {
+            if own.contains(&p.pid) || !p.is_owned_by(self.account) {
+                continue;
+            }
+            let targeted = if self.user.terminate.is_some() {
+                include_services || p.session_id.as_deref() != Some("0")
+            } else {
+                p.session_id.as_deref().is_some_and(|id| ids.contains(&id))
+            };
+            if !targeted {
+                continue;
+            }
+            if p.zombie {
+                zombies += 1;
+            } else {
+                pids.push(p.pid);
+            }
+        }
+        (Remaining { user: self.account.display_name(), sessions: left_sessions, pids }, zombies)
+    }
+}
+
+fn record(action: &str, user: &str, session_id: Option<&str>, reason: Option<&str>) -> ActionRecord {
+    ActionRecord {
+        action: action.to_string(),
+        user: user.to_string(),
+        session_id: session_id.map(str::to_string),
+        reason: reason.map(str::to_string),
+        result: ActionResult::Requested,
+        error: None,
+        signalled: None,
+        method: None,
+    }
+}
+
+/// Carries out `plan` on `backend`, reporting each event to `log` as it happens, then
+/// verifies. Every action runs, even after a failure.
+pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: &mut dyn FnMut(Event)) -> Execution {
+    let own = backend.own_pids();
+    let mut actions = Vec::new();
+    let mut failed_users = Vec::new();
+
+    for skip in &plan.skipped {
+        log(Event::Skipped {
+            session_id: skip.session_id.clone(),
+            user: skip.user.clone(),
+            reason: skip.reason.clone(),
+        });
+    }
+    for (index, up) in plan.users.iter().enumerate() {
+        let Some(account) = &up.account else {
+            log(Event::NotLoggedOn { requested: up.requested.clone() });
+            continue;
+        };
+        let who = account.display_name();
+        log(Event::User {
+            requested: up.requested.clone(),
+            user: who.clone(),
+            sessions: up.sessions.len(),
+            processes: up.pids.len(),
+        });
+        for note in &up.notes {
+            log(Event::Note { user: who.clone(), note: note.clone() });
+        }
+        for s in &up.sessions {
+            log(Event::LoggingOff { user: who.clone(), session_id: s.id.clone(), station: s.station.clone() });
+            let mut rec = record("logoff_session", &who, Some(&s.id), None);
+            match backend.logoff_session(s) {
+                Ok(Done::Requested) => {}
+                Ok(Done::AlreadyGone) => rec.result = ActionResult::AlreadyGone,
+                Err(e) if e.kind == ErrorKind::NotFound => rec.result = ActionResult::AlreadyGone,
+                Err(e) => {
+                    rec.result = ActionResult::Failed;
+                    rec.error = Some(e.to_string());
+                    failed_users.push(index);
+                }
+            }
+            log(Event::Action(rec.clone()));
+            actions.push(rec);
+        }
+        if let Some(reason) = up.terminate {
+            let reason = match reason {
+                crate::plan::TerminateReason::Fallback => "fallback",
+                crate::plan::TerminateReason::Sweep => "sweep",
+            };
+            log(Event::Terminating { user: who.clone(), reason: reason.to_string(), processes: up.pids.len() });
+            let topts = TerminateOptions {
+                grace: opts.grace,
+                timeout: opts.timeout,
+                include_services: opts.include_services,
+                spare_pids: own.clone(),
+            };
+            let mut rec = record("terminate_processes", &who, None, Some(reason));
+            match backend.terminate_processes(account, &topts) {
+                Ok(t) => {
+                    rec.signalled = Some(t.signalled);
+                    rec.method = Some(t.method);
+                }
+                Err(e) if e.kind == ErrorKind::NotFound => rec.result = ActionResult::AlreadyGone,
+                Err(e) => {
+                    rec.result = ActionResult::Failed;
+                    rec.error = Some(e.to_string());
+                    failed_users.push(index);
+                }
+            }
+            log(Event::Action(rec.clone()));
+            actions.push(rec);
+        }
+    }
+
+    let verification = verify(backend, plan, opts, &own, log);
+    let users = plan
+        .users
+        .iter()
+        .enumerate()
+        .map(|(i, up)| {
+            let user = up.account.as_ref().map(Account::display_name);
+            let outcome = match up.status {
+                UserStatus::NotLoggedOn => UserOutcome::NotLoggedOn,
+                // Processes but no session, left alone by --no-process-fallback.
+                UserStatus::ProcessesOnly if up.terminate.is_none() => UserOutcome::NotLoggedOn,
+                _ if failed_users.contains(&i) => UserOutcome::Failed,
+                _ if verification.remaining.iter().any(|r| Some(&r.user) == user.as_ref()) => UserOutcome::Failed,
+                _ => UserOutcome::LoggedOff,
+            };
+            UserResult { requested: up.requested.clone(), user, outcome }
+        })
+        .collect();
+    Execution { actions, verification, users }
+}
+
+/// Polls the machine until every target of `plan` is gone or `opts.timeout` passes.
+pub fn verify(
+    backend: &mut dyn Backend,
+    plan: &Plan,
+    opts: &ExecOptions,
+    own: &[u32],
+    log: &mut dyn FnMut(Event),
+) -> Verification {
+    let targets: Vec<Target> = plan
+        .users
+        .iter()
+        .filter_map(|u| u.account.as_ref().map(|account| Target { user: u, account }))
+        .filter(|t| !t.user.sessions.is_empty() || t.user.terminate.is_some())
+        .collect();
+    let start = Instant::now();
+    let mut polls = 0;
+    let mut errors: Vec<String> = Vec::new();
+    let mut wait = opts.poll;
+    if !targets.is_empty() {
+        log(Event::Waiting { timeout_ms: opts.timeout.as_millis() as u64 });
+    }
+    loop {
+        polls += 1;
+        let listed = backend.list_sessions().and_then(|s| Ok((s, backend.list_processes()?)));
+        match listed {
+            Ok((sessions, processes)) => {
+                let mut zombies = 0;
+                let mut remaining = Vec::new();
+                for t in &targets {
+                    let (r, z) = t.remaining(&sessions, &processes, own, opts.include_services);
+                    zombies += z;
+                    if !r.sessions.is_empty() || !r.pids.is_empty() {
+                        remaining.push(r);
+                    }
+                }
+                let timed_out = start.elapsed() >= opts.timeout;
+                if remaining.is_empty() || timed_out {
+                    let verified = remaining.is_empty();
+                    for t in &targets {
+                        let name = t.account.display_name();
+                        match remaining.iter().find(|r| r.user == name) {
+                            Some(r) => log(Event::StillPresent {
+                                user: name,
+                                sessions: r.sessions.clone(),
+                                pids: r.pids.clone(),
+                            }),
+                            None => {
+                                let (_, z) = t.remaining(&sessions, &processes, own, opts.include_services);
+                                log(Event::VerifiedGone { user: name, zombies: z });
+                            }
+                        }
+                    }
+                    return Verification {
+                        verified,
+                        timed_out: !verified,
+                        elapsed_ms: start.elapsed().as_millis() as u64,
+                        polls,
+                        zombies,
+                        remaining,
+                        errors,
+                    };
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                if !errors.contains(&msg) {
+                    errors.push(msg);
+                }
+                if start.elapsed() >= opts.timeout {
+                    let remaining = targets
+                        .iter()
+                        .map(|t| Remaining {
+                            user: t.account.display_name(),
+                            sessions: t.user.sessions.iter().map(|s| s.id.clone()).collect(),
+                            pids: t.user.pids.clone(),
+                        })
+                        .collect::<Vec<_>>();
+                    for r in &remaining {
+                        log(Event::StillPresent {
+                            user: r.user.clone(),
+                            sessions: r.sessions.clone(),
+                            pids: r.pids.clone(),
+                        });
+                    }
+                    return Verification {
+                        verified: false,
+                        timed_out: true,
+                        elapsed_ms: start.elapsed().as_millis() as u64,
+                        polls,
+                        zombies: 0,
+                        remaining,
+                        errors,
+                    };
+                }
+            }
+        }
+        let left = opts.timeout.saturating_sub(start.elapsed());
+        std::thread::sleep(wait.min(left).max(Duration::from_millis(1)));
+        wait = (wait * 2).min(Duration::from_millis(500));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Policy;
+    use crate::backend::fake::{Fake, FakeState};
+    use crate::model::SessionState;
+    use crate::plan::{PlanOptions, Snapshot, plan};
+    use crate::userlist::parse_targets;
+
+    fn s(id: &str, user: &str, domain: &str) -> Session {
+        Session {
+            id: id.into(),
+            user: user.into(),
+            domain: Some(domain.into()),
+            uid: None,
+            sid: None,
+            station: Some(format!("RDP-Tcp#{id}")),
+            state: SessionState::Active,
+            remote_host: None,
+            logon_time: None,
+            idle_seconds: None,
+            class: None,
+            kind: None,
+            leader: None,
+        }
+    }
+
+    fn p(pid: u32, user: &str, domain: &str, session: &str) -> Process {
+        Process {
+            pid,
+            user: Some(user.into()),
+            domain: Some(domain.into()),
+            uid: None,
+            euid: None,
+            suid: None,
+            sid: None,
+            session_id: Some(session.into()),
+            name: "app.exe".into(),
+            start_time: None,
+            zombie: false,
+        }
+    }
+
+    fn machine() -> FakeState {
+        FakeState {
+            policy: Policy { sweep_after_logoff: false, uid_min: None, local_domain: Some("PC1".into()) },
+            current_session: Some("1".into()),
+            sessions: vec![
+                s("1", "admin", "PC1"),
+                s("2", "alice", "CORP"),
+                s("3", "alice", "CORP"),
+                s("4", "bob", "CORP"),
+            ],
+            processes: vec![
+                p(10, "admin", "PC1", "1"),
+                p(20, "alice", "CORP", "2"),
+                p(30, "alice", "CORP", "3"),
+                p(40, "bob", "CORP", "4"),
+                p(50, "carol", "CORP", "0"),
+                p(51, "dave", "CORP", "7"),
+            ],
+            ..FakeState::default()
+        }
+    }
+
+    fn opts() -> ExecOptions {
+        ExecOptions {
+            timeout: Duration::from_millis(300),
+            grace: Duration::ZERO,
+            poll: Duration::from_millis(5),
+            include_services: false,
+        }
+    }
+
+    fn run(state: FakeState, users: &str) -> (Execution, Fake, Vec<String>) {
+        let mut fake = Fake::in_memory(state);
+        let snap = Snapshot {
+            sessions: fake.list_sessions().unwrap(),
+            processes: fake.list_processes().unwrap(),
+            current_session: fake.current_session().unwrap(),
+            own_pids: fake.own_pids(),
+            policy: fake.policy(),
+        };
+        let targets = parse_targets(&[users.to_string()]).unwrap();
+        let plan = plan(&targets, &[], &snap, PlanOptions::default());
+        assert!(plan.refused.is_empty(), "{:?}", plan.refused);
+        let mut lines = Vec::new();
+        let exec = execute(&mut fake, &plan, &opts(), &mut |e| lines.push(e.to_string()));
+        (exec, fake, lines)
+    }
+
+    #[test]
+    fn two_sessions_are_logged_off_and_verified() {
+        let (exec, fake, lines) = run(machine(), "alice");
+        assert!(exec.verification.verified);
+        assert_eq!(exec.users[0].outcome, UserOutcome::LoggedOff);
+        let acted: Vec<_> = fake.state.actions.iter().map(|a| a.session.clone().unwrap()).collect();
+        assert_eq!(acted, ["2", "3"]);
+        assert!(fake.state.sessions.iter().any(|s| s.id == "4"), "bystander untouched");
+        assert!(fake.state.processes.iter().any(|p| p.pid == 40));
+        assert!(lines.iter().any(|l| l == "logging off session 2 (RDP-Tcp#2) of CORP\\alice"), "{lines:#?}");
+        assert!(lines.iter().any(|l| l == "verified: CORP\\alice is logged off"), "{lines:#?}");
+    }
+
+    #[test]
+    fn partial_failure_runs_every_action() {
+        let mut st = machine();
+        st.faults.logoff_fails.insert("2".into(), "Access is denied.".into());
+        let (exec, fake, lines) = run(st, "alice,bob");
+        assert_eq!(fake.state.actions.len(), 3, "every action ran after the failure");
+        assert_eq!(exec.actions[0].result, ActionResult::Failed);
+        assert!(exec.actions[0].error.as_deref().unwrap().contains("Access is denied."));
+        assert_eq!(exec.users[0].outcome, UserOutcome::Failed);
+        assert_eq!(exec.users[1].outcome, UserOutcome::LoggedOff);
+        assert!(!exec.verification.verified);
+        assert!(lines.iter().any(|l| l.starts_with("  FAILED: session 2 of CORP\\alice")), "{lines:#?}");
+    }
+
+    #[test]
+    fn vanished_session_is_already_gone() {
+        let mut st = machine();
+        st.faults.vanish_before_logoff.push("4".into());
+        let (exec, _, _) = run(st, "bob");
+        assert_eq!(exec.actions[0].result, ActionResult::AlreadyGone);
+        assert!(exec.verification.verified);
+        assert_eq!(exec.users[0].outcome, UserOutcome::LoggedOff);
+    }
+
+    #[test]
+    fn session_that_refuses_to_go_times_out() {
+        let mut st = machine();
+        st.faults.refuse_to_go.push("4".into());
+        let started = Instant::now();
+        let (exec, _, lines) = run(st, "bob");
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert!(started.elapsed() < Duration::from_secs(3));
+        assert!(exec.verification.timed_out);
+        assert_eq!(exec.verification.remaining[0].sessions, ["4"]);
+        assert_eq!(exec.users[0].outcome, UserOutcome::Failed);
+        assert!(exec.verification.polls > 1);
+        assert!(lines.iter().any(|l| l.starts_with("STILL PRESENT after the timeout: CORP\\bob")), "{lines:#?}");
+    }
+
+    #[test]
+    fn fallback_terminates_a_user_without_session() {
+        let (exec, fake, lines) = run(machine(), "dave");
+        assert_eq!(exec.actions[0].action, "terminate_processes");
+        assert_eq!(exec.actions[0].signalled, Some(1));
+        assert!(!fake.state.processes.iter().any(|p| p.pid == 51));
+        assert!(exec.verification.verified);
+        assert!(lines.iter().any(|l| l.contains("no session; fallback")), "{lines:#?}");
+    }
+
+    #[test]
+    fn surviving_process_fails_verification() {
+        let mut st = machine();
+        st.faults.survivors.push(51);
+        let (exec, _, _) = run(st, "dave");
+        assert!(!exec.verification.verified);
+        assert_eq!(exec.verification.remaining[0].pids, [51]);
+    }
+
+    #[test]
+    fn zombies_count_as_gone() {
+        let mut st = machine();
+        st.faults.survivors.push(51);
+        st.processes.iter_mut().find(|p| p.pid == 51).unwrap().zombie = true;
+        st.processes.push(p(52, "dave", "CORP", "7"));
+        let (exec, _, _) = run(st, "dave");
+        assert!(exec.verification.verified);
+        assert_eq!(exec.verification.zombies, 1);
+    }
+
+    #[test]
+    fn user_not_logged_on_is_done_without_actions() {
+        let (exec, fake, lines) = run(machine(), "nosuch");
+        assert!(fake.state.actions.is_empty());
+        assert_eq!(exec.users[0].outcome, UserOutcome::NotLoggedOn);
+        assert_eq!(lines, ["user nosuch: not logged on, nothing to do"]);
+    }
+
+    #[test]
+    fn all_spares_the_tools_session() {
+        let (exec, fake, _) = run(machine(), "ALL");
+        assert!(exec.verification.verified);
+        let acted: Vec<_> = fake.state.actions.iter().map(|a| a.session.clone().unwrap()).collect();
+        assert_eq!(acted, ["2", "3", "4"]);
+        assert!(fake.state.sessions.iter().any(|s| s.id == "1"));
+    }
+}

@@ -85,10 +85,7 @@ impl SessionState {
 
     /// Parses the string form of [`SessionState::as_str`]; also accepts logind's words.
     pub fn parse(s: &str) -> SessionState {
-        SessionState::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .unwrap_or(SessionState::Unknown)
+        SessionState::ALL.into_iter().find(|st| st.as_str() == s).unwrap_or(SessionState::Unknown)
     }
 }
 
@@ -213,12 +210,7 @@ impl Account {
 impl Session {
     /// The account that owns this session.
     pub fn account(&self) -> Account {
-        Account {
-            user: self.user.clone(),
-            domain: self.domain.clone(),
-            uid: self.uid,
-            sid: self.sid.clone(),
-        }
+        Account { user: self.user.clone(), domain: self.domain.clone(), uid: self.uid, sid: self.sid.clone() }
     }
 }
 

@@ -122,6 +122,14 @@ impl Fake {
         self.save()
     }
 
+    /// Removes a session and its processes, but for the injected survivors.
+    fn end_session(&mut self, id: &str) -> Result<()> {
+        let survivors = self.state.faults.survivors.clone();
+        self.state.sessions.retain(|s| s.id != id);
+        self.state.processes.retain(|p| p.session_id.as_deref() != Some(id) || survivors.contains(&p.pid));
+        self.save()
+    }
+
     fn save(&self) -> Result<()> {
         let Some(path) = &self.path else { return Ok(()) };
         let text = serde_json::to_string_pretty(&self.state).expect("fake state serializes");
@@ -181,21 +189,14 @@ impl Backend for Fake {
         if let Some(msg) = faults.logoff_fails.get(&session.id) {
             return Err(Error::new(ErrorKind::Os, format!("log off session {} of {who}", session.id), msg.clone()));
         }
-        if faults.vanish_before_logoff.contains(&session.id) {
-            self.state.sessions.retain(|s| s.id != session.id);
-            self.save()?;
-            return Ok(Done::AlreadyGone);
-        }
-        if !self.state.sessions.iter().any(|s| s.id == session.id && s.user == session.user) {
+        // A session that vanished between listing and acting: the user logged out.
+        let vanished = faults.vanish_before_logoff.contains(&session.id);
+        if vanished || !self.state.sessions.iter().any(|s| s.id == session.id && s.user == session.user) {
+            self.end_session(&session.id)?;
             return Ok(Done::AlreadyGone);
         }
         if !faults.refuse_to_go.contains(&session.id) {
-            let survivors = faults.survivors.clone();
-            self.state.sessions.retain(|s| s.id != session.id);
-            self.state
-                .processes
-                .retain(|p| p.session_id.as_deref() != Some(&session.id) || survivors.contains(&p.pid));
-            self.save()?;
+            self.end_session(&session.id)?;
         }
         Ok(Done::Requested)
     }

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The project's test command (README): installs what the tests need, then runs them all.
+#
+#   sudo bash ci/test.sh
+#
+# As root it also runs the real-system tests (test users, processes, utmp sessions, a
+# logind container) and requires them to run (LOGOFF_REQUIRE_REAL_TESTS=1), and the
+# Windows build, lint and Wine smoke run. Not as root, only what needs no root runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\n=== %s (%ss)\n' "$*" "$SECONDS"; }
+
+need_pkgs=()
+have() { command -v "$1" >/dev/null 2>&1; }
+if [ "$(id -u)" -eq 0 ]; then
+  have x86_64-w64-mingw32-gcc || need_pkgs+=(gcc-mingw-w64-x86-64)
+  have wine || need_pkgs+=(wine wine64)
+  have systemd-nspawn || need_pkgs+=(systemd-container)
+  have debootstrap || need_pkgs+=(debootstrap)
+  have ssh || need_pkgs+=(openssh-client)
+  have killall || need_pkgs+=(psmisc)
+  have pkill || need_pkgs+=(procps)
+  have setpriv || need_pkgs+=(util-linux)
+  have useradd || need_pkgs+=(passwd)
+  have python3 || need_pkgs+=(python3)
+  if [ "${#need_pkgs[@]}" -gt 0 ]; then
+    log "apt-get install ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  fi
+  export LOGOFF_REQUIRE_REAL_TESTS=1
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "cargo clippy (linux)"
+cargo clippy --all-targets --locked -- -D warnings
+
+if [ -x ci/container.sh ] && [ "$(id -u)" -eq 0 ]; then
+  log "logind container rootfs"
+  bash ci/container.sh build
+fi
+
+log "cargo test"
+cargo test --locked -- --test-threads=2
+
+if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
+  log "windows: cross-build, clippy, Wine smoke run"
+  bash ci/windows.sh
+fi
+
+log "all tests passed"

@@ -1,0 +1,472 @@
+//! The command line: parse the arguments, open the backend(s), plan, act, verify, report,
+//! and turn the outcome into one documented exit code.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use logoff_users::backend::fake::Fake;
+use logoff_users::backend::{self, Backend, NativeOptions, SessionSource};
+use logoff_users::duration::parse_duration;
+use logoff_users::error::{Error, ErrorKind};
+use logoff_users::execute::{ExecOptions, execute};
+use logoff_users::plan::{Plan, PlanOptions, Snapshot, TerminateReason, plan};
+use logoff_users::report::{
+    self, ActionResult, Event, HostReport, HostSessions, Report, Request, SessionList, Summary, UserOutcome, UserResult,
+};
+use logoff_users::userlist::{Targets, parse_exclude, parse_targets};
+
+/// Every targeted user is logged off (a user who was not logged on counts as done).
+const EXIT_OK: i32 = 0;
+/// Some action failed or could not be verified.
+const EXIT_FAILED: i32 = 1;
+/// Bad input or usage, or a refused target; nothing was done.
+const EXIT_USAGE: i32 = 2;
+/// Not enough privilege to act, or this OS is not supported; nothing was done.
+const EXIT_PRIVILEGE: i32 = 3;
+
+const AFTER_HELP: &str = "\
+USERS: comma-separated names or ALL, from the arguments, --users, or LOGOFF_USERS.
+Names: user, DOMAIN\\user, user@domain, .\\user; matched exactly, ignoring case.
+
+Exit codes:
+  0  every targeted user is logged off (a user not logged on counts as done)
+  1  some action failed or could not be verified
+  2  bad input or usage, or a protected target refused; nothing was done
+  3  not enough privilege, or this OS is not supported yet; nothing was done";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Source {
+    Auto,
+    Logind,
+    Utmp,
+}
+
+/// Log users off this machine (or remote RDS hosts): named users, or ALL. Verifies that
+/// their sessions and processes are gone.
+#[derive(Debug, Parser)]
+#[command(name = "logoff-users", version, after_help = AFTER_HELP)]
+struct Args {
+    /// Users to log off (names or ALL; each argument may be a comma-separated list).
+    #[arg(value_name = "USERS", conflicts_with = "list")]
+    users: Vec<String>,
+
+    /// The user list as one comma-separated value, as an RMM passes it (e.g. '@Users@').
+    #[arg(long = "users", value_name = "LIST", conflicts_with = "list")]
+    users_list: Option<String>,
+
+    /// Users to leave alone, in the same syntax (applies to ALL too).
+    #[arg(long, value_name = "LIST")]
+    exclude: Vec<String>,
+
+    /// List the sessions on the machine and exit.
+    #[arg(long)]
+    list: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// How long to wait until the sessions and processes are gone (90s, 5m, 1h30m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// How long processes get after the polite signal before they are forced.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    grace: Duration,
+
+    /// Allow explicitly named protected accounts (never session 0 or the tool's own session).
+    #[arg(long)]
+    force: bool,
+
+    /// Do not terminate the processes of a named user who has no session.
+    #[arg(long)]
+    no_process_fallback: bool,
+
+    /// Also terminate the user's processes in the services session 0 (Windows).
+    #[arg(long)]
+    include_services: bool,
+
+    /// Remote RDS hosts to act on (Windows), comma-separated.
+    #[arg(long, value_name = "HOST[,HOST...]", value_delimiter = ',')]
+    server: Vec<String>,
+
+    /// Where Linux sessions come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    source: Source,
+
+    /// The utmp file to read (Linux, without logind).
+    #[arg(long, value_name = "PATH")]
+    utmp: Option<PathBuf>,
+
+    /// Act on a fake machine described by a JSON state file (for tests).
+    #[arg(long, value_name = "FILE", hide = true)]
+    fake_state: Option<PathBuf>,
+}
+
+/// Prints one line of text output, unless the format is JSON.
+struct Out {
+    format: Format,
+}
+
+impl Out {
+    fn line(&self, line: impl std::fmt::Display) {
+        if self.format == Format::Text {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe must not panic the tool mid-run; the exit code still tells.
+            let _ = writeln!(stdout, "{line}");
+            let _ = stdout.flush();
+        }
+    }
+
+    fn json(&self, value: &impl serde::Serialize) {
+        let text = serde_json::to_string_pretty(value).expect("report serializes");
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
+    }
+}
+
+/// Runs the tool; returns the exit code.
+pub fn main() -> i32 {
+    let args = match Args::try_parse() {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
+        }
+    };
+    let out = Out { format: args.format };
+    if args.list {
+        return list(&args, &out);
+    }
+    logoff(&args, &out)
+}
+
+/// A host name, and its backend or why it could not be opened.
+type Opened = (String, Result<Box<dyn Backend>, Error>);
+
+fn open_hosts(args: &Args) -> Vec<Opened> {
+    if let Some(path) = &args.fake_state {
+        let b = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
+        let host = b.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
+        return vec![(host, b)];
+    }
+    let source = match args.source {
+        Source::Auto => SessionSource::Auto,
+        Source::Logind => SessionSource::Logind,
+        Source::Utmp => SessionSource::Utmp,
+    };
+    let servers: Vec<Option<String>> = if args.server.is_empty() {
+        vec![None]
+    } else {
+        args.server.iter().map(|s| Some(s.trim().to_string())).collect()
+    };
+    servers
+        .into_iter()
+        .map(|server| {
+            let opts = NativeOptions { source, utmp_path: args.utmp.clone(), server: server.clone() };
+            (server.unwrap_or_else(|| "localhost".into()), backend::open_native(&opts))
+        })
+        .collect()
+}
+
+fn fatal_code(e: &Error) -> i32 {
+    match e.kind {
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported => EXIT_PRIVILEGE,
+        ErrorKind::InvalidInput => EXIT_USAGE,
+        _ => EXIT_FAILED,
+    }
+}
+
+fn list(args: &Args, out: &Out) -> i32 {
+    let mut hosts = Vec::new();
+    let mut code = EXIT_OK;
+    for (host, opened) in open_hosts(args) {
+        let (backend_name, result) = match opened {
+            Ok(mut b) => (b.name().to_string(), b.list_sessions()),
+            Err(e) => ("-".to_string(), Err(e)),
+        };
+        let (sessions, error) = match result {
+            Ok(s) => (s, None),
+            Err(e) => {
+                eprintln!("error: {e}");
+                code = code.max(fatal_code(&e));
+                (Vec::new(), Some(e.to_string()))
+            }
+        };
+        hosts.push(HostSessions { host, backend: backend_name, error, sessions });
+    }
+    match out.format {
+        Format::Json => out.json(&SessionList { version: report::REPORT_VERSION, hosts }),
+        Format::Text => {
+            if hosts.iter().any(|h| h.error.is_none()) {
+                print!("{}", report::session_table(&hosts));
+            }
+        }
+    }
+    code
+}
+
+/// The user lists, from the arguments, `--users`, or `LOGOFF_USERS`.
+fn user_lists(args: &Args) -> Vec<String> {
+    let mut lists = args.users.clone();
+    lists.extend(args.users_list.clone());
+    if lists.is_empty() {
+        if let Ok(env) = std::env::var("LOGOFF_USERS") {
+            lists.push(env);
+        }
+    }
+    lists
+}
+
+fn usage_error(out: &Out, request: Request, message: &str, code: i32) -> i32 {
+    eprintln!("error: {message}; nothing was done");
+    if out.format == Format::Json {
+        let summary = Summary { exit_code: code, ..Summary::default() };
+        out.json(&Report {
+            version: report::REPORT_VERSION,
+            tool: tool(),
+            request,
+            error: Some(message.to_string()),
+            hosts: Vec::new(),
+            summary,
+        });
+    }
+    code
+}
+
+fn tool() -> String {
+    format!("logoff-users {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// One host between planning and acting.
+struct Host {
+    backend: Option<Box<dyn Backend>>,
+    report: HostReport,
+}
+
+fn snapshot(b: &mut dyn Backend) -> Result<Snapshot, Error> {
+    Ok(Snapshot {
+        sessions: b.list_sessions()?,
+        processes: b.list_processes()?,
+        // Not knowing our own session is no reason to stop: the own pids still protect us.
+        current_session: b.current_session().unwrap_or(None),
+        own_pids: b.own_pids(),
+        policy: b.policy(),
+    })
+}
+
+fn logoff(args: &Args, out: &Out) -> i32 {
+    let mut request = Request {
+        all: false,
+        users: Vec::new(),
+        exclude: Vec::new(),
+        dry_run: args.dry_run,
+        timeout_ms: args.timeout.as_millis() as u64,
+    };
+    let targets = match parse_targets(&user_lists(args)) {
+        Ok(t) => t,
+        Err(e) => return usage_error(out, request, &e.message, EXIT_USAGE),
+    };
+    let exclude = match parse_exclude(&args.exclude) {
+        Ok(x) => x,
+        Err(e) => return usage_error(out, request, &e.message, EXIT_USAGE),
+    };
+    request.all = targets == Targets::All;
+    if let Targets::Users(names) = &targets {
+        request.users = names.iter().map(ToString::to_string).collect();
+    }
+    request.exclude = exclude.iter().map(ToString::to_string).collect();
+
+    let opts = PlanOptions {
+        force: args.force,
+        process_fallback: !args.no_process_fallback,
+        include_services: args.include_services,
+    };
+
+    // Phase 1: open, check privilege, list and plan on every host, acting on none.
+    let mut hosts = Vec::new();
+    for (host, opened) in open_hosts(args) {
+        let mut report = HostReport {
+            host,
+            backend: "-".into(),
+            error: None,
+            plan: None,
+            actions: Vec::new(),
+            verification: None,
+            users: Vec::new(),
+        };
+        let mut backend = match opened {
+            Ok(b) => b,
+            Err(e) => {
+                if matches!(fatal_code(&e), EXIT_PRIVILEGE | EXIT_USAGE) {
+                    return usage_error(out, request, &e.to_string(), fatal_code(&e));
+                }
+                report.error = Some(e.to_string());
+                hosts.push(Host { backend: None, report });
+                continue;
+            }
+        };
+        report.backend = backend.name().to_string();
+        if !args.dry_run {
+            if let Err(e) = backend.check_privilege() {
+                let code = fatal_code(&e);
+                if code != EXIT_FAILED {
+                    return usage_error(out, request, &e.to_string(), code);
+                }
+                report.error = Some(e.to_string());
+                hosts.push(Host { backend: None, report });
+                continue;
+            }
+        }
+        match snapshot(backend.as_mut()) {
+            Ok(snap) => report.plan = Some(plan(&targets, &exclude, &snap, opts)),
+            Err(e) => {
+                let code = fatal_code(&e);
+                if code != EXIT_FAILED {
+                    return usage_error(out, request, &e.to_string(), code);
+                }
+                report.error = Some(e.to_string());
+            }
+        }
+        hosts.push(Host { backend: Some(backend), report });
+    }
+
+    let refusals: Vec<String> = hosts
+        .iter()
+        .filter_map(|h| h.report.plan.as_ref().map(|p| (h, p)))
+        .flat_map(|(h, p)| {
+            p.refused.iter().map(move |r| {
+                let session = r.session_id.as_ref().map(|s| format!(" (session {s})")).unwrap_or_default();
+                format!("refused on {}: {}{session}: {}", h.report.host, r.user, r.reason)
+            })
+        })
+        .collect();
+    if !refusals.is_empty() {
+        for r in &refusals {
+            eprintln!("error: {r}");
+        }
+        let msg = format!("{} target(s) refused: {}", refusals.len(), refusals.join("; "));
+        return finish(out, request, Some(msg), hosts.into_iter().map(|h| h.report).collect(), Some(EXIT_USAGE));
+    }
+
+    // Phase 2: act and verify, host by host.
+    let exec_opts = ExecOptions {
+        timeout: args.timeout,
+        grace: args.grace,
+        include_services: args.include_services,
+        ..ExecOptions::default()
+    };
+    let mut reports = Vec::new();
+    for mut h in hosts {
+        out.line(Event::Host { host: h.report.host.clone(), backend: h.report.backend.clone() });
+        if let Some(e) = &h.report.error {
+            out.line(format!("FAILED: host {}: {e}", h.report.host));
+        }
+        if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
+            if args.dry_run {
+                for line in dry_run_lines(p) {
+                    out.line(line);
+                }
+                h.report.users = p
+                    .users
+                    .iter()
+                    .map(|u| UserResult {
+                        requested: u.requested.clone(),
+                        user: u.account.as_ref().map(|a| a.display_name()),
+                        outcome: if u.account.is_none() { UserOutcome::NotLoggedOn } else { UserOutcome::Planned },
+                    })
+                    .collect();
+            } else {
+                let exec = execute(b.as_mut(), p, &exec_opts, &mut |e| out.line(e));
+                h.report.actions = exec.actions;
+                h.report.verification = Some(exec.verification);
+                h.report.users = exec.users;
+            }
+        }
+        reports.push(h.report);
+    }
+    finish(out, request, None, reports, None)
+}
+
+fn dry_run_lines(p: &Plan) -> Vec<String> {
+    let mut lines = Vec::new();
+    for s in &p.skipped {
+        lines.push(format!("would skip session {} of {}: {}", s.session_id, s.user, s.reason));
+    }
+    for u in &p.users {
+        let Some(a) = &u.account else {
+            lines.push(format!("user {}: not logged on, nothing to do", u.requested));
+            continue;
+        };
+        let who = a.display_name();
+        lines.push(format!("user {who}: {} session(s), {} process(es)", u.sessions.len(), u.pids.len()));
+        for n in &u.notes {
+            lines.push(format!("user {who}: {n}"));
+        }
+        for s in &u.sessions {
+            let station = s.station.as_ref().map(|st| format!(" ({st})")).unwrap_or_default();
+            lines.push(format!("would log off session {}{station} of {who}", s.id));
+        }
+        match u.terminate {
+            Some(TerminateReason::Fallback) => {
+                lines.push(format!("would terminate the {} process(es) of {who} (no session: fallback)", u.pids.len()))
+            }
+            Some(TerminateReason::Sweep) => {
+                lines.push(format!("would then terminate every remaining process of {who}"))
+            }
+            None => {}
+        }
+    }
+    lines
+}
+
+fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostReport>, forced: Option<i32>) -> i32 {
+    let mut s = Summary::default();
+    for h in &hosts {
+        if h.error.is_some() {
+            s.hosts_failed += 1;
+        }
+        for u in &h.users {
+            s.users_targeted += 1;
+            match u.outcome {
+                UserOutcome::LoggedOff => s.users_logged_off += 1,
+                UserOutcome::NotLoggedOn => s.users_not_logged_on += 1,
+                UserOutcome::Failed => s.users_failed += 1,
+                UserOutcome::Planned => {}
+            }
+        }
+        for a in &h.actions {
+            match (a.action.as_str(), a.result) {
+                (_, ActionResult::Failed) => s.actions_failed += 1,
+                ("logoff_session", ActionResult::Requested) => s.sessions_logged_off += 1,
+                ("logoff_session", ActionResult::AlreadyGone) => s.sessions_already_gone += 1,
+                _ => {}
+            }
+            s.processes_terminated += a.signalled.unwrap_or(0);
+        }
+    }
+    let unverified = hosts.iter().any(|h| h.verification.as_ref().is_some_and(|v| !v.verified));
+    s.exit_code = forced.unwrap_or(if s.hosts_failed > 0 || s.users_failed > 0 || s.actions_failed > 0 || unverified {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    });
+    out.line(s.line(request.dry_run || error.is_some()));
+    let code = s.exit_code;
+    if out.format == Format::Json {
+        out.json(&Report { version: report::REPORT_VERSION, tool: tool(), request, error, hosts, summary: s });
+    }
+    code
+}

@@ -1,0 +1,608 @@
+//! CLI tests of the real binary against the fake backend: text, JSON and exit codes.
+//!
+//! The JSON document is deserialized into this file's own copy of the schema, with
+//! `deny_unknown_fields` everywhere, so that any change to the schema fails here first.
+//! (Fields that no test reads still pin the schema, hence `dead_code` is allowed.)
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde::Deserialize;
+
+const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Report {
+    version: u32,
+    tool: String,
+    request: Request,
+    error: Option<String>,
+    hosts: Vec<Host>,
+    summary: Summary,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Request {
+    all: bool,
+    users: Vec<String>,
+    exclude: Vec<String>,
+    dry_run: bool,
+    timeout_ms: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Host {
+    host: String,
+    backend: String,
+    error: Option<String>,
+    plan: Option<Plan>,
+    actions: Vec<Action>,
+    verification: Option<Verification>,
+    users: Vec<UserResult>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Plan {
+    users: Vec<UserPlan>,
+    skipped: Vec<Skipped>,
+    refused: Vec<Refusal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserPlan {
+    requested: String,
+    account: Option<Account>,
+    status: String,
+    sessions: Vec<Session>,
+    pids: Vec<u32>,
+    terminate: Option<String>,
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Account {
+    user: String,
+    domain: Option<String>,
+    uid: Option<u32>,
+    sid: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Session {
+    id: String,
+    user: String,
+    domain: Option<String>,
+    uid: Option<u32>,
+    sid: Option<String>,
+    station: Option<String>,
+    state: String,
+    remote_host: Option<String>,
+    logon_time: Option<i64>,
+    idle_seconds: Option<u64>,
+    class: Option<String>,
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    leader: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Skipped {
+    session_id: String,
+    user: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Refusal {
+    requested: String,
+    user: String,
+    session_id: Option<String>,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Action {
+    action: String,
+    user: String,
+    session_id: Option<String>,
+    reason: Option<String>,
+    result: String,
+    error: Option<String>,
+    signalled: Option<u64>,
+    method: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Verification {
+    verified: bool,
+    timed_out: bool,
+    elapsed_ms: u64,
+    polls: u32,
+    zombies: u64,
+    remaining: Vec<Remaining>,
+    errors: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Remaining {
+    user: String,
+    sessions: Vec<String>,
+    pids: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserResult {
+    requested: String,
+    user: Option<String>,
+    outcome: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Summary {
+    users_targeted: u64,
+    users_logged_off: u64,
+    users_not_logged_on: u64,
+    users_failed: u64,
+    sessions_logged_off: u64,
+    sessions_already_gone: u64,
+    processes_terminated: u64,
+    actions_failed: u64,
+    hosts_failed: u64,
+    exit_code: i32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionList {
+    version: u32,
+    hosts: Vec<HostSessions>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostSessions {
+    host: String,
+    backend: String,
+    error: Option<String>,
+    sessions: Vec<Session>,
+}
+
+/// A private copy of a fixture state file, which the fake rewrites as it acts.
+struct Machine {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Machine {
+    fn new(fixture: &str) -> Machine {
+        Machine::edit(fixture, |_| {})
+    }
+
+    fn edit(fixture: &str, f: impl FnOnce(&mut serde_json::Value)) -> Machine {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(fixture);
+        let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src).unwrap()).unwrap();
+        f(&mut v);
+        let path = dir.path().join("state.json");
+        std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+        Machine { _dir: dir, path }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(BIN);
+        cmd.arg("--fake-state").arg(&self.path).args(args).env_remove("LOGOFF_USERS");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    }
+
+    fn state(&self) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(&self.path).unwrap()).unwrap()
+    }
+
+    /// The requests the fake received, as `action:session:user`.
+    fn actions(&self) -> Vec<String> {
+        let state = self.state();
+        let none = Vec::new();
+        state["actions"]
+            .as_array()
+            .unwrap_or(&none)
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}:{}:{}",
+                    a["action"].as_str().unwrap(),
+                    a["session"].as_str().unwrap_or("-"),
+                    a["user"].as_str().unwrap()
+                )
+            })
+            .collect()
+    }
+
+    fn session_ids(&self) -> Vec<String> {
+        self.state()["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+fn report(o: &Output) -> Report {
+    let r: Report = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(o)));
+    assert_eq!(r.version, 1);
+    assert!(r.tool.starts_with("logoff-users "));
+    r
+}
+
+#[test]
+fn logs_off_a_domain_user_and_says_so() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["CORP\\jsmith", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "host rds01 (backend fake)",
+            "processing user CORP\\jsmith: 2 session(s), 2 process(es)",
+            "logging off session 2 (RDP-Tcp#2) of CORP\\jsmith",
+            "  ok: session 2 of CORP\\jsmith: logoff requested",
+            "logging off session 3 of CORP\\jsmith",
+            "  ok: session 3 of CORP\\jsmith: logoff requested",
+            "verifying: waiting up to 2s for sessions and processes to go",
+            "verified: CORP\\jsmith is logged off",
+            "summary: 1 user(s) targeted: 1 logged off, 0 not logged on, 0 failed; 2 session(s) logged off, 0 already gone, 0 process(es) terminated, 0 action(s) failed (exit 0)",
+        ]
+    );
+    assert_eq!(m.actions(), ["logoff_session:2:CORP\\jsmith", "logoff_session:3:CORP\\jsmith"]);
+    // The local jsmith, and everyone else, are untouched.
+    assert_eq!(m.session_ids(), ["1", "4", "5", "6", "7"]);
+    assert!(!text.contains('\x1b'), "no colour when stdout is not a terminal");
+}
+
+#[test]
+fn json_report_holds_plan_actions_verification_and_summary() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["--users", "jsmith, 'John Smith', émile, nosuch", "--format", "json", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    assert!(r.error.is_none());
+    assert!(!r.request.all);
+    assert_eq!(r.request.users, ["jsmith", "John Smith", "émile", "nosuch"]);
+    assert!(r.request.exclude.is_empty());
+    assert!(!r.request.dry_run);
+    assert_eq!(r.request.timeout_ms, 2000);
+    assert_eq!(r.hosts.len(), 1);
+    let h = &r.hosts[0];
+    assert_eq!((h.host.as_str(), h.backend.as_str()), ("rds01", "fake"));
+    assert!(h.error.is_none());
+    let plan = h.plan.as_ref().unwrap();
+    assert!(plan.refused.is_empty() && plan.skipped.is_empty());
+    let planned: Vec<(String, Vec<String>)> = plan
+        .users
+        .iter()
+        .map(|u| {
+            (
+                u.account
+                    .as_ref()
+                    .map(|a| format!("{}\\{}", a.domain.clone().unwrap_or_default(), a.user))
+                    .unwrap_or_default(),
+                u.sessions.iter().map(|s| s.id.clone()).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("CORP\\jsmith".to_string(), vec!["2".to_string(), "3".to_string()]),
+            ("RDS01\\jsmith".to_string(), vec!["4".to_string()]),
+            ("CORP\\John Smith".to_string(), vec!["5".to_string()]),
+            ("CORP\\Émile".to_string(), vec!["7".to_string()]),
+            (String::new(), vec![]),
+        ]
+    );
+    assert_eq!(plan.users[4].status, "not_logged_on");
+    assert_eq!(plan.users[0].status, "logged_on");
+    assert_eq!(plan.users[0].sessions[1].state, "disconnected");
+    assert_eq!(h.actions.len(), 5);
+    assert!(h.actions.iter().all(|a| a.action == "logoff_session" && a.result == "requested" && a.error.is_none()));
+    let v = h.verification.as_ref().unwrap();
+    assert!(v.verified && !v.timed_out && v.remaining.is_empty() && v.errors.is_empty());
+    assert!(v.polls >= 1);
+    let outcomes: Vec<&str> = h.users.iter().map(|u| u.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["logged_off", "logged_off", "logged_off", "logged_off", "not_logged_on"]);
+    assert_eq!(r.summary.users_targeted, 5);
+    assert_eq!(r.summary.users_logged_off, 4);
+    assert_eq!(r.summary.users_not_logged_on, 1);
+    assert_eq!(r.summary.sessions_logged_off, 5);
+    assert_eq!(r.summary.exit_code, 0);
+}
+
+#[test]
+fn refused_inputs_exit_2_and_do_nothing() {
+    let table: &[(&[&str], &str)] = &[
+        (&[], "no users given"),
+        (&["--users", ""], "no users given"),
+        (&["--users", " , ,'' "], "nothing but blanks"),
+        (&["--users", "@Users@"], "the RMM did not fill in the parameter"),
+        (&["--users", "'@Users@'"], "the RMM did not fill in the parameter"),
+        (&["ALL,jsmith"], "ALL cannot be mixed with names"),
+        (&["ALL", "jsmith"], "ALL cannot be mixed with names"),
+        (&["\\jsmith"], "malformed user name"),
+        (&["CORP\\"], "malformed user name"),
+        (&["A\\B\\c"], "malformed user name"),
+        (&["bad\u{1}name"], "malformed user name"),
+        (&["jsmith", "--exclude", "ALL"], "--exclude cannot be ALL"),
+        (&["jsmith", "--timeout", "soon"], "bad duration"),
+        (&["jsmith", "--bogus"], "unexpected argument"),
+        (&["jsmith", "--list"], "cannot be used with"),
+    ];
+    for (args, message) in table {
+        let m = Machine::new("rds.json");
+        let o = m.run(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{args:?}: {}", stderr(&o));
+        assert!(m.actions().is_empty(), "{args:?} acted");
+    }
+}
+
+#[test]
+fn bad_input_in_json_mode_is_a_json_error() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["--users", "@Users@", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let r = report(&o);
+    assert!(r.error.unwrap().contains("RMM did not fill in the parameter"));
+    assert!(r.hosts.is_empty());
+    assert_eq!(r.summary.exit_code, 2);
+}
+
+#[test]
+fn users_come_from_the_environment_too() {
+    let m = Machine::new("rds.json");
+    let o = m.run_env(&["--timeout", "2s"], &[("LOGOFF_USERS", "'CORP\\jsmith'")]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(m.actions().len(), 2);
+    let m = Machine::new("rds.json");
+    let o = m.run_env(&[], &[("LOGOFF_USERS", "@Users@")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(m.actions().is_empty());
+}
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let m = Machine::new("rds.json");
+    let before = m.state();
+    let o = m.run(&["ALL", "--dry-run", "--exclude", "RDS01\\jsmith"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(m.state(), before, "a dry run changes nothing");
+    let text = stdout(&o);
+    for want in [
+        "would skip session 1 of RDS01\\admin: session 1 is the one running this tool",
+        "would skip session 4 of RDS01\\jsmith: excluded",
+        "would skip session 6 of Window Manager\\DWM-6: DWM-6 is a protected system account (DWM-*)",
+        "would log off session 2 (RDP-Tcp#2) of CORP\\jsmith",
+        "would log off session 7 (RDP-Tcp#7) of CORP\\Émile",
+        "summary: 3 user(s) targeted, 0 not logged on; nothing was done (exit 0)",
+    ] {
+        assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+    }
+    let o = m.run(&["ALL", "--dry-run", "--format", "json"]);
+    let r = report(&o);
+    assert!(r.request.all && r.request.dry_run);
+    assert!(r.hosts[0].actions.is_empty() && r.hosts[0].verification.is_none());
+    assert!(r.hosts[0].users.iter().all(|u| u.outcome == "planned"));
+    assert_eq!(r.hosts[0].plan.as_ref().unwrap().skipped.len(), 2);
+}
+
+#[test]
+fn all_logs_off_everyone_but_the_protected_and_the_tools_own_session() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["all", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(m.session_ids(), ["1", "6"]);
+    assert!(m.actions().iter().all(|a| !a.contains(":1:") && !a.contains(":6:")));
+}
+
+#[test]
+fn protected_accounts_need_force_and_own_session_never_goes() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["DWM-6"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("protected system account"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--force"));
+    assert!(m.actions().is_empty());
+
+    let o = m.run(&["DWM-6", "--force", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(m.actions(), ["logoff_session:6:Window Manager\\DWM-6"]);
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["admin", "--force", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(2));
+    let r = report(&o);
+    let refused = &r.hosts[0].plan.as_ref().unwrap().refused;
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].session_id.as_deref(), Some("1"));
+    assert_eq!(refused[0].requested, "admin");
+    assert!(refused[0].reason.contains("running this tool"));
+    assert!(m.actions().is_empty());
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["SYSTEM"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(m.actions().is_empty());
+}
+
+#[test]
+fn a_session_that_refuses_to_go_exits_1_after_the_timeout() {
+    let m = Machine::edit("rds.json", |v| v["faults"]["refuse_to_go"] = serde_json::json!(["2"]));
+    let o = m.run(&["CORP\\jsmith", "--timeout", "300ms", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let r = report(&o);
+    let v = r.hosts[0].verification.as_ref().unwrap();
+    assert!(!v.verified && v.timed_out);
+    assert!(v.elapsed_ms >= 300);
+    assert_eq!(v.remaining[0].user, "CORP\\jsmith");
+    assert_eq!(v.remaining[0].sessions, ["2"]);
+    assert_eq!(r.hosts[0].users[0].outcome, "failed");
+    assert_eq!(r.summary.users_failed, 1);
+    assert_eq!(r.summary.exit_code, 1);
+
+    let o = m.run(&["CORP\\jsmith", "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("STILL PRESENT after the timeout: CORP\\jsmith: session(s) [2]"), "{}", stdout(&o));
+}
+
+#[test]
+fn a_failed_logoff_still_runs_the_rest_and_exits_1() {
+    let m = Machine::edit("rds.json", |v| {
+        v["faults"]["logoff_fails"] = serde_json::json!({"2": "Access is denied. Grant the Reset permission."})
+    });
+    let o = m.run(&["CORP\\jsmith,John Smith", "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert!(
+        text.contains(
+            "  FAILED: session 2 of CORP\\jsmith: could not log off session 2 of CORP\\jsmith: Access is denied."
+        ),
+        "{text}"
+    );
+    assert_eq!(m.actions().len(), 3, "every action ran");
+    assert!(text.contains("verified: CORP\\John Smith is logged off"));
+    assert!(text.lines().last().unwrap().contains("1 action(s) failed (exit 1)"));
+}
+
+#[test]
+fn an_already_gone_session_is_not_an_error() {
+    let m = Machine::edit("rds.json", |v| v["faults"]["vanish_before_logoff"] = serde_json::json!(["5"]));
+    let o = m.run(&["John Smith", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let r = report(&o);
+    assert_eq!(r.hosts[0].actions[0].result, "already_gone");
+    assert_eq!(r.summary.sessions_already_gone, 1);
+}
+
+#[test]
+fn process_fallback_and_its_switch() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["svcbackup", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    let a = &r.hosts[0].actions[0];
+    assert_eq!(
+        (a.action.as_str(), a.reason.as_deref(), a.signalled),
+        ("terminate_processes", Some("fallback"), Some(1))
+    );
+    let pids: Vec<u64> =
+        m.state()["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    assert!(!pids.contains(&800));
+    assert!(pids.contains(&801), "the services-session process stays without --include-services");
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["svcbackup", "--no-process-fallback"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(m.actions().is_empty());
+    assert!(stdout(&o).contains("left alone (--no-process-fallback)"), "{}", stdout(&o));
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["svcbackup", "--include-services", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(m.state()["processes"].as_array().unwrap().iter().filter(|p| p["user"] == "svcbackup").count(), 0);
+}
+
+#[test]
+fn no_privilege_exits_3_and_does_nothing() {
+    let m = Machine::edit("rds.json", |v| v["faults"]["unprivileged"] = serde_json::json!(true));
+    let o = m.run(&["jsmith"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("run as root or elevated"), "{}", stderr(&o));
+    assert!(m.actions().is_empty());
+}
+
+#[test]
+fn the_second_run_finds_nothing_to_do() {
+    let m = Machine::new("rds.json");
+    assert_eq!(m.run(&["jsmith", "--timeout", "2s"]).status.code(), Some(0));
+    let n = m.actions().len();
+    let o = m.run(&["jsmith", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(m.actions().len(), n);
+    assert_eq!(report(&o).summary.users_not_logged_on, 1);
+}
+
+#[test]
+fn list_as_table_and_json() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["--list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "HOST   ID  USER                  STATION    STATE         IDLE   LOGON (UTC)       FROM");
+    assert_eq!(
+        lines[2],
+        "rds01  2   CORP\\jsmith           RDP-Tcp#2  active        30s    2026-11-18 11:08  10.0.0.5"
+    );
+    assert_eq!(lines.len(), 8);
+
+    let o = m.run(&["--list", "--format", "json"]);
+    let l: SessionList = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(l.version, 1);
+    assert_eq!(l.hosts[0].host, "rds01");
+    assert_eq!(l.hosts[0].backend, "fake");
+    assert!(l.hosts[0].error.is_none());
+    let ids: Vec<&str> = l.hosts[0].sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["1", "2", "3", "4", "5", "6", "7"]);
+    let s = &l.hosts[0].sessions[1];
+    assert_eq!((s.user.as_str(), s.domain.as_deref(), s.state.as_str()), ("jsmith", Some("CORP"), "active"));
+    assert_eq!(
+        (s.remote_host.as_deref(), s.idle_seconds, s.logon_time),
+        (Some("10.0.0.5"), Some(30), Some(1_795_000_100))
+    );
+    assert!(m.actions().is_empty());
+}
+
+#[test]
+fn an_unreachable_host_is_reported_and_exits_1() {
+    let m =
+        Machine::edit("rds.json", |v| v["faults"]["unreachable"] = serde_json::json!("The RPC server is unavailable."));
+    let o = m.run(&["jsmith", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let r = report(&o);
+    assert!(r.hosts[0].error.as_deref().unwrap().contains("The RPC server is unavailable."));
+    assert_eq!(r.summary.hosts_failed, 1);
+}
+
+#[cfg(not(any(target_os = "linux", windows)))]
+#[test]
+fn an_unsupported_os_says_so() {
+    let o = Command::new(BIN).arg("--list").output().unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stderr(&o).contains("not supported yet"));
+}

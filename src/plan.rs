@@ -275,6 +275,8 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
             }
         }
         Targets::Users(names) => {
+            // Two names can resolve to one account (`alice` and `CORP\alice`): plan it once.
+            let mut planned = std::collections::HashSet::new();
             for name in names {
                 let requested = name.to_string();
                 let local = policy.local_domain.as_deref();
@@ -316,6 +318,9 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
                 }
                 for key in order {
                     let (account, sessions) = groups.remove(&key).expect("grouped");
+                    if !planned.insert(key) {
+                        continue;
+                    }
                     if is_excluded(&account, exclude, policy) {
                         for s in &sessions {
                             out.skipped.push(Skipped {
@@ -523,6 +528,16 @@ mod tests {
         assert_eq!(plan.refused.len(), 1);
         assert_eq!(plan.refused[0].session_id.as_deref(), Some("5"));
         assert!(plan.users.is_empty());
+    }
+
+    #[test]
+    fn overlapping_names_plan_an_account_once() {
+        let plan = plan(&targets("alice,ALICE"), &[], &linux(), PlanOptions::default());
+        assert_eq!(plan.users.len(), 1);
+        let snap = Snapshot { sessions: vec![s("2", "jsmith", Some("CORP"), None)], ..Snapshot::default() };
+        let plan = super::plan(&targets("jsmith,CORP\\jsmith"), &[], &snap, PlanOptions::default());
+        assert_eq!(plan.users.len(), 1);
+        assert_eq!(plan.users[0].requested, "jsmith");
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 
+use logoff_users::audit::{self, AuditRecord, AuditSink};
 use logoff_users::backend::fake::Fake;
 use logoff_users::backend::{self, Backend, NativeOptions, SessionSource};
 use logoff_users::duration::parse_duration;
@@ -114,6 +115,47 @@ struct Args {
     /// Act on a fake machine described by a JSON state file (for tests).
     #[arg(long, value_name = "FILE", hide = true)]
     fake_state: Option<PathBuf>,
+
+    /// Write the audit trail to this syslog datagram socket instead of /dev/log (for tests).
+    /// With --fake-state, there is no audit trail unless this is given.
+    #[arg(long, value_name = "PATH", hide = true)]
+    audit_socket: Option<PathBuf>,
+}
+
+/// The audit trail of a run: every action and the outcome go to the system log.
+struct Audit {
+    sink: Option<Box<dyn AuditSink>>,
+    invoker: String,
+    warned: bool,
+}
+
+impl Audit {
+    fn open(args: &Args) -> Audit {
+        let wanted = !args.dry_run && (args.fake_state.is_none() || args.audit_socket.is_some());
+        let sink = if wanted {
+            match audit::open_system_log(args.audit_socket.as_deref()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("warning: could not open the system log for the audit trail: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Audit { sink, invoker: audit::invoker(), warned: false }
+    }
+
+    fn write(&mut self, record: AuditRecord) {
+        if let Some(sink) = &mut self.sink {
+            if let Err(e) = sink.write(&record) {
+                if !self.warned {
+                    eprintln!("warning: could not write the audit trail to the system log: {e}");
+                    self.warned = true;
+                }
+            }
+        }
+    }
 }
 
 /// Prints one line of text output, unless the format is JSON.
@@ -358,7 +400,8 @@ fn logoff(args: &Args, out: &Out) -> i32 {
             eprintln!("error: {r}");
         }
         let msg = format!("{} target(s) refused: {}", refusals.len(), refusals.join("; "));
-        return finish(out, request, Some(msg), hosts.into_iter().map(|h| h.report).collect(), Some(EXIT_USAGE));
+        return finish(out, request, Some(msg), hosts.into_iter().map(|h| h.report).collect(), Some(EXIT_USAGE))
+            .exit_code;
     }
 
     // Phase 2: act and verify, host by host.
@@ -369,6 +412,7 @@ fn logoff(args: &Args, out: &Out) -> i32 {
         ..ExecOptions::default()
     };
     let mut reports = Vec::new();
+    let mut audit = Audit::open(args);
     for mut h in hosts {
         out.line(Event::Host { host: h.report.host.clone(), backend: h.report.backend.clone() });
         if let Some(e) = &h.report.error {
@@ -389,7 +433,13 @@ fn logoff(args: &Args, out: &Out) -> i32 {
                     })
                     .collect();
             } else {
-                let exec = execute(b.as_mut(), p, &exec_opts, &mut |e| out.line(e));
+                let host = h.report.host.clone();
+                let exec = execute(b.as_mut(), p, &exec_opts, &mut |e| {
+                    if let Event::Action(a) = &e {
+                        audit.write(audit::action_record(&audit.invoker, &host, a));
+                    }
+                    out.line(e)
+                });
                 h.report.actions = exec.actions;
                 h.report.verification = Some(exec.verification);
                 h.report.users = exec.users;
@@ -397,7 +447,12 @@ fn logoff(args: &Args, out: &Out) -> i32 {
         }
         reports.push(h.report);
     }
-    finish(out, request, None, reports, None)
+    let targets = if request.all { "ALL".to_string() } else { request.users.join(",") };
+    let summary = finish(out, request, None, reports, None);
+    if !args.dry_run {
+        audit.write(audit::summary_record(&audit.invoker, &targets, &summary));
+    }
+    summary.exit_code
 }
 
 fn dry_run_lines(p: &Plan) -> Vec<String> {
@@ -432,7 +487,9 @@ fn dry_run_lines(p: &Plan) -> Vec<String> {
     lines
 }
 
-fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostReport>, forced: Option<i32>) -> i32 {
+/// Counts the outcome, prints the summary line or the JSON document, and returns the
+/// summary with the exit code.
+fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostReport>, forced: Option<i32>) -> Summary {
     let mut s = Summary::default();
     for h in &hosts {
         if h.error.is_some() {
@@ -464,9 +521,8 @@ fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostRep
         EXIT_OK
     });
     out.line(s.line(request.dry_run || error.is_some()));
-    let code = s.exit_code;
     if out.format == Format::Json {
-        out.json(&Report { version: report::REPORT_VERSION, tool: tool(), request, error, hosts, summary: s });
+        out.json(&Report { version: report::REPORT_VERSION, tool: tool(), request, error, hosts, summary: s.clone() });
     }
-    code
+    s
 }

@@ -9,6 +9,7 @@
 //!
 //! Only [`backend`] talks to the operating system.
 
+pub mod audit;
 pub mod backend;
 pub mod duration;
 pub mod error;

@@ -606,3 +606,43 @@ fn an_unsupported_os_says_so() {
     assert_eq!(o.status.code(), Some(3));
     assert!(stderr(&o).contains("not supported yet"));
 }
+
+#[cfg(unix)]
+#[test]
+fn every_action_and_the_outcome_reach_the_audit_log() {
+    use std::os::unix::net::UnixDatagram;
+    let m = Machine::new("rds.json");
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log");
+    let server = UnixDatagram::bind(&sock).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let o = m.run(&["CORP\\jsmith,svcbackup", "--timeout", "2s", "--audit-socket", sock.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut records = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = server.recv(&mut buf) {
+        records.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    assert_eq!(records.len(), 4, "{records:#?}");
+    let body = |r: &str| r.split_once("]: ").unwrap().1.to_string();
+    assert!(records[0].starts_with("<85>logoff-users["), "{}", records[0]);
+    assert!(
+        body(&records[0])
+            .starts_with("action=logoff_session host=rds01 user=CORP\\jsmith session=2 result=requested invoked_by=")
+    );
+    assert!(body(&records[1]).contains("session=3 result=requested"));
+    assert!(body(&records[2]).starts_with(
+        "action=terminate_processes host=rds01 user=CORP\\svcbackup reason=fallback result=requested signalled=1 "
+    ));
+    assert!(
+        body(&records[3]).starts_with("action=run targets=CORP\\jsmith,svcbackup users_logged_off=2 "),
+        "{}",
+        records[3]
+    );
+    assert!(body(&records[3]).contains(" exit_code=0 "));
+
+    // A dry run, and a refused run, write nothing.
+    let o = m.run(&["ALL", "--dry-run", "--audit-socket", sock.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(server.recv(&mut buf).is_err());
+}

@@ -1,0 +1,178 @@
+//! The audit trail: one record in the system log for every logoff and every process
+//! termination, and one for the run's outcome, saying who ran the tool, what it acted on,
+//! and what came of it.
+//!
+//! The records are built here from the report's types (pure); writing them is the job of
+//! an [`AuditSink`] per OS: syslog over `/dev/log` on Unix (which reaches the journal where
+//! one runs), the Event Log on Windows. A failure to write a record never stops a run; the
+//! binary warns once on stderr.
+
+#[cfg(unix)]
+pub mod syslog;
+#[cfg(unix)]
+pub use syslog::{invoker, open as open_system_log};
+
+#[cfg(windows)]
+pub mod eventlog;
+#[cfg(windows)]
+pub use eventlog::{invoker, open as open_system_log};
+
+use crate::report::{ActionRecord, ActionResult, Summary};
+
+/// How serious a record is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// A normal action or a successful run.
+    Notice,
+    /// A failed action or a run that did not verify.
+    Warning,
+}
+
+/// One audit record: `key=value` pairs, so that a log search can pick fields out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    /// How serious it is.
+    pub severity: Severity,
+    /// The text, `key=value ...`.
+    pub message: String,
+}
+
+/// Where audit records go.
+pub trait AuditSink {
+    /// Writes one record.
+    ///
+    /// # Errors
+    ///
+    /// Returns the I/O error when the system log cannot be reached.
+    fn write(&mut self, record: &AuditRecord) -> std::io::Result<()>;
+}
+
+/// Quotes a value when it holds blanks, quotes or `=`, so that `key=value` stays parseable
+/// whatever a user name holds.
+pub fn quote(value: &str) -> String {
+    if !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) {
+        return value.to_string();
+    }
+    let mut out = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The record for one action on `host`, run by `invoker`.
+pub fn action_record(invoker: &str, host: &str, a: &ActionRecord) -> AuditRecord {
+    let result = match a.result {
+        ActionResult::Requested => "requested",
+        ActionResult::AlreadyGone => "already_gone",
+        ActionResult::Failed => "failed",
+    };
+    let mut m = format!("action={} host={} user={}", a.action, quote(host), quote(&a.user));
+    if let Some(s) = &a.session_id {
+        m.push_str(&format!(" session={}", quote(s)));
+    }
+    if let Some(r) = &a.reason {
+        m.push_str(&format!(" reason={r}"));
+    }
+    m.push_str(&format!(" result={result}"));
+    if let Some(n) = a.signalled {
+        m.push_str(&format!(" signalled={n}"));
+    }
+    if let Some(e) = &a.error {
+        m.push_str(&format!(" error={}", quote(e)));
+    }
+    m.push_str(&format!(" invoked_by={}", quote(invoker)));
+    let severity = if a.result == ActionResult::Failed { Severity::Warning } else { Severity::Notice };
+    AuditRecord { severity, message: m }
+}
+
+/// The record for the outcome of a run that acted on `targets`.
+pub fn summary_record(invoker: &str, targets: &str, s: &Summary) -> AuditRecord {
+    let message = format!(
+        "action=run targets={} users_logged_off={} users_not_logged_on={} users_failed={} sessions_logged_off={} processes_terminated={} actions_failed={} exit_code={} invoked_by={}",
+        quote(targets),
+        s.users_logged_off,
+        s.users_not_logged_on,
+        s.users_failed,
+        s.sessions_logged_off,
+        s.processes_terminated,
+        s.actions_failed,
+        s.exit_code,
+        quote(invoker)
+    );
+    let severity = if s.exit_code == 0 { Severity::Notice } else { Severity::Warning };
+    AuditRecord { severity, message }
+}
+
+/// Names who ran the tool, from what the OS says: the account the tool runs as, and the
+/// one that elevated it (`SUDO_USER`) or logged in (the audit login uid), where they
+/// differ.
+pub fn describe_invoker(runs_as: &str, elevated_from: Option<&str>, login_user: Option<&str>) -> String {
+    let mut out = runs_as.to_string();
+    if let Some(u) = elevated_from.filter(|u| !u.is_empty() && *u != runs_as) {
+        out.push_str(&format!(" (via sudo from {u})"));
+    } else if let Some(u) = login_user.filter(|u| !u.is_empty() && *u != runs_as) {
+        out.push_str(&format!(" (login {u})"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_with_blanks_and_quotes_stay_parseable() {
+        let table = [
+            ("alice", "alice"),
+            ("John Smith", "\"John Smith\""),
+            ("a\"b", "\"a\\\"b\""),
+            ("x=y", "\"x=y\""),
+            ("CORP\\jsmith", "CORP\\jsmith"),
+            ("", "\"\""),
+            ("bad\nline", "\"bad\\u{a}line\""),
+        ];
+        for (input, want) in table {
+            assert_eq!(quote(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn records_name_the_invoker_the_target_and_the_outcome() {
+        let a = ActionRecord {
+            action: "logoff_session".into(),
+            user: "CORP\\John Smith".into(),
+            session_id: Some("3".into()),
+            reason: None,
+            result: ActionResult::Failed,
+            error: Some("could not log off session 3: Access is denied.".into()),
+            signalled: None,
+            method: None,
+        };
+        let r = action_record("root (via sudo from admin)", "localhost", &a);
+        assert_eq!(r.severity, Severity::Warning);
+        assert_eq!(
+            r.message,
+            "action=logoff_session host=localhost user=\"CORP\\\\John Smith\" session=3 result=failed \
+             error=\"could not log off session 3: Access is denied.\" invoked_by=\"root (via sudo from admin)\""
+        );
+        let s = Summary { users_logged_off: 2, sessions_logged_off: 3, exit_code: 0, ..Summary::default() };
+        let r = summary_record("root", "alice,bob", &s);
+        assert_eq!(r.severity, Severity::Notice);
+        assert!(r.message.starts_with("action=run targets=alice,bob users_logged_off=2 "));
+        assert!(r.message.ends_with(" exit_code=0 invoked_by=root"));
+    }
+
+    #[test]
+    fn invoker_description() {
+        assert_eq!(describe_invoker("root", Some("admin"), None), "root (via sudo from admin)");
+        assert_eq!(describe_invoker("root", None, Some("ops")), "root (login ops)");
+        assert_eq!(describe_invoker("root", Some("root"), Some("root")), "root");
+    }
+}

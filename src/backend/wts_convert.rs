@@ -13,6 +13,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::error::ErrorKind;
 use crate::model::{Process, Session, SessionState};
 
 /// `AF_INET` as Winsock numbers it.
@@ -183,12 +184,22 @@ pub struct RawSession {
 /// Session 0 holds the services; a listener (`RDP-Tcp`) is a template that never has a
 /// user; a session with no user name is a logon screen or an idle station.
 pub fn skip_reason(raw: &RawSession) -> Option<&'static str> {
-    if raw.session_id == 0 {
-        Some("session 0 is the services session")
-    } else if session_state(raw.state) == SessionState::Listen {
-        Some("a listener session has no user")
+    if let Some(reason) = station_skip_reason(raw.session_id, raw.state) {
+        Some(reason)
     } else if raw.user.trim().is_empty() {
         Some("no user is logged on")
+    } else {
+        None
+    }
+}
+
+/// Why a session is not a user session, judged by its id and connect state alone (before
+/// its user is asked for).
+pub fn station_skip_reason(session_id: u32, state: i32) -> Option<&'static str> {
+    if session_id == 0 {
+        Some("session 0 is the services session")
+    } else if session_state(state) == SessionState::Listen {
+        Some("a listener session has no user")
     } else {
         None
     }
@@ -368,6 +379,51 @@ pub fn select_for_termination(
         .filter(|p| p.pid > 4)
         .map(|p| p.pid)
         .collect()
+}
+
+/// The Win32 error codes the backend tells apart, by number (windows-sys only exists on
+/// Windows; a Windows test checks these against it).
+pub mod win32 {
+    /// The system cannot find the file specified.
+    pub const ERROR_FILE_NOT_FOUND: u32 = 2;
+    /// Access is denied.
+    pub const ERROR_ACCESS_DENIED: u32 = 5;
+    /// The network path was not found.
+    pub const ERROR_BAD_NETPATH: u32 = 53;
+    /// The request is not supported.
+    pub const ERROR_NOT_SUPPORTED: u32 = 50;
+    /// The parameter is incorrect (`OpenProcess` of a pid that has exited).
+    pub const ERROR_INVALID_PARAMETER: u32 = 87;
+    /// This function is not supported on this system (Wine's stubs).
+    pub const ERROR_CALL_NOT_IMPLEMENTED: u32 = 120;
+    /// No mapping between account names and security IDs was done.
+    pub const ERROR_NONE_MAPPED: u32 = 1332;
+    /// The RPC server is unavailable.
+    pub const RPC_S_SERVER_UNAVAILABLE: u32 = 1722;
+    /// The remote procedure call failed.
+    pub const RPC_S_CALL_FAILED: u32 = 1726;
+    /// The remote procedure call failed and did not execute.
+    pub const RPC_S_CALL_FAILED_DNE: u32 = 1727;
+    /// There are no more endpoints available from the endpoint mapper.
+    pub const EPT_S_NOT_REGISTERED: u32 = 1753;
+    /// The specified session cannot be found.
+    pub const ERROR_CTX_WINSTATION_NOT_FOUND: u32 = 7022;
+}
+
+/// The error kind of a Win32 error code: what the tool does about it.
+pub fn error_kind(code: u32) -> ErrorKind {
+    use win32::*;
+    match code {
+        ERROR_ACCESS_DENIED => ErrorKind::PermissionDenied,
+        ERROR_CTX_WINSTATION_NOT_FOUND => ErrorKind::NotFound,
+        ERROR_CALL_NOT_IMPLEMENTED | ERROR_NOT_SUPPORTED => ErrorKind::Unsupported,
+        ERROR_BAD_NETPATH
+        | RPC_S_SERVER_UNAVAILABLE
+        | RPC_S_CALL_FAILED
+        | RPC_S_CALL_FAILED_DNE
+        | EPT_S_NOT_REGISTERED => ErrorKind::Unreachable,
+        _ => ErrorKind::Os,
+    }
 }
 
 /// The account name to pass to `LookupAccountNameW`: `DOMAIN\user`, or `user`.
@@ -658,6 +714,17 @@ mod tests {
         );
         assert_eq!(qualified_account_name("jsmith", Some("")), "jsmith");
         assert_eq!(qualified_account_name("jsmith", None), "jsmith");
+    }
+
+    #[test]
+    fn win32_errors_map_to_kinds() {
+        assert_eq!(error_kind(5), ErrorKind::PermissionDenied);
+        assert_eq!(error_kind(7022), ErrorKind::NotFound);
+        assert_eq!(error_kind(120), ErrorKind::Unsupported);
+        assert_eq!(error_kind(1722), ErrorKind::Unreachable);
+        assert_eq!(error_kind(53), ErrorKind::Unreachable);
+        assert_eq!(error_kind(1332), ErrorKind::Os);
+        assert_eq!(error_kind(31), ErrorKind::Os);
     }
 
     #[test]

@@ -17,7 +17,8 @@ use std::mem::{MaybeUninit, size_of};
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
+    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE,
+    HANDLE, LocalFree,
 };
 use windows_sys::Win32::NetworkManagement::NetManagement::{
     NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100,
@@ -29,11 +30,11 @@ use windows_sys::Win32::Security::{
 };
 use windows_sys::Win32::System::RemoteDesktop::{
     ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE,
-    WTS_INFO_CLASS, WTS_PROCESS_INFO_EXW, WTS_SESSION_INFOW, WTSClientAddress,
+    WTS_INFO_CLASS, WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress,
     WTSClientProtocolType, WTSCloseServer, WTSConnectState, WTSEnumerateProcessesExW,
-    WTSEnumerateSessionsW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession,
-    WTSOpenServerW, WTSQuerySessionInformationW, WTSSendMessageW, WTSSessionInfoEx,
-    WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+    WTSEnumerateProcessesW, WTSEnumerateSessionsW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW,
+    WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW, WTSSendMessageW,
+    WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
 };
 use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
 use windows_sys::Win32::System::Threading::{
@@ -510,7 +511,11 @@ impl Server {
             )
         };
         if ok == FALSE {
-            return Err(last_error());
+            let err = last_error();
+            if err.raw_os_error() == Some(ERROR_CALL_NOT_IMPLEMENTED as i32) {
+                return self.enumerate_processes_v1();
+            }
+            return Err(err);
         }
         let guard = WtsProcessMemory {
             ptr: info.cast(),
@@ -546,6 +551,35 @@ impl Server {
             });
         }
         Ok(out)
+    }
+
+    /// Lists the processes with the older `WTSEnumerateProcessesW`, for a server that does
+    /// not implement the Ex call (Wine implements only this one, locally, without SIDs).
+    fn enumerate_processes_v1(&self) -> io::Result<Vec<ProcessEntry>> {
+        let mut info: *mut WTS_PROCESS_INFOW = ptr::null_mut();
+        let mut count = 0u32;
+        // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
+        if unsafe { WTSEnumerateProcessesW(self.handle, 0, 1, &mut info, &mut count) } == FALSE {
+            return Err(last_error());
+        }
+        let _guard = WtsMemory(info.cast());
+        if info.is_null() || count == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: on success info points to count entries, alive until _guard drops.
+        let entries = unsafe { std::slice::from_raw_parts(info, count as usize) };
+        Ok(entries
+            .iter()
+            .map(|e| ProcessEntry {
+                pid: e.ProcessId,
+                session_id: e.SessionId,
+                // SAFETY: pProcessName is null or a NUL-terminated string inside the buffer
+                // _guard keeps alive; it is copied out.
+                name: unsafe { from_wide_ptr(e.pProcessName) },
+                // SAFETY: pUserSid is null or a SID inside the same buffer; it is copied out.
+                sid: unsafe { Sid::copy_from(e.pUserSid) }.ok(),
+            })
+            .collect())
     }
 
     /// Terminates process `pid`: `OpenProcess(PROCESS_TERMINATE)` and `TerminateProcess`

@@ -868,6 +868,82 @@ mod tests {
         );
     }
 
+    // The tests below call the real OS (or Wine), and act only on processes they start.
+
+    #[test]
+    fn this_process_is_listed_with_its_owner() {
+        let server = Server::local();
+        let me = std::process::id();
+        let procs = server.enumerate_processes().expect("enumerate processes");
+        let mine = procs
+            .iter()
+            .find(|p| p.pid == me)
+            .expect("this process is listed");
+        assert_eq!(Some(mine.session_id), current_session_id().ok());
+        let sid = mine.sid.as_ref().expect("this process has an owner SID");
+        let text = sid.to_string_sid().expect("SID converts to a string");
+        assert!(text.starts_with("S-1-"), "{text}");
+        // Name and SID resolve to each other.
+        let (user, domain) = server
+            .lookup_account_sid(sid)
+            .expect("SID resolves to an account");
+        let again = server
+            .lookup_account_name(&wts_convert::qualified_account_name(&user, Some(&domain)))
+            .expect("account resolves to a SID");
+        assert_eq!(again.to_string_sid().unwrap(), text);
+    }
+
+    #[test]
+    fn an_unknown_account_is_none_mapped() {
+        let err = Server::local()
+            .lookup_account_name("nosuchuser123")
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(ERROR_NONE_MAPPED as i32), "{err}");
+    }
+
+    #[test]
+    fn token_and_session_queries_answer() {
+        token_is_elevated().expect("the token's elevation is readable");
+        current_session_id().expect("the current session is known");
+        assert!(
+            !Server::local()
+                .computer_name()
+                .expect("computer name")
+                .is_empty()
+        );
+        Server::local()
+            .enumerate_sessions()
+            .expect("sessions enumerate");
+    }
+
+    /// Started by [`terminate_process_ends_a_child_we_started`] as its child; never run
+    /// otherwise (it is ignored).
+    #[test]
+    #[ignore = "a child process for the termination test"]
+    fn sleeping_child() {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn terminate_process_ends_a_child_we_started() {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--ignored",
+                "--exact",
+                "backend::windows::wts::tests::sleeping_child",
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a child");
+        Server::local()
+            .terminate_process(child.id())
+            .expect("terminate the child");
+        let status = child.wait().expect("wait for the child");
+        assert_eq!(status.code(), Some(TERMINATED_EXIT_CODE as i32));
+    }
+
     #[test]
     fn wide_strings_round_trip() {
         let w = wide("Dvořák");

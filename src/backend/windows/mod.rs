@@ -439,10 +439,14 @@ fn win32_error(action: impl Into<String>, e: &io::Error) -> Error {
 }
 
 /// The error for a remote server that could not be opened: it names the host, and says
-/// what to check unless the cause is a refusal.
+/// what to check, unless the cause is a refusal or a system that cannot open servers at
+/// all (Wine's `WTSOpenServerW` is a stub: `Unsupported`).
 fn unreachable(action: &str, host: &str, e: &io::Error) -> Error {
     let mut err = win32_error(action, e);
-    if err.kind != ErrorKind::PermissionDenied {
+    if !matches!(
+        err.kind,
+        ErrorKind::PermissionDenied | ErrorKind::Unsupported
+    ) {
         err.kind = ErrorKind::Unreachable;
         err.cause = format!(
             "{e}; check that {host} is up, that the name resolves, and that its firewall allows \
@@ -450,4 +454,88 @@ fn unreachable(action: &str, host: &str, e: &io::Error) -> Error {
         );
     }
     err
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> TerminateOptions {
+        TerminateOptions {
+            grace: Duration::from_secs(1),
+            timeout: Duration::from_secs(2),
+            include_services: false,
+            spare_pids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_unreachable_server_names_the_host() {
+        let err = Wts::open(Some("nosuchhost.invalid")).unwrap_err();
+        assert!(
+            matches!(
+                err.kind,
+                ErrorKind::Unreachable | ErrorKind::PermissionDenied | ErrorKind::Unsupported
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("nosuchhost.invalid"), "{err}");
+    }
+
+    #[test]
+    fn service_accounts_are_refused() {
+        let mut wts = Wts::open(None).unwrap();
+        for sid in wts_convert::SERVICE_SIDS {
+            let owner = Account {
+                user: "SYSTEM".into(),
+                domain: Some("NT AUTHORITY".into()),
+                uid: None,
+                sid: Some(sid.into()),
+            };
+            let err = wts.terminate_processes(&owner, &opts()).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_account_has_nothing_to_terminate() {
+        let mut wts = Wts::open(None).unwrap();
+        let owner = Account {
+            user: "nosuchuser123".into(),
+            domain: None,
+            uid: None,
+            sid: None,
+        };
+        let done = wts.terminate_processes(&owner, &opts()).unwrap();
+        assert_eq!((done.signalled, done.remaining), (0, 0));
+    }
+
+    #[test]
+    fn a_session_id_must_be_a_number_and_not_zero() {
+        let mut wts = Wts::open(None).unwrap();
+        let mut s = Session {
+            id: "c2".into(),
+            user: "nosuchuser123".into(),
+            domain: None,
+            uid: None,
+            sid: None,
+            station: None,
+            state: crate::model::SessionState::Active,
+            remote_host: None,
+            logon_time: None,
+            idle_seconds: None,
+            class: None,
+            kind: None,
+            leader: None,
+        };
+        assert_eq!(
+            wts.logoff_session(&s).unwrap_err().kind,
+            ErrorKind::InvalidInput
+        );
+        s.id = "0".into();
+        assert_eq!(
+            wts.logoff_session(&s).unwrap_err().kind,
+            ErrorKind::InvalidInput
+        );
+    }
 }

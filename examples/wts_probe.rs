@@ -52,8 +52,5 @@ fn main() {
         "sessions": part(backend.list_sessions()),
         "processes": part(backend.list_processes()),
     });
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&report).expect("JSON serializes")
-    );
+    println!("{}", serde_json::to_string_pretty(&report).expect("JSON serializes"));
 }

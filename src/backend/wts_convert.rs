@@ -40,89 +40,37 @@ pub struct ConnectState {
 
 /// Every `WTS_CONNECTSTATE_CLASS` value, in numeric order.
 pub const CONNECT_STATES: [ConnectState; 10] = [
-    ConnectState {
-        value: 0,
-        name: "WTSActive",
-        state: SessionState::Active,
-    },
-    ConnectState {
-        value: 1,
-        name: "WTSConnected",
-        state: SessionState::Connected,
-    },
-    ConnectState {
-        value: 2,
-        name: "WTSConnectQuery",
-        state: SessionState::ConnectQuery,
-    },
-    ConnectState {
-        value: 3,
-        name: "WTSShadow",
-        state: SessionState::Shadow,
-    },
-    ConnectState {
-        value: 4,
-        name: "WTSDisconnected",
-        state: SessionState::Disconnected,
-    },
-    ConnectState {
-        value: 5,
-        name: "WTSIdle",
-        state: SessionState::Idle,
-    },
-    ConnectState {
-        value: 6,
-        name: "WTSListen",
-        state: SessionState::Listen,
-    },
-    ConnectState {
-        value: 7,
-        name: "WTSReset",
-        state: SessionState::Reset,
-    },
-    ConnectState {
-        value: 8,
-        name: "WTSDown",
-        state: SessionState::Down,
-    },
-    ConnectState {
-        value: 9,
-        name: "WTSInit",
-        state: SessionState::Init,
-    },
+    ConnectState { value: 0, name: "WTSActive", state: SessionState::Active },
+    ConnectState { value: 1, name: "WTSConnected", state: SessionState::Connected },
+    ConnectState { value: 2, name: "WTSConnectQuery", state: SessionState::ConnectQuery },
+    ConnectState { value: 3, name: "WTSShadow", state: SessionState::Shadow },
+    ConnectState { value: 4, name: "WTSDisconnected", state: SessionState::Disconnected },
+    ConnectState { value: 5, name: "WTSIdle", state: SessionState::Idle },
+    ConnectState { value: 6, name: "WTSListen", state: SessionState::Listen },
+    ConnectState { value: 7, name: "WTSReset", state: SessionState::Reset },
+    ConnectState { value: 8, name: "WTSDown", state: SessionState::Down },
+    ConnectState { value: 9, name: "WTSInit", state: SessionState::Init },
 ];
 
 /// The model state of a `WTS_CONNECTSTATE_CLASS` value; `Unknown` for a value this table
 /// does not know.
 pub fn session_state(value: i32) -> SessionState {
-    CONNECT_STATES
-        .iter()
-        .find(|c| c.value == value)
-        .map_or(SessionState::Unknown, |c| c.state)
+    CONNECT_STATES.iter().find(|c| c.value == value).map_or(SessionState::Unknown, |c| c.state)
 }
 
 /// The `WTS_CONNECTSTATE_CLASS` value of a model state, if the state is a WTS one.
 pub fn connect_state_value(state: SessionState) -> Option<i32> {
-    CONNECT_STATES
-        .iter()
-        .find(|c| c.state == state)
-        .map(|c| c.value)
+    CONNECT_STATES.iter().find(|c| c.state == state).map(|c| c.value)
 }
 
 /// The `wtsapi32.h` name of a `WTS_CONNECTSTATE_CLASS` value.
 pub fn connect_state_name(value: i32) -> Option<&'static str> {
-    CONNECT_STATES
-        .iter()
-        .find(|c| c.value == value)
-        .map(|c| c.name)
+    CONNECT_STATES.iter().find(|c| c.value == value).map(|c| c.name)
 }
 
 /// The `WTS_CONNECTSTATE_CLASS` value of a `wtsapi32.h` name (`"WTSActive"`).
 pub fn connect_state_from_name(name: &str) -> Option<i32> {
-    CONNECT_STATES
-        .iter()
-        .find(|c| c.name == name)
-        .map(|c| c.value)
+    CONNECT_STATES.iter().find(|c| c.name == name).map(|c| c.value)
 }
 
 /// The times of `WTSINFOEX_LEVEL1_W` (from `WTSSessionInfoEx`), each a LARGE_INTEGER
@@ -212,11 +160,8 @@ pub fn to_session(raw: &RawSession) -> Option<Session> {
         return None;
     }
     let times = raw.times.unwrap_or_default();
-    let remote_host = raw
-        .client_address
-        .as_ref()
-        .and_then(client_address_string)
-        .or_else(|| non_empty(&raw.client_name));
+    let remote_host =
+        raw.client_address.as_ref().and_then(client_address_string).or_else(|| non_empty(&raw.client_name));
     Some(Session {
         id: raw.session_id.to_string(),
         user: raw.user.clone(),
@@ -262,11 +207,7 @@ pub fn idle_seconds(times: &RawSessionTimes) -> Option<u64> {
     if times.current_time <= 0 {
         return None;
     }
-    let since = if times.last_input_time > 0 {
-        times.last_input_time
-    } else {
-        times.disconnect_time
-    };
+    let since = if times.last_input_time > 0 { times.last_input_time } else { times.disconnect_time };
     if since <= 0 || since > times.current_time {
         return None;
     }
@@ -278,12 +219,7 @@ pub fn idle_seconds(times: &RawSessionTimes) -> Option<u64> {
 pub fn client_address_string(addr: &RawClientAddress) -> Option<String> {
     match addr.family {
         AF_INET => {
-            let ip = Ipv4Addr::new(
-                addr.address[2],
-                addr.address[3],
-                addr.address[4],
-                addr.address[5],
-            );
+            let ip = Ipv4Addr::new(addr.address[2], addr.address[3], addr.address[4], addr.address[5]);
             (!ip.is_unspecified()).then(|| ip.to_string())
         }
         AF_INET6 => {
@@ -357,21 +293,13 @@ pub struct Sparing<'a> {
 /// those whose owner SID is `owner_sid` exactly, minus session 0 (unless
 /// `include_services`), the spared pids, and the tool's own session. Never any process of a
 /// service account, even if `owner_sid` names one.
-pub fn select_for_termination(
-    processes: &[RawProcess],
-    owner_sid: &str,
-    sparing: &Sparing<'_>,
-) -> Vec<u32> {
+pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing: &Sparing<'_>) -> Vec<u32> {
     if is_service_sid(owner_sid) {
         return Vec::new();
     }
     processes
         .iter()
-        .filter(|p| {
-            p.sid
-                .as_deref()
-                .is_some_and(|sid| sid.eq_ignore_ascii_case(owner_sid))
-        })
+        .filter(|p| p.sid.as_deref().is_some_and(|sid| sid.eq_ignore_ascii_case(owner_sid)))
         .filter(|p| sparing.include_services || p.session_id != 0)
         .filter(|p| Some(p.session_id) != sparing.own_session)
         .filter(|p| !sparing.spare_pids.contains(&p.pid))
@@ -486,11 +414,7 @@ mod tests {
         t.last_input_time = 0;
         assert_eq!(idle_seconds(&t), None, "no input and never disconnected");
         t.disconnect_time = NOON - 600 * FILETIME_TICKS_PER_SECOND;
-        assert_eq!(
-            idle_seconds(&t),
-            Some(600),
-            "a disconnected session is idle since then"
-        );
+        assert_eq!(idle_seconds(&t), Some(600), "a disconnected session is idle since then");
         t.last_input_time = NOON + FILETIME_TICKS_PER_SECOND;
         assert_eq!(idle_seconds(&t), None, "input in the future");
         t.current_time = 0;
@@ -499,43 +423,19 @@ mod tests {
 
     #[test]
     fn client_addresses_render_per_family() {
-        let mut a = RawClientAddress {
-            family: AF_INET,
-            address: [0; 20],
-        };
+        let mut a = RawClientAddress { family: AF_INET, address: [0; 20] };
         a.address[2..6].copy_from_slice(&[192, 168, 0, 1]);
         assert_eq!(client_address_string(&a).as_deref(), Some("192.168.0.1"));
 
-        let mut b = RawClientAddress {
-            family: AF_INET6,
-            address: [0; 20],
-        };
+        let mut b = RawClientAddress { family: AF_INET6, address: [0; 20] };
         b.address[0] = 0xff;
         b.address[1] = 0xff;
         b.address[15] = 1;
         assert_eq!(client_address_string(&b).as_deref(), Some("ffff::1"));
 
-        assert_eq!(
-            client_address_string(&RawClientAddress {
-                family: AF_INET,
-                address: [0; 20]
-            }),
-            None
-        );
-        assert_eq!(
-            client_address_string(&RawClientAddress {
-                family: 0,
-                address: [7; 20]
-            }),
-            None
-        );
-        assert_eq!(
-            client_address_string(&RawClientAddress {
-                family: 10,
-                address: [7; 20]
-            }),
-            None
-        );
+        assert_eq!(client_address_string(&RawClientAddress { family: AF_INET, address: [0; 20] }), None);
+        assert_eq!(client_address_string(&RawClientAddress { family: 0, address: [7; 20] }), None);
+        assert_eq!(client_address_string(&RawClientAddress { family: 10, address: [7; 20] }), None);
     }
 
     /// A recorded `--dump-raw` style listing of an RDS host: services, a listener, the
@@ -559,10 +459,7 @@ mod tests {
     #[test]
     fn recorded_sessions_convert_and_skip() {
         let raw: Vec<RawSession> = serde_json::from_str(RECORDED).unwrap();
-        assert_eq!(
-            skip_reason(&raw[0]),
-            Some("session 0 is the services session")
-        );
+        assert_eq!(skip_reason(&raw[0]), Some("session 0 is the services session"));
         assert_eq!(skip_reason(&raw[1]), Some("a listener session has no user"));
         assert_eq!(skip_reason(&raw[2]), Some("no user is logged on"));
         let sessions: Vec<Session> = raw.iter().filter_map(to_session).collect();
@@ -586,33 +483,15 @@ mod tests {
         assert_ne!(local.account(), rdp.account());
         assert_eq!(local.state, SessionState::Disconnected);
         assert_eq!(local.station, None);
-        assert_eq!(
-            local.remote_host.as_deref(),
-            Some("KIOSK"),
-            "falls back to the client name"
-        );
+        assert_eq!(local.remote_host.as_deref(), Some("KIOSK"), "falls back to the client name");
         assert_eq!(local.idle_seconds, Some(600));
     }
 
     #[test]
     fn a_session_without_times_has_none() {
-        let raw = RawSession {
-            session_id: 5,
-            state: 0,
-            user: "a".into(),
-            ..RawSession::default()
-        };
+        let raw = RawSession { session_id: 5, state: 0, user: "a".into(), ..RawSession::default() };
         let s = to_session(&raw).unwrap();
-        assert_eq!(
-            (
-                s.logon_time,
-                s.idle_seconds,
-                s.remote_host,
-                s.domain,
-                s.kind
-            ),
-            (None, None, None, None, None)
-        );
+        assert_eq!((s.logon_time, s.idle_seconds, s.remote_host, s.domain, s.kind), (None, None, None, None, None));
     }
 
     fn proc(pid: u32, session_id: u32, sid: Option<&str>) -> RawProcess {
@@ -641,46 +520,22 @@ mod tests {
             proc(1005, 2, None),        // owner unknown: never taken
         ];
         let spare = [1004];
-        let sparing = Sparing {
-            include_services: false,
-            spare_pids: &spare,
-            own_session: Some(1),
-        };
-        assert_eq!(
-            select_for_termination(&procs, ALICE, &sparing),
-            vec![1000, 1001]
-        );
+        let sparing = Sparing { include_services: false, spare_pids: &spare, own_session: Some(1) };
+        assert_eq!(select_for_termination(&procs, ALICE, &sparing), vec![1000, 1001]);
 
-        let with_services = Sparing {
-            include_services: true,
-            ..sparing.clone()
-        };
-        assert_eq!(
-            select_for_termination(&procs, ALICE, &with_services),
-            vec![700, 1000, 1001]
-        );
+        let with_services = Sparing { include_services: true, ..sparing.clone() };
+        assert_eq!(select_for_termination(&procs, ALICE, &with_services), vec![700, 1000, 1001]);
 
         assert_eq!(select_for_termination(&procs, BOB, &sparing), vec![1002]);
     }
 
     #[test]
     fn termination_refuses_service_accounts() {
-        let procs = [
-            proc(900, 0, Some("S-1-5-18")),
-            proc(901, 2, Some("S-1-5-19")),
-            proc(902, 2, Some("S-1-5-20")),
-        ];
-        let sparing = Sparing {
-            include_services: true,
-            spare_pids: &[],
-            own_session: None,
-        };
+        let procs = [proc(900, 0, Some("S-1-5-18")), proc(901, 2, Some("S-1-5-19")), proc(902, 2, Some("S-1-5-20"))];
+        let sparing = Sparing { include_services: true, spare_pids: &[], own_session: None };
         for sid in SERVICE_SIDS {
             assert!(is_service_sid(sid));
-            assert!(
-                select_for_termination(&procs, sid, &sparing).is_empty(),
-                "{sid}"
-            );
+            assert!(select_for_termination(&procs, sid, &sparing).is_empty(), "{sid}");
         }
         assert!(!is_service_sid(ALICE));
     }
@@ -699,19 +554,13 @@ mod tests {
         assert_eq!(p.pid, 1000);
         assert_eq!(p.session_id.as_deref(), Some("2"));
         assert_eq!(p.sid.as_deref(), Some(ALICE));
-        assert_eq!(
-            (p.user.as_deref(), p.domain.as_deref()),
-            (Some("alice"), Some("CORP"))
-        );
+        assert_eq!((p.user.as_deref(), p.domain.as_deref()), (Some("alice"), Some("CORP")));
         assert_eq!(p.name, "explorer.exe");
     }
 
     #[test]
     fn account_names_are_qualified_when_there_is_a_domain() {
-        assert_eq!(
-            qualified_account_name("jsmith", Some("CORP")),
-            "CORP\\jsmith"
-        );
+        assert_eq!(qualified_account_name("jsmith", Some("CORP")), "CORP\\jsmith");
         assert_eq!(qualified_account_name("jsmith", Some("")), "jsmith");
         assert_eq!(qualified_account_name("jsmith", None), "jsmith");
     }

@@ -69,18 +69,12 @@ impl Wts {
             Some(host) => {
                 let action = format!("open server {host}");
                 let s = Server::open(host).map_err(|e| unreachable(&action, host, &e))?;
-                s.enumerate_sessions()
-                    .map_err(|e| unreachable(&action, host, &e))?;
+                s.enumerate_sessions().map_err(|e| unreachable(&action, host, &e))?;
                 s
             }
         };
         let computer_name = server.computer_name().ok().filter(|n| !n.is_empty());
-        Ok(Wts {
-            server,
-            computer_name,
-            accounts: HashMap::new(),
-            sids: HashMap::new(),
-        })
+        Ok(Wts { server, computer_name, accounts: HashMap::new(), sids: HashMap::new() })
     }
 
     fn is_remote(&self) -> bool {
@@ -92,9 +86,7 @@ impl Wts {
         if self.is_remote() {
             return Ok(None);
         }
-        wts::current_session_id()
-            .map(Some)
-            .map_err(|e| win32_error("find the current session", &e))
+        wts::current_session_id().map(Some).map_err(|e| win32_error("find the current session", &e))
     }
 
     /// The SID string of `user` in `domain`, resolved once per account.
@@ -105,9 +97,7 @@ impl Wts {
         }
         let sid = match self.server.lookup_account_name(&name) {
             Ok(sid) => Some(sid.to_string_sid()?),
-            Err(e) if e.raw_os_error() == Some(wts_convert::win32::ERROR_NONE_MAPPED as i32) => {
-                None
-            }
+            Err(e) if e.raw_os_error() == Some(wts_convert::win32::ERROR_NONE_MAPPED as i32) => None,
             Err(e) => return Err(e),
         };
         self.sids.insert(name, sid.clone());
@@ -121,8 +111,7 @@ impl Wts {
             return known.clone();
         }
         let account = self.server.lookup_account_sid(sid).ok();
-        self.accounts
-            .insert(sid_string.to_string(), account.clone());
+        self.accounts.insert(sid_string.to_string(), account.clone());
         account
     }
 
@@ -138,14 +127,7 @@ impl Wts {
                 _ => None,
             };
             let (user, domain) = account.map_or((None, None), |(u, d)| (Some(u), Some(d)));
-            out.push(RawProcess {
-                pid: e.pid,
-                session_id: e.session_id,
-                name: e.name,
-                sid: sid_string,
-                user,
-                domain,
-            });
+            out.push(RawProcess { pid: e.pid, session_id: e.session_id, name: e.name, sid: sid_string, user, domain });
         }
         Ok(out)
     }
@@ -171,10 +153,7 @@ impl Wts {
         // The rest is descriptive: a server that does not answer it still has the session.
         raw.times = self.server.query_times(id).ok();
         raw.client_address = self.server.query_client_address(id).ok();
-        raw.client_name = self
-            .server
-            .query_string(id, WTSClientName)
-            .unwrap_or_default();
+        raw.client_name = self.server.query_string(id, WTSClientName).unwrap_or_default();
         raw.protocol = self.server.query_protocol(id).ok();
         Ok(raw)
     }
@@ -206,11 +185,7 @@ impl Backend for Wts {
     }
 
     fn policy(&self) -> Policy {
-        Policy {
-            sweep_after_logoff: false,
-            uid_min: None,
-            local_domain: self.computer_name.clone(),
-        }
+        Policy { sweep_after_logoff: false, uid_min: None, local_domain: self.computer_name.clone() }
     }
 
     /// On this machine, the token must be elevated (an administrator past UAC, or SYSTEM).
@@ -228,18 +203,12 @@ impl Backend for Wts {
                 "log users off",
                 "this process is not elevated; run it from an elevated prompt (Run as administrator) or as SYSTEM",
             )),
-            Err(e) => Err(win32_error(
-                "read the elevation of this process's token",
-                &e,
-            )),
+            Err(e) => Err(win32_error("read the elevation of this process's token", &e)),
         }
     }
 
     fn list_sessions(&mut self) -> Result<Vec<Session>> {
-        let entries = self
-            .server
-            .enumerate_sessions()
-            .map_err(|e| win32_error("list sessions", &e))?;
+        let entries = self.server.enumerate_sessions().map_err(|e| win32_error("list sessions", &e))?;
         let mut sessions = Vec::new();
         for entry in &entries {
             let raw = match self.raw_session(entry) {
@@ -252,19 +221,14 @@ impl Backend for Wts {
                 continue;
             };
             // The SID makes process ownership exact; a lookup that fails leaves names to match.
-            session.sid = self
-                .account_sid(&session.user, session.domain.as_deref())
-                .ok()
-                .flatten();
+            session.sid = self.account_sid(&session.user, session.domain.as_deref()).ok().flatten();
             sessions.push(session);
         }
         Ok(sessions)
     }
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
-        let raw = self
-            .raw_processes(true)
-            .map_err(|e| win32_error("list processes", &e))?;
+        let raw = self.raw_processes(true).map_err(|e| win32_error("list processes", &e))?;
         Ok(raw.iter().map(wts_convert::to_process).collect())
     }
 
@@ -273,25 +237,13 @@ impl Backend for Wts {
     }
 
     fn own_pids(&mut self) -> Vec<u32> {
-        if self.is_remote() {
-            Vec::new()
-        } else {
-            vec![std::process::id()]
-        }
+        if self.is_remote() { Vec::new() } else { vec![std::process::id()] }
     }
 
     fn logoff_session(&mut self, session: &Session) -> Result<Done> {
-        let action = format!(
-            "log off session {} of {}",
-            session.id,
-            session.account().display_name()
-        );
+        let action = format!("log off session {} of {}", session.id, session.account().display_name());
         let id: u32 = session.id.parse().map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                &action,
-                format!("{:?} is not a WTS session id", session.id),
-            )
+            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
         })?;
         if id == 0 || self.own_session()? == Some(id) {
             return Err(Error::new(
@@ -310,9 +262,7 @@ impl Backend for Wts {
         }
         match self.server.logoff_session(id) {
             Ok(()) => Ok(Done::Requested),
-            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => {
-                Ok(Done::AlreadyGone)
-            }
+            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => Ok(Done::AlreadyGone),
             Err(e) => Err(win32_error(action, &e)),
         }
     }
@@ -320,11 +270,7 @@ impl Backend for Wts {
     /// Terminates the processes whose owner SID is the account's, round after round until
     /// none remain or `opts.timeout` passes. `TerminateProcess` has no polite form, so
     /// `opts.grace` does not apply.
-    fn terminate_processes(
-        &mut self,
-        owner: &Account,
-        opts: &TerminateOptions,
-    ) -> Result<Terminated> {
+    fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         let action = format!("terminate the processes of {who}");
         let sid = match &owner.sid {
@@ -333,37 +279,24 @@ impl Backend for Wts {
                 Ok(Some(sid)) => sid,
                 // No such account: it has no processes.
                 Ok(None) => {
-                    return Ok(Terminated {
-                        method: method(self).into(),
-                        ..Terminated::default()
-                    });
+                    return Ok(Terminated { method: method(self).into(), ..Terminated::default() });
                 }
                 Err(e) => return Err(win32_error(format!("look up the account {who}"), &e)),
             },
         };
         if wts_convert::is_service_sid(&sid) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                action,
-                format!("refused: {sid} is a service account"),
-            ));
+            return Err(Error::new(ErrorKind::InvalidInput, action, format!("refused: {sid} is a service account")));
         }
         let own_session = self.own_session()?;
         let mut spare = opts.spare_pids.clone();
         spare.extend(self.own_pids());
-        let sparing = Sparing {
-            include_services: opts.include_services,
-            spare_pids: &spare,
-            own_session,
-        };
+        let sparing = Sparing { include_services: opts.include_services, spare_pids: &spare, own_session };
 
         let deadline = Instant::now() + opts.timeout;
         let mut terminated = std::collections::BTreeSet::new();
         let mut last_failure: Option<(u32, io::Error)> = None;
         loop {
-            let procs = self
-                .raw_processes(false)
-                .map_err(|e| win32_error(&action, &e))?;
+            let procs = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
             let pids = wts_convert::select_for_termination(&procs, &sid, &sparing);
             let now = Instant::now();
             if pids.is_empty() || now >= deadline {
@@ -390,38 +323,22 @@ impl Backend for Wts {
                     Err(e) => last_failure = Some((pid, e)),
                 }
             }
-            std::thread::sleep(
-                TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now())),
-            );
+            std::thread::sleep(TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now())));
         }
     }
 
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
-        let action = format!(
-            "send a message to session {} of {}",
-            session.id,
-            session.account().display_name()
-        );
+        let action = format!("send a message to session {} of {}", session.id, session.account().display_name());
         let id: u32 = session.id.parse().map_err(|_| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                &action,
-                format!("{:?} is not a WTS session id", session.id),
-            )
+            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
         })?;
-        self.server
-            .send_message(id, title, text, MESSAGE_TIMEOUT_SECONDS)
-            .map_err(|e| win32_error(action, &e))
+        self.server.send_message(id, title, text, MESSAGE_TIMEOUT_SECONDS).map_err(|e| win32_error(action, &e))
     }
 }
 
 /// The termination method, for the report.
 fn method(wts: &Wts) -> &'static str {
-    if wts.is_remote() {
-        "WTSTerminateProcess"
-    } else {
-        "TerminateProcess"
-    }
+    if wts.is_remote() { "WTSTerminateProcess" } else { "TerminateProcess" }
 }
 
 /// The Win32 code of an OS error (0 for an error that has none).
@@ -443,10 +360,7 @@ fn win32_error(action: impl Into<String>, e: &io::Error) -> Error {
 /// all (Wine's `WTSOpenServerW` is a stub: `Unsupported`).
 fn unreachable(action: &str, host: &str, e: &io::Error) -> Error {
     let mut err = win32_error(action, e);
-    if !matches!(
-        err.kind,
-        ErrorKind::PermissionDenied | ErrorKind::Unsupported
-    ) {
+    if !matches!(err.kind, ErrorKind::PermissionDenied | ErrorKind::Unsupported) {
         err.kind = ErrorKind::Unreachable;
         err.cause = format!(
             "{e}; check that {host} is up, that the name resolves, and that its firewall allows \
@@ -473,10 +387,7 @@ mod tests {
     fn an_unreachable_server_names_the_host() {
         let err = Wts::open(Some("nosuchhost.invalid")).unwrap_err();
         assert!(
-            matches!(
-                err.kind,
-                ErrorKind::Unreachable | ErrorKind::PermissionDenied | ErrorKind::Unsupported
-            ),
+            matches!(err.kind, ErrorKind::Unreachable | ErrorKind::PermissionDenied | ErrorKind::Unsupported),
             "{err:?}"
         );
         assert!(err.to_string().contains("nosuchhost.invalid"), "{err}");
@@ -500,12 +411,7 @@ mod tests {
     #[test]
     fn an_unknown_account_has_nothing_to_terminate() {
         let mut wts = Wts::open(None).unwrap();
-        let owner = Account {
-            user: "nosuchuser123".into(),
-            domain: None,
-            uid: None,
-            sid: None,
-        };
+        let owner = Account { user: "nosuchuser123".into(), domain: None, uid: None, sid: None };
         let done = wts.terminate_processes(&owner, &opts()).unwrap();
         assert_eq!((done.signalled, done.remaining), (0, 0));
     }
@@ -528,14 +434,8 @@ mod tests {
             kind: None,
             leader: None,
         };
-        assert_eq!(
-            wts.logoff_session(&s).unwrap_err().kind,
-            ErrorKind::InvalidInput
-        );
+        assert_eq!(wts.logoff_session(&s).unwrap_err().kind, ErrorKind::InvalidInput);
         s.id = "0".into();
-        assert_eq!(
-            wts.logoff_session(&s).unwrap_err().kind,
-            ErrorKind::InvalidInput
-        );
+        assert_eq!(wts.logoff_session(&s).unwrap_err().kind, ErrorKind::InvalidInput);
     }
 }

@@ -17,29 +17,24 @@ use std::mem::{MaybeUninit, size_of};
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE,
-    HANDLE, LocalFree,
+    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
 };
-use windows_sys::Win32::NetworkManagement::NetManagement::{
-    NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100,
-};
+use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
-    CopySid, GetLengthSid, GetTokenInformation, IsValidSid, LookupAccountNameW, LookupAccountSidW,
-    PSID, SID_NAME_USE, TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
+    CopySid, GetLengthSid, GetTokenInformation, IsValidSid, LookupAccountNameW, LookupAccountSidW, PSID, SID_NAME_USE,
+    TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
 };
 use windows_sys::Win32::System::RemoteDesktop::{
-    ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE,
-    WTS_INFO_CLASS, WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress,
-    WTSClientProtocolType, WTSCloseServer, WTSConnectState, WTSEnumerateProcessesExW,
-    WTSEnumerateProcessesW, WTSEnumerateSessionsW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW,
-    WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW, WTSSendMessageW,
-    WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+    ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS,
+    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress, WTSClientProtocolType,
+    WTSCloseServer, WTSConnectState, WTSEnumerateProcessesExW, WTSEnumerateProcessesW, WTSEnumerateSessionsW,
+    WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW,
+    WTSSendMessageW, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
 };
 use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_TERMINATE,
-    TerminateProcess,
+    GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_TERMINATE, TerminateProcess,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::MB_OK;
 
@@ -176,10 +171,7 @@ impl Sid {
         // revision and the sub-authority count before GetLengthSid trusts them.
         let len = unsafe {
             if psid.is_null() || IsValidSid(psid) == FALSE {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not a valid SID",
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "not a valid SID"));
             }
             GetLengthSid(psid)
         };
@@ -253,10 +245,7 @@ pub struct Server {
 impl Server {
     /// This machine.
     pub fn local() -> Server {
-        Server {
-            handle: WTS_CURRENT_SERVER_HANDLE,
-            name: None,
-        }
+        Server { handle: WTS_CURRENT_SERVER_HANDLE, name: None }
     }
 
     /// Opens the RD Session Host server `name`.
@@ -274,10 +263,7 @@ impl Server {
         if handle.is_null() {
             return Err(last_error());
         }
-        Ok(Server {
-            handle,
-            name: Some(name.to_string()),
-        })
+        Ok(Server { handle, name: Some(name.to_string()) })
     }
 
     /// The remote server's name, `None` for this machine.
@@ -332,9 +318,7 @@ impl Server {
         let mut buf: *mut u16 = ptr::null_mut();
         let mut bytes = 0u32;
         // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
-        if unsafe { WTSQuerySessionInformationW(self.handle, id, class, &mut buf, &mut bytes) }
-            == FALSE
-        {
+        if unsafe { WTSQuerySessionInformationW(self.handle, id, class, &mut buf, &mut bytes) } == FALSE {
             return Err(last_error());
         }
         let _guard = WtsMemory(buf.cast());
@@ -351,10 +335,7 @@ impl Server {
             if p.is_null() || bytes < size_of::<T>() {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidData,
-                    format!(
-                        "the server answered {bytes} bytes, expected {}",
-                        size_of::<T>()
-                    ),
+                    format!("the server answered {bytes} bytes, expected {}", size_of::<T>()),
                 ));
             }
             // SAFETY: p points to at least size_of::<T>() readable bytes; T is plain data
@@ -420,10 +401,7 @@ impl Server {
     /// The OS error.
     pub fn query_client_address(&self, id: u32) -> io::Result<RawClientAddress> {
         let a: WTS_CLIENT_ADDRESS = self.query_value(id, WTSClientAddress)?;
-        Ok(RawClientAddress {
-            family: a.AddressFamily,
-            address: a.Address,
-        })
+        Ok(RawClientAddress { family: a.AddressFamily, address: a.Address })
     }
 
     /// `WTSClientProtocolType`: 0 console, 1 ICA, 2 RDP.
@@ -456,13 +434,7 @@ impl Server {
     /// # Errors
     ///
     /// The OS error: access denied without the Message permission.
-    pub fn send_message(
-        &self,
-        id: u32,
-        title: &str,
-        text: &str,
-        timeout_seconds: u32,
-    ) -> io::Result<()> {
+    pub fn send_message(&self, id: u32, title: &str, text: &str, timeout_seconds: u32) -> io::Result<()> {
         let wtitle = wide(title);
         let wtext = wide(text);
         // The lengths are in bytes, without the NUL.
@@ -501,15 +473,7 @@ impl Server {
         let mut info: *mut u16 = ptr::null_mut();
         let mut count = 0u32;
         // SAFETY: the out-pointers are valid; level 1 asks for WTS_PROCESS_INFO_EXW entries.
-        let ok = unsafe {
-            WTSEnumerateProcessesExW(
-                self.handle,
-                &mut level,
-                WTS_ANY_SESSION,
-                &mut info,
-                &mut count,
-            )
-        };
+        let ok = unsafe { WTSEnumerateProcessesExW(self.handle, &mut level, WTS_ANY_SESSION, &mut info, &mut count) };
         if ok == FALSE {
             let err = last_error();
             if err.raw_os_error() == Some(ERROR_CALL_NOT_IMPLEMENTED as i32) {
@@ -517,10 +481,7 @@ impl Server {
             }
             return Err(err);
         }
-        let guard = WtsProcessMemory {
-            ptr: info.cast(),
-            count,
-        };
+        let guard = WtsProcessMemory { ptr: info.cast(), count };
         if guard.ptr.is_null() || count == 0 {
             return Ok(Vec::new());
         }
@@ -537,18 +498,8 @@ impl Server {
         for e in entries {
             // SAFETY: pProcessName is null or a NUL-terminated string, and pUserSid null or a
             // SID, both inside the buffer the guard keeps alive; both are copied out.
-            let (name, sid) = unsafe {
-                (
-                    from_wide_ptr(e.pProcessName),
-                    Sid::copy_from(e.pUserSid).ok(),
-                )
-            };
-            out.push(ProcessEntry {
-                pid: e.ProcessId,
-                session_id: e.SessionId,
-                name,
-                sid,
-            });
+            let (name, sid) = unsafe { (from_wide_ptr(e.pProcessName), Sid::copy_from(e.pUserSid).ok()) };
+            out.push(ProcessEntry { pid: e.ProcessId, session_id: e.SessionId, name, sid });
         }
         Ok(out)
     }
@@ -629,10 +580,7 @@ impl Server {
             return Err(io::Error::from_raw_os_error(status as i32));
         }
         if guard.0.is_null() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "NetWkstaGetInfo returned no data",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "NetWkstaGetInfo returned no data"));
         }
         // SAFETY: at level 100 the buffer is a WKSTA_INFO_100 whose strings live in the
         // same buffer, alive until guard drops.
@@ -824,8 +772,8 @@ mod tests {
     use super::*;
     use crate::backend::wts_convert;
     use windows_sys::Win32::Foundation::{
-        ERROR_ACCESS_DENIED, ERROR_CALL_NOT_IMPLEMENTED, ERROR_CTX_WINSTATION_NOT_FOUND,
-        ERROR_INVALID_PARAMETER, ERROR_NONE_MAPPED,
+        ERROR_ACCESS_DENIED, ERROR_CALL_NOT_IMPLEMENTED, ERROR_CTX_WINSTATION_NOT_FOUND, ERROR_INVALID_PARAMETER,
+        ERROR_NONE_MAPPED,
     };
     use windows_sys::Win32::System::RemoteDesktop as rd;
 
@@ -844,11 +792,7 @@ mod tests {
             ("WTSInit", rd::WTSInit),
         ];
         for (name, value) in expected {
-            assert_eq!(
-                wts_convert::connect_state_from_name(name),
-                Some(value),
-                "{name}"
-            );
+            assert_eq!(wts_convert::connect_state_from_name(name), Some(value), "{name}");
         }
     }
 
@@ -857,15 +801,9 @@ mod tests {
         use wts_convert::win32;
         assert_eq!(win32::ERROR_ACCESS_DENIED, ERROR_ACCESS_DENIED);
         assert_eq!(win32::ERROR_INVALID_PARAMETER, ERROR_INVALID_PARAMETER);
-        assert_eq!(
-            win32::ERROR_CALL_NOT_IMPLEMENTED,
-            ERROR_CALL_NOT_IMPLEMENTED
-        );
+        assert_eq!(win32::ERROR_CALL_NOT_IMPLEMENTED, ERROR_CALL_NOT_IMPLEMENTED);
         assert_eq!(win32::ERROR_NONE_MAPPED, ERROR_NONE_MAPPED);
-        assert_eq!(
-            win32::ERROR_CTX_WINSTATION_NOT_FOUND,
-            ERROR_CTX_WINSTATION_NOT_FOUND
-        );
+        assert_eq!(win32::ERROR_CTX_WINSTATION_NOT_FOUND, ERROR_CTX_WINSTATION_NOT_FOUND);
     }
 
     // The tests below call the real OS (or Wine), and act only on processes they start.
@@ -875,18 +813,13 @@ mod tests {
         let server = Server::local();
         let me = std::process::id();
         let procs = server.enumerate_processes().expect("enumerate processes");
-        let mine = procs
-            .iter()
-            .find(|p| p.pid == me)
-            .expect("this process is listed");
+        let mine = procs.iter().find(|p| p.pid == me).expect("this process is listed");
         assert_eq!(Some(mine.session_id), current_session_id().ok());
         let sid = mine.sid.as_ref().expect("this process has an owner SID");
         let text = sid.to_string_sid().expect("SID converts to a string");
         assert!(text.starts_with("S-1-"), "{text}");
         // Name and SID resolve to each other.
-        let (user, domain) = server
-            .lookup_account_sid(sid)
-            .expect("SID resolves to an account");
+        let (user, domain) = server.lookup_account_sid(sid).expect("SID resolves to an account");
         let again = server
             .lookup_account_name(&wts_convert::qualified_account_name(&user, Some(&domain)))
             .expect("account resolves to a SID");
@@ -895,9 +828,7 @@ mod tests {
 
     #[test]
     fn an_unknown_account_is_none_mapped() {
-        let err = Server::local()
-            .lookup_account_name("nosuchuser123")
-            .unwrap_err();
+        let err = Server::local().lookup_account_name("nosuchuser123").unwrap_err();
         assert_eq!(err.raw_os_error(), Some(ERROR_NONE_MAPPED as i32), "{err}");
     }
 
@@ -905,15 +836,8 @@ mod tests {
     fn token_and_session_queries_answer() {
         token_is_elevated().expect("the token's elevation is readable");
         current_session_id().expect("the current session is known");
-        assert!(
-            !Server::local()
-                .computer_name()
-                .expect("computer name")
-                .is_empty()
-        );
-        Server::local()
-            .enumerate_sessions()
-            .expect("sessions enumerate");
+        assert!(!Server::local().computer_name().expect("computer name").is_empty());
+        Server::local().enumerate_sessions().expect("sessions enumerate");
     }
 
     /// Started by [`terminate_process_ends_a_child_we_started`] as its child; never run
@@ -927,19 +851,13 @@ mod tests {
     #[test]
     fn terminate_process_ends_a_child_we_started() {
         let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--ignored",
-                "--exact",
-                "backend::windows::wts::tests::sleeping_child",
-            ])
+            .args(["--ignored", "--exact", "backend::windows::wts::tests::sleeping_child"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("start a child");
-        Server::local()
-            .terminate_process(child.id())
-            .expect("terminate the child");
+        Server::local().terminate_process(child.id()).expect("terminate the child");
         let status = child.wait().expect("wait for the child");
         assert_eq!(status.code(), Some(TERMINATED_EXIT_CODE as i32));
     }

@@ -273,9 +273,14 @@ pub fn to_process(raw: &RawProcess) -> Process {
 /// never terminates, whatever it is asked.
 pub const SERVICE_SIDS: [&str; 3] = ["S-1-5-18", "S-1-5-19", "S-1-5-20"];
 
-/// Whether `sid` is one of the [`SERVICE_SIDS`].
+/// The SID prefixes of the per-session virtual accounts: `Window Manager\DWM-<n>`
+/// (`S-1-5-90-0-<n>`) and `Font Driver Host\UMFD-<n>` (`S-1-5-96-0-<n>`).
+pub const VIRTUAL_ACCOUNT_SID_PREFIXES: [&str; 2] = ["S-1-5-90-", "S-1-5-96-"];
+
+/// Whether `sid` is one of the [`SERVICE_SIDS`] or a DWM/UMFD virtual account.
 pub fn is_service_sid(sid: &str) -> bool {
-    SERVICE_SIDS.iter().any(|s| s.eq_ignore_ascii_case(sid))
+    let upper = sid.to_ascii_uppercase();
+    SERVICE_SIDS.contains(&upper.as_str()) || VIRTUAL_ACCOUNT_SID_PREFIXES.iter().any(|p| upper.starts_with(p))
 }
 
 /// What a process termination must leave alone.
@@ -537,6 +542,10 @@ mod tests {
             assert!(is_service_sid(sid));
             assert!(select_for_termination(&procs, sid, &sparing).is_empty(), "{sid}");
         }
+        assert!(is_service_sid("s-1-5-18"));
+        assert!(is_service_sid("S-1-5-90-0-1"), "DWM-1");
+        assert!(is_service_sid("S-1-5-96-0-0"), "UMFD-0");
+        assert!(!is_service_sid("S-1-5-180"));
         assert!(!is_service_sid(ALICE));
     }
 

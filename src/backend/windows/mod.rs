@@ -285,7 +285,13 @@ impl Backend for Wts {
             },
         };
         if wts_convert::is_service_sid(&sid) {
-            return Err(Error::new(ErrorKind::InvalidInput, action, format!("refused: {sid} is a service account")));
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                action,
+                format!(
+                    "refused: {sid} is a service or per-session system account (SYSTEM, LOCAL SERVICE, NETWORK SERVICE, DWM-*, UMFD-*)"
+                ),
+            ));
         }
         let own_session = self.own_session()?;
         let mut spare = opts.spare_pids.clone();

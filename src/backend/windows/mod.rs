@@ -301,11 +301,12 @@ impl Backend for Wts {
         let deadline = Instant::now() + opts.timeout;
         let mut terminated = std::collections::BTreeSet::new();
         let mut last_failure: Option<(u32, io::Error)> = None;
+        // At least one round, even with a zero timeout.
+        let mut tried = false;
         loop {
             let procs = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
             let pids = wts_convert::select_for_termination(&procs, &sid, &sparing);
-            let now = Instant::now();
-            if pids.is_empty() || now >= deadline {
+            if pids.is_empty() || (tried && Instant::now() >= deadline) {
                 let remaining = pids.len() as u64;
                 if remaining > 0 {
                     if let Some((pid, e)) = last_failure {
@@ -329,6 +330,7 @@ impl Backend for Wts {
                     Err(e) => last_failure = Some((pid, e)),
                 }
             }
+            tried = true;
             std::thread::sleep(TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now())));
         }
     }

@@ -6,6 +6,7 @@
 //! Real backends live in one directory per OS API, chosen by `#[cfg]` on `mod` lines.
 
 pub mod fake;
+pub mod wts_convert;
 
 use std::time::Duration;
 

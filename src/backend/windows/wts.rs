@@ -1,0 +1,875 @@
+//! Small, safe wrappers over the Windows Terminal Services API (`wtsapi32`) and the few
+//! Win32 security, token and process calls the Windows backend needs.
+//!
+//! All of the crate's Windows `unsafe` lives here. Every wrapper returns `io::Result`, whose
+//! `Display` on Windows is the system's own message text (std formats it with
+//! `FormatMessageW`), and copies what the OS returned into owned Rust values before the OS
+//! buffer is freed by an RAII guard: [`WtsMemory`] (`WTSFreeMemory`), [`WtsProcessMemory`]
+//! (`WTSFreeMemoryExW`), [`LocalMemory`] (`LocalFree`), [`NetBuffer`]
+//! (`NetApiBufferFree`) and [`Handle`] (`CloseHandle`). Only the W (UTF-16) APIs are used.
+//!
+//! What the values mean (states, times, addresses, which sessions count) is decided in
+//! [`crate::backend::wts_convert`], not here.
+
+use std::ffi::c_void;
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::ptr;
+
+use windows_sys::Win32::Foundation::{
+    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
+};
+use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100};
+use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
+use windows_sys::Win32::Security::{
+    CopySid, GetLengthSid, GetTokenInformation, IsValidSid, LookupAccountNameW, LookupAccountSidW, PSID, SID_NAME_USE,
+    TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
+};
+use windows_sys::Win32::System::RemoteDesktop::{
+    ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS,
+    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress, WTSClientProtocolType,
+    WTSCloseServer, WTSConnectState, WTSEnumerateProcessesExW, WTSEnumerateProcessesW, WTSEnumerateSessionsW,
+    WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW,
+    WTSSendMessageW, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+};
+use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
+use windows_sys::Win32::System::Threading::{
+    GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_TERMINATE, TerminateProcess,
+};
+use windows_sys::Win32::UI::WindowsAndMessaging::MB_OK;
+
+pub use windows_sys::Win32::System::RemoteDesktop::{WTSClientName, WTSDomainName, WTSUserName};
+
+use crate::backend::wts_convert::{RawClientAddress, RawSessionTimes};
+
+/// `WTS_ANY_SESSION` from `wtsapi32.h`, which windows-sys does not define: enumerate the
+/// processes of every session.
+const WTS_ANY_SESSION: u32 = 0xFFFF_FFFE;
+
+/// The exit code a terminated process gets.
+const TERMINATED_EXIT_CODE: u32 = 1;
+
+/// A NUL-terminated UTF-16 copy of `s`.
+fn wide(s: &str) -> Vec<u16> {
+    s.encode_utf16().chain(std::iter::once(0)).collect()
+}
+
+/// The string in `buf` up to its first NUL (or all of it).
+fn from_wide_buf(buf: &[u16]) -> String {
+    let len = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    String::from_utf16_lossy(&buf[..len])
+}
+
+/// Copies a NUL-terminated UTF-16 string; an empty string for a null pointer.
+///
+/// # Safety
+///
+/// `p` must be null or point to a readable, NUL-terminated UTF-16 string.
+unsafe fn from_wide_ptr(p: *const u16) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    let mut len = 0;
+    // SAFETY: the caller promises a NUL-terminated string, so every index up to and
+    // including the NUL is readable.
+    unsafe {
+        while *p.add(len) != 0 {
+            len += 1;
+        }
+        String::from_utf16_lossy(std::slice::from_raw_parts(p, len))
+    }
+}
+
+/// The calling thread's last Win32 error.
+fn last_error() -> io::Error {
+    io::Error::last_os_error()
+}
+
+/// A buffer the WTS API allocated, freed with `WTSFreeMemory`.
+struct WtsMemory(*mut c_void);
+
+impl Drop for WtsMemory {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from a WTS function documented to be freed with
+            // WTSFreeMemory, and it is freed exactly once, here.
+            unsafe { WTSFreeMemory(self.0) };
+        }
+    }
+}
+
+/// The array `WTSEnumerateProcessesExW` allocated at level 1, freed with
+/// `WTSFreeMemoryExW(WTSTypeProcessInfoLevel1, ..)`, which also frees the names and SIDs
+/// the entries point to.
+struct WtsProcessMemory {
+    ptr: *mut WTS_PROCESS_INFO_EXW,
+    count: u32,
+}
+
+impl Drop for WtsProcessMemory {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: ptr and count are what WTSEnumerateProcessesExW returned at level 1,
+            // freed exactly once.
+            unsafe { WTSFreeMemoryExW(WTSTypeProcessInfoLevel1, self.ptr.cast(), self.count) };
+        }
+    }
+}
+
+/// A buffer allocated with `LocalAlloc` by the OS (`ConvertSidToStringSidW`), freed with
+/// `LocalFree`.
+struct LocalMemory(*mut c_void);
+
+impl Drop for LocalMemory {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from an API documented to be freed with LocalFree,
+            // freed exactly once.
+            unsafe { LocalFree(self.0) };
+        }
+    }
+}
+
+/// A buffer the NetApi allocated, freed with `NetApiBufferFree`.
+struct NetBuffer(*mut u8);
+
+impl Drop for NetBuffer {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from NetWkstaGetInfo, freed exactly once.
+            unsafe { NetApiBufferFree(self.0.cast()) };
+        }
+    }
+}
+
+/// A kernel object handle, closed with `CloseHandle`.
+struct Handle(HANDLE);
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was opened by this module and is closed exactly once.
+        unsafe { CloseHandle(self.0) };
+    }
+}
+
+/// A security identifier, copied out of an OS buffer into memory this process owns.
+///
+/// The words are `u32` so that the copy has the 4-byte alignment a `SID` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sid {
+    words: Vec<u32>,
+}
+
+impl Sid {
+    /// Copies the SID at `psid`.
+    ///
+    /// # Safety
+    ///
+    /// `psid` must be null or point to a readable SID.
+    unsafe fn copy_from(psid: PSID) -> io::Result<Sid> {
+        // SAFETY: the caller promises psid is null or a readable SID; IsValidSid checks the
+        // revision and the sub-authority count before GetLengthSid trusts them.
+        let len = unsafe {
+            if psid.is_null() || IsValidSid(psid) == FALSE {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "not a valid SID"));
+            }
+            GetLengthSid(psid)
+        };
+        let mut words = vec![0u32; (len as usize).div_ceil(4)];
+        // SAFETY: words holds at least len bytes, and psid is a valid SID of len bytes.
+        if unsafe { CopySid(len, words.as_mut_ptr().cast(), psid) } == FALSE {
+            return Err(last_error());
+        }
+        Ok(Sid { words })
+    }
+
+    /// A pointer for APIs that read a SID. They take a `PSID` (a mutable pointer) but do not
+    /// write through it.
+    fn as_psid(&self) -> PSID {
+        self.words.as_ptr().cast_mut().cast()
+    }
+
+    /// The string form, `S-1-5-21-…`, from `ConvertSidToStringSidW`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `ConvertSidToStringSidW`.
+    pub fn to_string_sid(&self) -> io::Result<String> {
+        let mut out: *mut u16 = ptr::null_mut();
+        // SAFETY: self holds a valid SID; out receives a LocalAlloc'd string that the
+        // guard frees.
+        if unsafe { ConvertSidToStringSidW(self.as_psid(), &mut out) } == FALSE {
+            return Err(last_error());
+        }
+        let guard = LocalMemory(out.cast());
+        // SAFETY: on success out is a NUL-terminated UTF-16 string, alive until guard drops.
+        let text = unsafe { from_wide_ptr(out) };
+        drop(guard);
+        Ok(text)
+    }
+}
+
+/// One entry of `WTSEnumerateSessionsW`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionEntry {
+    /// `SessionId`.
+    pub id: u32,
+    /// `pWinStationName`.
+    pub station: String,
+    /// `State`, a `WTS_CONNECTSTATE_CLASS` value.
+    pub state: i32,
+}
+
+/// One entry of `WTSEnumerateProcessesExW` at level 1.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessEntry {
+    /// `ProcessId`.
+    pub pid: u32,
+    /// `SessionId`.
+    pub session_id: u32,
+    /// `pProcessName`.
+    pub name: String,
+    /// `pUserSid`; `None` when the server gave none.
+    pub sid: Option<Sid>,
+}
+
+/// An RD Session Host server: this machine (`WTS_CURRENT_SERVER_HANDLE`) or one opened with
+/// `WTSOpenServerW`, closed with `WTSCloseServer` on drop.
+#[derive(Debug)]
+pub struct Server {
+    handle: HANDLE,
+    /// The remote server's name; `None` for this machine.
+    name: Option<String>,
+}
+
+impl Server {
+    /// This machine.
+    pub fn local() -> Server {
+        Server { handle: WTS_CURRENT_SERVER_HANDLE, name: None }
+    }
+
+    /// Opens the RD Session Host server `name`.
+    ///
+    /// `WTSOpenServerW` does not contact the server; an unreachable one shows on the first
+    /// call that uses the handle.
+    ///
+    /// # Errors
+    ///
+    /// The OS error when no handle could be made.
+    pub fn open(name: &str) -> io::Result<Server> {
+        let wname = wide(name);
+        // SAFETY: wname is NUL-terminated and outlives the call.
+        let handle = unsafe { WTSOpenServerW(wname.as_ptr()) };
+        if handle.is_null() {
+            return Err(last_error());
+        }
+        Ok(Server { handle, name: Some(name.to_string()) })
+    }
+
+    /// The remote server's name, `None` for this machine.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The server name as the account and NetApi functions take it: null for this machine.
+    fn system_name(&self) -> Option<Vec<u16>> {
+        self.name.as_deref().map(wide)
+    }
+
+    /// Lists the sessions with `WTSEnumerateSessionsW`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error: an unreachable server (RPC), or access denied.
+    pub fn enumerate_sessions(&self) -> io::Result<Vec<SessionEntry>> {
+        let mut info: *mut WTS_SESSION_INFOW = ptr::null_mut();
+        let mut count = 0u32;
+        // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
+        if unsafe { WTSEnumerateSessionsW(self.handle, 0, 1, &mut info, &mut count) } == FALSE {
+            return Err(last_error());
+        }
+        let _guard = WtsMemory(info.cast());
+        // Wine answers TRUE with a null array and a count of 0: an empty list.
+        if info.is_null() || count == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: on success info points to count entries, alive until _guard drops.
+        let entries = unsafe { std::slice::from_raw_parts(info, count as usize) };
+        Ok(entries
+            .iter()
+            .map(|e| SessionEntry {
+                id: e.SessionId,
+                // SAFETY: pWinStationName is null or a NUL-terminated string inside the
+                // buffer the guard keeps alive.
+                station: unsafe { from_wide_ptr(e.pWinStationName) },
+                state: e.State,
+            })
+            .collect())
+    }
+
+    /// Runs `WTSQuerySessionInformationW` and hands the buffer and its size in bytes to
+    /// `read`, before the buffer is freed.
+    fn query<T>(
+        &self,
+        id: u32,
+        class: WTS_INFO_CLASS,
+        read: impl FnOnce(*const u8, usize) -> io::Result<T>,
+    ) -> io::Result<T> {
+        let mut buf: *mut u16 = ptr::null_mut();
+        let mut bytes = 0u32;
+        // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
+        if unsafe { WTSQuerySessionInformationW(self.handle, id, class, &mut buf, &mut bytes) } == FALSE {
+            return Err(last_error());
+        }
+        let _guard = WtsMemory(buf.cast());
+        if buf.is_null() {
+            return read(ptr::null(), 0);
+        }
+        read(buf.cast_const().cast(), bytes as usize)
+    }
+
+    /// Reads a fixed-size answer of type `T` from a query, checking the size the server
+    /// reported.
+    fn query_value<T: Copy>(&self, id: u32, class: WTS_INFO_CLASS) -> io::Result<T> {
+        self.query(id, class, |p, bytes| {
+            if p.is_null() || bytes < size_of::<T>() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("the server answered {bytes} bytes, expected {}", size_of::<T>()),
+                ));
+            }
+            // SAFETY: p points to at least size_of::<T>() readable bytes; T is plain data
+            // (Copy, repr(C)); the WTS buffer need not be aligned for T, so read unaligned.
+            Ok(unsafe { ptr::read_unaligned(p.cast::<T>()) })
+        })
+    }
+
+    /// A string-valued session property (`WTSUserName`, `WTSDomainName`, `WTSClientName`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error; `ERROR_CTX_WINSTATION_NOT_FOUND` when the session is gone.
+    pub fn query_string(&self, id: u32, class: WTS_INFO_CLASS) -> io::Result<String> {
+        self.query(id, class, |p, bytes| {
+            if p.is_null() {
+                return Ok(String::new());
+            }
+            // SAFETY: the server returned bytes readable bytes of UTF-16; the string ends at
+            // the first NUL or at the end of the buffer, whichever comes first.
+            let units = unsafe { std::slice::from_raw_parts(p.cast::<u16>(), bytes / 2) };
+            Ok(from_wide_buf(units))
+        })
+    }
+
+    /// `WTSConnectState`: the session's `WTS_CONNECTSTATE_CLASS` value.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn query_connect_state(&self, id: u32) -> io::Result<i32> {
+        self.query_value::<WTS_CONNECTSTATE_CLASS>(id, WTSConnectState)
+    }
+
+    /// The times of `WTSSessionInfoEx` (`WTSINFOEX_LEVEL1_W`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error, or `InvalidData` for an answer at a level other than 1.
+    pub fn query_times(&self, id: u32) -> io::Result<RawSessionTimes> {
+        let info: WTSINFOEXW = self.query_value(id, WTSSessionInfoEx)?;
+        if info.Level != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("WTSSessionInfoEx answered level {}", info.Level),
+            ));
+        }
+        // SAFETY: Level 1 says the union holds WTSInfoExLevel1, its only member.
+        let l1 = unsafe { info.Data.WTSInfoExLevel1 };
+        Ok(RawSessionTimes {
+            logon_time: l1.LogonTime,
+            connect_time: l1.ConnectTime,
+            disconnect_time: l1.DisconnectTime,
+            last_input_time: l1.LastInputTime,
+            current_time: l1.CurrentTime,
+        })
+    }
+
+    /// `WTSClientAddress`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn query_client_address(&self, id: u32) -> io::Result<RawClientAddress> {
+        let a: WTS_CLIENT_ADDRESS = self.query_value(id, WTSClientAddress)?;
+        Ok(RawClientAddress { family: a.AddressFamily, address: a.Address })
+    }
+
+    /// `WTSClientProtocolType`: 0 console, 1 ICA, 2 RDP.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn query_protocol(&self, id: u32) -> io::Result<u16> {
+        self.query_value::<u16>(id, WTSClientProtocolType)
+    }
+
+    /// Asks the server to log session `id` off, without waiting (`bWait = FALSE`: waiting
+    /// is known to hang). The caller verifies that the session is gone.
+    ///
+    /// # Errors
+    ///
+    /// The OS error: access denied without the Reset permission, or
+    /// `ERROR_CTX_WINSTATION_NOT_FOUND` for a session that is gone.
+    pub fn logoff_session(&self, id: u32) -> io::Result<()> {
+        // SAFETY: plain values; the handle is open for self's lifetime.
+        if unsafe { WTSLogoffSession(self.handle, id, FALSE) } == FALSE {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Shows a message box (OK button) in session `id`, without waiting for an answer; the
+    /// box closes itself after `timeout_seconds`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error: access denied without the Message permission.
+    pub fn send_message(&self, id: u32, title: &str, text: &str, timeout_seconds: u32) -> io::Result<()> {
+        let wtitle = wide(title);
+        let wtext = wide(text);
+        // The lengths are in bytes, without the NUL.
+        let title_bytes = u32::try_from((wtitle.len() - 1) * 2).unwrap_or(u32::MAX);
+        let text_bytes = u32::try_from((wtext.len() - 1) * 2).unwrap_or(u32::MAX);
+        let mut response = 0;
+        // SAFETY: both strings are NUL-terminated, their byte lengths are right, and they
+        // outlive the call; response is a valid out-pointer.
+        let ok = unsafe {
+            WTSSendMessageW(
+                self.handle,
+                id,
+                wtitle.as_ptr(),
+                title_bytes,
+                wtext.as_ptr(),
+                text_bytes,
+                MB_OK,
+                timeout_seconds,
+                &mut response,
+                FALSE,
+            )
+        };
+        if ok == FALSE {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Lists every process on the server with `WTSEnumerateProcessesExW` at level 1.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn enumerate_processes(&self) -> io::Result<Vec<ProcessEntry>> {
+        let mut level = 1u32;
+        let mut info: *mut u16 = ptr::null_mut();
+        let mut count = 0u32;
+        // SAFETY: the out-pointers are valid; level 1 asks for WTS_PROCESS_INFO_EXW entries.
+        let ok = unsafe { WTSEnumerateProcessesExW(self.handle, &mut level, WTS_ANY_SESSION, &mut info, &mut count) };
+        if ok == FALSE {
+            let err = last_error();
+            if err.raw_os_error() == Some(ERROR_CALL_NOT_IMPLEMENTED as i32) {
+                return self.enumerate_processes_v1();
+            }
+            return Err(err);
+        }
+        let guard = WtsProcessMemory { ptr: info.cast(), count };
+        if guard.ptr.is_null() || count == 0 {
+            return Ok(Vec::new());
+        }
+        if level != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("WTSEnumerateProcessesExW answered level {level}"),
+            ));
+        }
+        // SAFETY: at level 1 the buffer is count WTS_PROCESS_INFO_EXW entries, alive until
+        // guard drops.
+        let entries = unsafe { std::slice::from_raw_parts(guard.ptr, count as usize) };
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            // SAFETY: pProcessName is null or a NUL-terminated string, and pUserSid null or a
+            // SID, both inside the buffer the guard keeps alive; both are copied out.
+            let (name, sid) = unsafe { (from_wide_ptr(e.pProcessName), Sid::copy_from(e.pUserSid).ok()) };
+            out.push(ProcessEntry { pid: e.ProcessId, session_id: e.SessionId, name, sid });
+        }
+        Ok(out)
+    }
+
+    /// Lists the processes with the older `WTSEnumerateProcessesW`, for a server that does
+    /// not implement the Ex call (Wine implements only this one, locally, without SIDs).
+    fn enumerate_processes_v1(&self) -> io::Result<Vec<ProcessEntry>> {
+        let mut info: *mut WTS_PROCESS_INFOW = ptr::null_mut();
+        let mut count = 0u32;
+        // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
+        if unsafe { WTSEnumerateProcessesW(self.handle, 0, 1, &mut info, &mut count) } == FALSE {
+            return Err(last_error());
+        }
+        let _guard = WtsMemory(info.cast());
+        if info.is_null() || count == 0 {
+            return Ok(Vec::new());
+        }
+        // SAFETY: on success info points to count entries, alive until _guard drops.
+        let entries = unsafe { std::slice::from_raw_parts(info, count as usize) };
+        Ok(entries
+            .iter()
+            .map(|e| ProcessEntry {
+                pid: e.ProcessId,
+                session_id: e.SessionId,
+                // SAFETY: pProcessName is null or a NUL-terminated string inside the buffer
+                // _guard keeps alive; it is copied out.
+                name: unsafe { from_wide_ptr(e.pProcessName) },
+                // SAFETY: pUserSid is null or a SID inside the same buffer; it is copied out.
+                sid: unsafe { Sid::copy_from(e.pUserSid) }.ok(),
+            })
+            .collect())
+    }
+
+    /// Terminates process `pid`: `OpenProcess(PROCESS_TERMINATE)` and `TerminateProcess`
+    /// on this machine, `WTSTerminateProcess` on a remote server (a process handle cannot
+    /// cross machines). Termination is asynchronous: the process may linger for a moment.
+    ///
+    /// # Errors
+    ///
+    /// The OS error: `ERROR_INVALID_PARAMETER` for a pid that no longer exists, access
+    /// denied for a protected process.
+    pub fn terminate_process(&self, pid: u32) -> io::Result<()> {
+        if self.name.is_some() {
+            // SAFETY: plain values; the handle is open for self's lifetime.
+            if unsafe { WTSTerminateProcess(self.handle, pid, TERMINATED_EXIT_CODE) } == FALSE {
+                return Err(last_error());
+            }
+            return Ok(());
+        }
+        // SAFETY: plain values; a null result is checked.
+        let process = unsafe { OpenProcess(PROCESS_TERMINATE, FALSE, pid) };
+        if process.is_null() {
+            return Err(last_error());
+        }
+        let process = Handle(process);
+        // SAFETY: process is a valid handle with PROCESS_TERMINATE access.
+        if unsafe { TerminateProcess(process.0, TERMINATED_EXIT_CODE) } == FALSE {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// The server's NetBIOS computer name: the domain its local accounts are reported in.
+    ///
+    /// # Errors
+    ///
+    /// The OS error of `GetComputerNameExW`, or the NetApi status of `NetWkstaGetInfo`
+    /// for a remote server.
+    pub fn computer_name(&self) -> io::Result<String> {
+        let Some(system) = self.system_name() else {
+            return local_computer_name();
+        };
+        let mut buf: *mut u8 = ptr::null_mut();
+        // SAFETY: system is NUL-terminated; buf receives a NetApi buffer the guard frees.
+        let status = unsafe { NetWkstaGetInfo(system.as_ptr(), 100, &mut buf) };
+        let guard = NetBuffer(buf);
+        if status != 0 {
+            return Err(io::Error::from_raw_os_error(status as i32));
+        }
+        if guard.0.is_null() {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "NetWkstaGetInfo returned no data"));
+        }
+        // SAFETY: at level 100 the buffer is a WKSTA_INFO_100 whose strings live in the
+        // same buffer, alive until guard drops.
+        Ok(unsafe { from_wide_ptr((*guard.0.cast::<WKSTA_INFO_100>()).wki100_computername) })
+    }
+
+    /// The account (name, domain) of `sid`, resolved by the server (`LookupAccountSidW`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error: `ERROR_NONE_MAPPED` for a SID no account has.
+    pub fn lookup_account_sid(&self, sid: &Sid) -> io::Result<(String, String)> {
+        let system = self.system_name();
+        let system_ptr = system.as_ref().map_or(ptr::null(), |s| s.as_ptr());
+        let mut name_len = 0u32;
+        let mut domain_len = 0u32;
+        let mut use_: SID_NAME_USE = 0;
+        // SAFETY: a sizing call: null buffers with zero lengths; the lengths are valid
+        // out-pointers.
+        let ok = unsafe {
+            LookupAccountSidW(
+                system_ptr,
+                sid.as_psid(),
+                ptr::null_mut(),
+                &mut name_len,
+                ptr::null_mut(),
+                &mut domain_len,
+                &mut use_,
+            )
+        };
+        if ok == FALSE {
+            let err = last_error();
+            if err.raw_os_error() != Some(ERROR_INSUFFICIENT_BUFFER as i32) {
+                return Err(err);
+            }
+        }
+        let mut name = vec![0u16; name_len.max(1) as usize];
+        let mut domain = vec![0u16; domain_len.max(1) as usize];
+        name_len = name.len() as u32;
+        domain_len = domain.len() as u32;
+        // SAFETY: the buffers hold the lengths passed with them.
+        let ok = unsafe {
+            LookupAccountSidW(
+                system_ptr,
+                sid.as_psid(),
+                name.as_mut_ptr(),
+                &mut name_len,
+                domain.as_mut_ptr(),
+                &mut domain_len,
+                &mut use_,
+            )
+        };
+        if ok == FALSE {
+            return Err(last_error());
+        }
+        Ok((from_wide_buf(&name), from_wide_buf(&domain)))
+    }
+
+    /// The SID of the account `name` (`DOMAIN\user` or `user`), resolved by the server
+    /// (`LookupAccountNameW`).
+    ///
+    /// # Errors
+    ///
+    /// The OS error: `ERROR_NONE_MAPPED` for an unknown account.
+    pub fn lookup_account_name(&self, name: &str) -> io::Result<Sid> {
+        let system = self.system_name();
+        let system_ptr = system.as_ref().map_or(ptr::null(), |s| s.as_ptr());
+        let wname = wide(name);
+        let mut sid_bytes = 0u32;
+        let mut domain_len = 0u32;
+        let mut use_: SID_NAME_USE = 0;
+        // SAFETY: a sizing call: null buffers with zero lengths; wname is NUL-terminated.
+        let ok = unsafe {
+            LookupAccountNameW(
+                system_ptr,
+                wname.as_ptr(),
+                ptr::null_mut(),
+                &mut sid_bytes,
+                ptr::null_mut(),
+                &mut domain_len,
+                &mut use_,
+            )
+        };
+        if ok == FALSE {
+            let err = last_error();
+            if err.raw_os_error() != Some(ERROR_INSUFFICIENT_BUFFER as i32) {
+                return Err(err);
+            }
+        }
+        let mut words = vec![0u32; (sid_bytes.max(4) as usize).div_ceil(4)];
+        let mut domain = vec![0u16; domain_len.max(1) as usize];
+        sid_bytes = (words.len() * 4) as u32;
+        domain_len = domain.len() as u32;
+        // SAFETY: the buffers hold the lengths passed with them; words is 4-byte aligned.
+        let ok = unsafe {
+            LookupAccountNameW(
+                system_ptr,
+                wname.as_ptr(),
+                words.as_mut_ptr().cast(),
+                &mut sid_bytes,
+                domain.as_mut_ptr(),
+                &mut domain_len,
+                &mut use_,
+            )
+        };
+        if ok == FALSE {
+            return Err(last_error());
+        }
+        Ok(Sid { words })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.name.is_some() {
+            // SAFETY: the handle came from WTSOpenServerW and is closed exactly once.
+            unsafe { WTSCloseServer(self.handle) };
+        }
+    }
+}
+
+/// This machine's NetBIOS name (`GetComputerNameExW(ComputerNameNetBIOS)`).
+fn local_computer_name() -> io::Result<String> {
+    let mut buf = vec![0u16; 64];
+    loop {
+        let mut len = buf.len() as u32;
+        // SAFETY: buf holds len UTF-16 units.
+        if unsafe { GetComputerNameExW(ComputerNameNetBIOS, buf.as_mut_ptr(), &mut len) } != FALSE {
+            return Ok(from_wide_buf(&buf[..len as usize]));
+        }
+        let err = last_error();
+        // On ERROR_MORE_DATA, len is the size needed, NUL included.
+        if err.raw_os_error() != Some(ERROR_MORE_DATA as i32) || len as usize <= buf.len() {
+            return Err(err);
+        }
+        buf.resize(len as usize, 0);
+    }
+}
+
+/// The WTS session this process runs in (`ProcessIdToSessionId(GetCurrentProcessId())`).
+///
+/// # Errors
+///
+/// The OS error.
+pub fn current_session_id() -> io::Result<u32> {
+    let mut session = 0u32;
+    // SAFETY: GetCurrentProcessId cannot fail; session is a valid out-pointer.
+    if unsafe { ProcessIdToSessionId(GetCurrentProcessId(), &mut session) } == FALSE {
+        return Err(last_error());
+    }
+    Ok(session)
+}
+
+/// Whether this process's token is elevated (`GetTokenInformation(TokenElevation)`): run
+/// as an administrator past UAC, or as SYSTEM.
+///
+/// # Errors
+///
+/// The OS error of `OpenProcessToken` or `GetTokenInformation`.
+pub fn token_is_elevated() -> io::Result<bool> {
+    let mut token: HANDLE = ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing; token is a
+    // valid out-pointer.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == FALSE {
+        return Err(last_error());
+    }
+    let token = Handle(token);
+    let mut elevation = MaybeUninit::<TOKEN_ELEVATION>::zeroed();
+    let mut returned = 0u32;
+    // SAFETY: elevation is a buffer of exactly the size passed; token has TOKEN_QUERY.
+    let ok = unsafe {
+        GetTokenInformation(
+            token.0,
+            TokenElevation,
+            elevation.as_mut_ptr().cast(),
+            size_of::<TOKEN_ELEVATION>() as u32,
+            &mut returned,
+        )
+    };
+    if ok == FALSE {
+        return Err(last_error());
+    }
+    // SAFETY: the call succeeded, so it wrote the structure (and it was zeroed before).
+    Ok(unsafe { elevation.assume_init() }.TokenIsElevated != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::wts_convert;
+    use windows_sys::Win32::Foundation::{
+        ERROR_ACCESS_DENIED, ERROR_CALL_NOT_IMPLEMENTED, ERROR_CTX_WINSTATION_NOT_FOUND, ERROR_INVALID_PARAMETER,
+        ERROR_NONE_MAPPED,
+    };
+    use windows_sys::Win32::System::RemoteDesktop as rd;
+
+    #[test]
+    fn connect_state_table_matches_windows_sys() {
+        let expected = [
+            ("WTSActive", rd::WTSActive),
+            ("WTSConnected", rd::WTSConnected),
+            ("WTSConnectQuery", rd::WTSConnectQuery),
+            ("WTSShadow", rd::WTSShadow),
+            ("WTSDisconnected", rd::WTSDisconnected),
+            ("WTSIdle", rd::WTSIdle),
+            ("WTSListen", rd::WTSListen),
+            ("WTSReset", rd::WTSReset),
+            ("WTSDown", rd::WTSDown),
+            ("WTSInit", rd::WTSInit),
+        ];
+        for (name, value) in expected {
+            assert_eq!(wts_convert::connect_state_from_name(name), Some(value), "{name}");
+        }
+    }
+
+    #[test]
+    fn error_codes_match_windows_sys() {
+        use wts_convert::win32;
+        assert_eq!(win32::ERROR_ACCESS_DENIED, ERROR_ACCESS_DENIED);
+        assert_eq!(win32::ERROR_INVALID_PARAMETER, ERROR_INVALID_PARAMETER);
+        assert_eq!(win32::ERROR_CALL_NOT_IMPLEMENTED, ERROR_CALL_NOT_IMPLEMENTED);
+        assert_eq!(win32::ERROR_NONE_MAPPED, ERROR_NONE_MAPPED);
+        assert_eq!(win32::ERROR_CTX_WINSTATION_NOT_FOUND, ERROR_CTX_WINSTATION_NOT_FOUND);
+    }
+
+    // The tests below call the real OS (or Wine), and act only on processes they start.
+
+    #[test]
+    fn this_process_is_listed_with_its_owner() {
+        let server = Server::local();
+        let me = std::process::id();
+        let procs = server.enumerate_processes().expect("enumerate processes");
+        let mine = procs.iter().find(|p| p.pid == me).expect("this process is listed");
+        assert_eq!(Some(mine.session_id), current_session_id().ok());
+        let sid = mine.sid.as_ref().expect("this process has an owner SID");
+        let text = sid.to_string_sid().expect("SID converts to a string");
+        assert!(text.starts_with("S-1-"), "{text}");
+        // Name and SID resolve to each other.
+        let (user, domain) = server.lookup_account_sid(sid).expect("SID resolves to an account");
+        let again = server
+            .lookup_account_name(&wts_convert::qualified_account_name(&user, Some(&domain)))
+            .expect("account resolves to a SID");
+        assert_eq!(again.to_string_sid().unwrap(), text);
+    }
+
+    #[test]
+    fn an_unknown_account_is_none_mapped() {
+        let err = Server::local().lookup_account_name("nosuchuser123").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(ERROR_NONE_MAPPED as i32), "{err}");
+    }
+
+    #[test]
+    fn token_and_session_queries_answer() {
+        token_is_elevated().expect("the token's elevation is readable");
+        current_session_id().expect("the current session is known");
+        assert!(!Server::local().computer_name().expect("computer name").is_empty());
+        Server::local().enumerate_sessions().expect("sessions enumerate");
+    }
+
+    /// Started by [`terminate_process_ends_a_child_we_started`] as its child; never run
+    /// otherwise (it is ignored).
+    #[test]
+    #[ignore = "a child process for the termination test"]
+    fn sleeping_child() {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn terminate_process_ends_a_child_we_started() {
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "backend::windows::wts::tests::sleeping_child"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start a child");
+        Server::local().terminate_process(child.id()).expect("terminate the child");
+        let status = child.wait().expect("wait for the child");
+        assert_eq!(status.code(), Some(TERMINATED_EXIT_CODE as i32));
+    }
+
+    #[test]
+    fn wide_strings_round_trip() {
+        let w = wide("Dvořák");
+        assert_eq!(w.last(), Some(&0));
+        assert_eq!(from_wide_buf(&w), "Dvořák");
+        // SAFETY: w is NUL-terminated.
+        assert_eq!(unsafe { from_wide_ptr(w.as_ptr()) }, "Dvořák");
+        // SAFETY: a null pointer is allowed.
+        assert_eq!(unsafe { from_wide_ptr(ptr::null()) }, "");
+    }
+}

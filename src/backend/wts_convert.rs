@@ -1,0 +1,594 @@
+//! Conversion of what the Windows Terminal Services (WTS) API reports into the
+//! [`crate::model`] types, on plain Rust structs.
+//!
+//! This module is compiled on every OS, so that the conversions (connect states, FILETIME
+//! and LARGE_INTEGER times, idle time, client addresses, which sessions to skip, which
+//! processes a termination may touch) are unit-tested on Linux too, from recorded data.
+//! The Windows backend (`backend/windows/wts.rs`) copies each OS structure into a
+//! [`RawSession`] or [`RawProcess`] and calls in here.
+//!
+//! Nothing here calls the OS, and nothing here is `unsafe`.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorKind;
+use crate::model::{Process, Session, SessionState};
+
+/// `AF_INET` as Winsock numbers it.
+pub const AF_INET: u32 = 2;
+/// `AF_INET6` as Winsock numbers it (not Linux's 10).
+pub const AF_INET6: u32 = 23;
+
+/// 100-nanosecond intervals from 1601-01-01 (the FILETIME epoch) to 1970-01-01.
+const FILETIME_UNIX_EPOCH: i64 = 116_444_736_000_000_000;
+/// FILETIME ticks per second.
+const FILETIME_TICKS_PER_SECOND: i64 = 10_000_000;
+
+/// One value of `WTS_CONNECTSTATE_CLASS`: its number, its name in `wtsapi32.h`, and the
+/// model state it maps to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectState {
+    /// The numeric value the API returns.
+    pub value: i32,
+    /// The enumerator's name in `wtsapi32.h`.
+    pub name: &'static str,
+    /// The model's state.
+    pub state: SessionState,
+}
+
+/// Every `WTS_CONNECTSTATE_CLASS` value, in numeric order.
+pub const CONNECT_STATES: [ConnectState; 10] = [
+    ConnectState { value: 0, name: "WTSActive", state: SessionState::Active },
+    ConnectState { value: 1, name: "WTSConnected", state: SessionState::Connected },
+    ConnectState { value: 2, name: "WTSConnectQuery", state: SessionState::ConnectQuery },
+    ConnectState { value: 3, name: "WTSShadow", state: SessionState::Shadow },
+    ConnectState { value: 4, name: "WTSDisconnected", state: SessionState::Disconnected },
+    ConnectState { value: 5, name: "WTSIdle", state: SessionState::Idle },
+    ConnectState { value: 6, name: "WTSListen", state: SessionState::Listen },
+    ConnectState { value: 7, name: "WTSReset", state: SessionState::Reset },
+    ConnectState { value: 8, name: "WTSDown", state: SessionState::Down },
+    ConnectState { value: 9, name: "WTSInit", state: SessionState::Init },
+];
+
+/// The model state of a `WTS_CONNECTSTATE_CLASS` value; `Unknown` for a value this table
+/// does not know.
+pub fn session_state(value: i32) -> SessionState {
+    CONNECT_STATES.iter().find(|c| c.value == value).map_or(SessionState::Unknown, |c| c.state)
+}
+
+/// The `WTS_CONNECTSTATE_CLASS` value of a model state, if the state is a WTS one.
+pub fn connect_state_value(state: SessionState) -> Option<i32> {
+    CONNECT_STATES.iter().find(|c| c.state == state).map(|c| c.value)
+}
+
+/// The `wtsapi32.h` name of a `WTS_CONNECTSTATE_CLASS` value.
+pub fn connect_state_name(value: i32) -> Option<&'static str> {
+    CONNECT_STATES.iter().find(|c| c.value == value).map(|c| c.name)
+}
+
+/// The `WTS_CONNECTSTATE_CLASS` value of a `wtsapi32.h` name (`"WTSActive"`).
+pub fn connect_state_from_name(name: &str) -> Option<i32> {
+    CONNECT_STATES.iter().find(|c| c.name == name).map(|c| c.value)
+}
+
+/// The times of `WTSINFOEX_LEVEL1_W` (from `WTSSessionInfoEx`), each a LARGE_INTEGER
+/// counting 100 ns intervals since 1601-01-01 UTC; 0 means "never" or "not recorded".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSessionTimes {
+    /// `LogonTime`.
+    pub logon_time: i64,
+    /// `ConnectTime`.
+    pub connect_time: i64,
+    /// `DisconnectTime`.
+    pub disconnect_time: i64,
+    /// `LastInputTime`.
+    pub last_input_time: i64,
+    /// `CurrentTime`: the server's clock when it answered, which idle time is measured
+    /// against (the local clock may differ from a remote server's).
+    pub current_time: i64,
+}
+
+/// `WTS_CLIENT_ADDRESS` (from `WTSClientAddress`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientAddress {
+    /// `AddressFamily`: [`AF_INET`], [`AF_INET6`], or something else (`AF_UNSPEC` for the
+    /// console).
+    pub family: u32,
+    /// `Address`: for `AF_INET`, the IPv4 address sits at bytes 2..6; for `AF_INET6`, the
+    /// IPv6 address is bytes 0..16.
+    pub address: [u8; 20],
+}
+
+/// Everything the backend learned about one session, as the WTS API said it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawSession {
+    /// `WTS_SESSION_INFOW.SessionId`.
+    pub session_id: u32,
+    /// `WTS_SESSION_INFOW.pWinStationName` (`Console`, `RDP-Tcp#3`, `Services`).
+    pub station: String,
+    /// `WTS_SESSION_INFOW.State`, a `WTS_CONNECTSTATE_CLASS` value.
+    pub state: i32,
+    /// `WTSUserName`; empty when no user is logged on.
+    pub user: String,
+    /// `WTSDomainName`: the account's domain, or the computer name for a local account.
+    pub domain: String,
+    /// `WTSSessionInfoEx`, when the server answered it.
+    pub times: Option<RawSessionTimes>,
+    /// `WTSClientAddress`, when the server answered it.
+    pub client_address: Option<RawClientAddress>,
+    /// `WTSClientName`; empty for the console.
+    pub client_name: String,
+    /// `WTSClientProtocolType`: 0 console, 1 (legacy) ICA, 2 RDP.
+    pub protocol: Option<u16>,
+}
+
+/// Why a WTS session is not a user session, or `None` when it is one.
+///
+/// Session 0 holds the services; a listener (`RDP-Tcp`) is a template that never has a
+/// user; a session with no user name is a logon screen or an idle station.
+pub fn skip_reason(raw: &RawSession) -> Option<&'static str> {
+    if let Some(reason) = station_skip_reason(raw.session_id, raw.state) {
+        Some(reason)
+    } else if raw.user.trim().is_empty() {
+        Some("no user is logged on")
+    } else {
+        None
+    }
+}
+
+/// Why a session is not a user session, judged by its id and connect state alone (before
+/// its user is asked for).
+pub fn station_skip_reason(session_id: u32, state: i32) -> Option<&'static str> {
+    if session_id == 0 {
+        Some("session 0 is the services session")
+    } else if session_state(state) == SessionState::Listen {
+        Some("a listener session has no user")
+    } else {
+        None
+    }
+}
+
+/// Converts a WTS session to a model session, or `None` when [`skip_reason`] says it is
+/// not a user session.
+pub fn to_session(raw: &RawSession) -> Option<Session> {
+    if skip_reason(raw).is_some() {
+        return None;
+    }
+    let times = raw.times.unwrap_or_default();
+    let remote_host =
+        raw.client_address.as_ref().and_then(client_address_string).or_else(|| non_empty(&raw.client_name));
+    Some(Session {
+        id: raw.session_id.to_string(),
+        user: raw.user.clone(),
+        domain: non_empty(&raw.domain),
+        uid: None,
+        sid: None,
+        station: non_empty(&raw.station),
+        state: session_state(raw.state),
+        remote_host,
+        logon_time: filetime_to_unix(times.logon_time),
+        idle_seconds: raw.times.and_then(|t| idle_seconds(&t)),
+        class: None,
+        kind: raw.protocol.and_then(protocol_name).map(str::to_string),
+        leader: None,
+    })
+}
+
+/// The name of a `WTSClientProtocolType` value.
+pub fn protocol_name(protocol: u16) -> Option<&'static str> {
+    match protocol {
+        0 => Some("console"),
+        1 => Some("ica"),
+        2 => Some("rdp"),
+        _ => None,
+    }
+}
+
+/// A FILETIME or LARGE_INTEGER time (100 ns since 1601) as seconds since the Unix epoch;
+/// `None` for 0, which WTS uses for "never".
+pub fn filetime_to_unix(ticks: i64) -> Option<i64> {
+    if ticks <= 0 {
+        return None;
+    }
+    Some((ticks - FILETIME_UNIX_EPOCH).div_euclid(FILETIME_TICKS_PER_SECOND))
+}
+
+/// Seconds since the last input, measured against the server's own `CurrentTime`.
+///
+/// A disconnected session often has no `LastInputTime`; it has been idle since it was
+/// disconnected. `None` when the server recorded neither, or its clock is behind the input
+/// time.
+pub fn idle_seconds(times: &RawSessionTimes) -> Option<u64> {
+    if times.current_time <= 0 {
+        return None;
+    }
+    let since = if times.last_input_time > 0 { times.last_input_time } else { times.disconnect_time };
+    if since <= 0 || since > times.current_time {
+        return None;
+    }
+    u64::try_from((times.current_time - since) / FILETIME_TICKS_PER_SECOND).ok()
+}
+
+/// The textual form of a client address; `None` for a family this does not know or an
+/// all-zero address (the console reports one).
+pub fn client_address_string(addr: &RawClientAddress) -> Option<String> {
+    match addr.family {
+        AF_INET => {
+            let ip = Ipv4Addr::new(addr.address[2], addr.address[3], addr.address[4], addr.address[5]);
+            (!ip.is_unspecified()).then(|| ip.to_string())
+        }
+        AF_INET6 => {
+            let mut bytes = [0u8; 16];
+            bytes.copy_from_slice(&addr.address[..16]);
+            let ip = Ipv6Addr::from(bytes);
+            (!ip.is_unspecified()).then(|| ip.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// One process as `WTSEnumerateProcessesExW` (level 1) reported it, with its owner SID
+/// already in string form and its account already looked up.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawProcess {
+    /// `ProcessId`.
+    pub pid: u32,
+    /// `SessionId`.
+    pub session_id: u32,
+    /// `pProcessName`.
+    pub name: String,
+    /// `pUserSid`, as `ConvertSidToStringSidW` wrote it; `None` when the server gave none
+    /// (it gives none for processes the caller may not query).
+    pub sid: Option<String>,
+    /// The account name `LookupAccountSidW` found for the SID.
+    pub user: Option<String>,
+    /// The domain `LookupAccountSidW` found for the SID.
+    pub domain: Option<String>,
+}
+
+/// Converts a WTS process to a model process.
+pub fn to_process(raw: &RawProcess) -> Process {
+    Process {
+        pid: raw.pid,
+        user: raw.user.clone(),
+        domain: raw.domain.clone(),
+        uid: None,
+        euid: None,
+        suid: None,
+        sid: raw.sid.clone(),
+        session_id: Some(raw.session_id.to_string()),
+        name: raw.name.clone(),
+        start_time: None,
+        zombie: false,
+    }
+}
+
+/// The well-known SIDs of LocalSystem, LocalService and NetworkService, which the tool
+/// never terminates, whatever it is asked.
+pub const SERVICE_SIDS: [&str; 3] = ["S-1-5-18", "S-1-5-19", "S-1-5-20"];
+
+/// The SID prefixes of the per-session virtual accounts: `Window Manager\DWM-<n>`
+/// (`S-1-5-90-0-<n>`) and `Font Driver Host\UMFD-<n>` (`S-1-5-96-0-<n>`).
+pub const VIRTUAL_ACCOUNT_SID_PREFIXES: [&str; 2] = ["S-1-5-90-", "S-1-5-96-"];
+
+/// Whether `sid` is one of the [`SERVICE_SIDS`] or a DWM/UMFD virtual account.
+pub fn is_service_sid(sid: &str) -> bool {
+    let upper = sid.to_ascii_uppercase();
+    SERVICE_SIDS.contains(&upper.as_str()) || VIRTUAL_ACCOUNT_SID_PREFIXES.iter().any(|p| upper.starts_with(p))
+}
+
+/// What a process termination must leave alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sparing<'a> {
+    /// Also take processes in session 0 (services started under the account).
+    pub include_services: bool,
+    /// Pids never to touch (the tool, its parents).
+    pub spare_pids: &'a [u32],
+    /// The session the tool runs in, whose processes are never touched.
+    pub own_session: Option<u32>,
+}
+
+/// The pids of `processes` that a termination of the account `owner_sid` should end:
+/// those whose owner SID is `owner_sid` exactly, minus session 0 (unless
+/// `include_services`), the spared pids, and the tool's own session. Never any process of a
+/// service account, even if `owner_sid` names one.
+pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing: &Sparing<'_>) -> Vec<u32> {
+    if is_service_sid(owner_sid) {
+        return Vec::new();
+    }
+    processes
+        .iter()
+        .filter(|p| p.sid.as_deref().is_some_and(|sid| sid.eq_ignore_ascii_case(owner_sid)))
+        .filter(|p| sparing.include_services || p.session_id != 0)
+        .filter(|p| Some(p.session_id) != sparing.own_session)
+        .filter(|p| !sparing.spare_pids.contains(&p.pid))
+        // pid 0 (Idle) and 4 (System) are never a user's, but a confused server could say so.
+        .filter(|p| p.pid > 4)
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// The Win32 error codes the backend tells apart, by number (windows-sys only exists on
+/// Windows; a Windows test checks these against it).
+pub mod win32 {
+    /// The system cannot find the file specified.
+    pub const ERROR_FILE_NOT_FOUND: u32 = 2;
+    /// Access is denied.
+    pub const ERROR_ACCESS_DENIED: u32 = 5;
+    /// The network path was not found.
+    pub const ERROR_BAD_NETPATH: u32 = 53;
+    /// The request is not supported.
+    pub const ERROR_NOT_SUPPORTED: u32 = 50;
+    /// The parameter is incorrect (`OpenProcess` of a pid that has exited).
+    pub const ERROR_INVALID_PARAMETER: u32 = 87;
+    /// This function is not supported on this system (Wine's stubs).
+    pub const ERROR_CALL_NOT_IMPLEMENTED: u32 = 120;
+    /// No mapping between account names and security IDs was done.
+    pub const ERROR_NONE_MAPPED: u32 = 1332;
+    /// The RPC server is unavailable.
+    pub const RPC_S_SERVER_UNAVAILABLE: u32 = 1722;
+    /// The remote procedure call failed.
+    pub const RPC_S_CALL_FAILED: u32 = 1726;
+    /// The remote procedure call failed and did not execute.
+    pub const RPC_S_CALL_FAILED_DNE: u32 = 1727;
+    /// There are no more endpoints available from the endpoint mapper.
+    pub const EPT_S_NOT_REGISTERED: u32 = 1753;
+    /// The specified session cannot be found.
+    pub const ERROR_CTX_WINSTATION_NOT_FOUND: u32 = 7022;
+}
+
+/// The error kind of a Win32 error code: what the tool does about it.
+pub fn error_kind(code: u32) -> ErrorKind {
+    use win32::*;
+    match code {
+        ERROR_ACCESS_DENIED => ErrorKind::PermissionDenied,
+        ERROR_CTX_WINSTATION_NOT_FOUND => ErrorKind::NotFound,
+        ERROR_CALL_NOT_IMPLEMENTED | ERROR_NOT_SUPPORTED => ErrorKind::Unsupported,
+        ERROR_BAD_NETPATH
+        | RPC_S_SERVER_UNAVAILABLE
+        | RPC_S_CALL_FAILED
+        | RPC_S_CALL_FAILED_DNE
+        | EPT_S_NOT_REGISTERED => ErrorKind::Unreachable,
+        _ => ErrorKind::Os,
+    }
+}
+
+/// The account name to pass to `LookupAccountNameW`: `DOMAIN\user`, or `user`.
+pub fn qualified_account_name(user: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(d) if !d.is_empty() => format!("{d}\\{user}"),
+        _ => user.to_string(),
+    }
+}
+
+fn non_empty(s: &str) -> Option<String> {
+    let t = s.trim();
+    (!t.is_empty()).then(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2024-03-01T12:00:00Z as FILETIME ticks.
+    const NOON: i64 = 133_537_680_000_000_000;
+    const NOON_UNIX: i64 = 1_709_294_400;
+
+    #[test]
+    fn connect_state_table_round_trips() {
+        for (i, c) in CONNECT_STATES.iter().enumerate() {
+            assert_eq!(c.value, i as i32, "the table is in numeric order");
+            assert_eq!(session_state(c.value), c.state);
+            assert_eq!(connect_state_value(c.state), Some(c.value));
+            assert_eq!(connect_state_name(c.value), Some(c.name));
+            assert_eq!(connect_state_from_name(c.name), Some(c.value));
+            assert_eq!(SessionState::parse(c.state.as_str()), c.state);
+        }
+        assert_eq!(session_state(10), SessionState::Unknown);
+        assert_eq!(session_state(-1), SessionState::Unknown);
+        assert_eq!(connect_state_value(SessionState::Closing), None);
+        assert_eq!(connect_state_from_name("WTSBogus"), None);
+    }
+
+    #[test]
+    fn filetime_converts_to_unix_seconds() {
+        assert_eq!(filetime_to_unix(NOON), Some(NOON_UNIX));
+        assert_eq!(filetime_to_unix(FILETIME_UNIX_EPOCH), Some(0));
+        assert_eq!(filetime_to_unix(FILETIME_UNIX_EPOCH + 9_999_999), Some(0));
+        // Before 1970 rounds down, not toward zero.
+        assert_eq!(filetime_to_unix(FILETIME_UNIX_EPOCH - 1), Some(-1));
+        assert_eq!(filetime_to_unix(0), None);
+    }
+
+    #[test]
+    fn idle_is_measured_against_the_servers_clock() {
+        let mut t = RawSessionTimes {
+            logon_time: NOON - 3600 * FILETIME_TICKS_PER_SECOND,
+            connect_time: NOON - 3600 * FILETIME_TICKS_PER_SECOND,
+            disconnect_time: 0,
+            last_input_time: NOON - 125 * FILETIME_TICKS_PER_SECOND - 5,
+            current_time: NOON,
+        };
+        assert_eq!(idle_seconds(&t), Some(125));
+        t.last_input_time = 0;
+        assert_eq!(idle_seconds(&t), None, "no input and never disconnected");
+        t.disconnect_time = NOON - 600 * FILETIME_TICKS_PER_SECOND;
+        assert_eq!(idle_seconds(&t), Some(600), "a disconnected session is idle since then");
+        t.last_input_time = NOON + FILETIME_TICKS_PER_SECOND;
+        assert_eq!(idle_seconds(&t), None, "input in the future");
+        t.current_time = 0;
+        assert_eq!(idle_seconds(&t), None);
+    }
+
+    #[test]
+    fn client_addresses_render_per_family() {
+        let mut a = RawClientAddress { family: AF_INET, address: [0; 20] };
+        a.address[2..6].copy_from_slice(&[192, 168, 0, 1]);
+        assert_eq!(client_address_string(&a).as_deref(), Some("192.168.0.1"));
+
+        let mut b = RawClientAddress { family: AF_INET6, address: [0; 20] };
+        b.address[0] = 0xff;
+        b.address[1] = 0xff;
+        b.address[15] = 1;
+        assert_eq!(client_address_string(&b).as_deref(), Some("ffff::1"));
+
+        assert_eq!(client_address_string(&RawClientAddress { family: AF_INET, address: [0; 20] }), None);
+        assert_eq!(client_address_string(&RawClientAddress { family: 0, address: [7; 20] }), None);
+        assert_eq!(client_address_string(&RawClientAddress { family: 10, address: [7; 20] }), None);
+    }
+
+    /// A recorded `--dump-raw` style listing of an RDS host: services, a listener, the
+    /// console logon screen, an RDP user, a disconnected domain user.
+    const RECORDED: &str = r#"[
+      {"session_id": 0, "station": "Services", "state": 4},
+      {"session_id": 65536, "station": "RDP-Tcp", "state": 6},
+      {"session_id": 1, "station": "Console", "state": 1, "protocol": 0},
+      {"session_id": 2, "station": "RDP-Tcp#7", "state": 0, "user": "jsmith", "domain": "CORP",
+       "times": {"logon_time": 133537644000000000, "connect_time": 133537644000000000,
+                 "last_input_time": 133537678800000000, "current_time": 133537680000000000},
+       "client_address": {"family": 2, "address": [0,0,10,1,2,3,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},
+       "client_name": "LAPTOP-42", "protocol": 2},
+      {"session_id": 3, "station": "", "state": 4, "user": "jsmith", "domain": "RDSH01",
+       "times": {"logon_time": 133537644000000000, "disconnect_time": 133537674000000000,
+                 "current_time": 133537680000000000},
+       "client_address": {"family": 0, "address": [0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0,0]},
+       "client_name": "KIOSK", "protocol": 2}
+    ]"#;
+
+    #[test]
+    fn recorded_sessions_convert_and_skip() {
+        let raw: Vec<RawSession> = serde_json::from_str(RECORDED).unwrap();
+        assert_eq!(skip_reason(&raw[0]), Some("session 0 is the services session"));
+        assert_eq!(skip_reason(&raw[1]), Some("a listener session has no user"));
+        assert_eq!(skip_reason(&raw[2]), Some("no user is logged on"));
+        let sessions: Vec<Session> = raw.iter().filter_map(to_session).collect();
+        assert_eq!(sessions.len(), 2);
+
+        let rdp = &sessions[0];
+        assert_eq!(rdp.id, "2");
+        assert_eq!(rdp.user, "jsmith");
+        assert_eq!(rdp.domain.as_deref(), Some("CORP"));
+        assert_eq!(rdp.station.as_deref(), Some("RDP-Tcp#7"));
+        assert_eq!(rdp.state, SessionState::Active);
+        assert_eq!(rdp.remote_host.as_deref(), Some("10.1.2.3"));
+        assert_eq!(rdp.logon_time, Some(NOON_UNIX - 3600));
+        assert_eq!(rdp.idle_seconds, Some(120));
+        assert_eq!(rdp.kind.as_deref(), Some("rdp"));
+
+        // Same name, other domain: a different account, and the domain must say so.
+        let local = &sessions[1];
+        assert_eq!(local.id, "3");
+        assert_eq!(local.domain.as_deref(), Some("RDSH01"));
+        assert_ne!(local.account(), rdp.account());
+        assert_eq!(local.state, SessionState::Disconnected);
+        assert_eq!(local.station, None);
+        assert_eq!(local.remote_host.as_deref(), Some("KIOSK"), "falls back to the client name");
+        assert_eq!(local.idle_seconds, Some(600));
+    }
+
+    #[test]
+    fn a_session_without_times_has_none() {
+        let raw = RawSession { session_id: 5, state: 0, user: "a".into(), ..RawSession::default() };
+        let s = to_session(&raw).unwrap();
+        assert_eq!((s.logon_time, s.idle_seconds, s.remote_host, s.domain, s.kind), (None, None, None, None, None));
+    }
+
+    fn proc(pid: u32, session_id: u32, sid: Option<&str>) -> RawProcess {
+        RawProcess {
+            pid,
+            session_id,
+            name: format!("p{pid}.exe"),
+            sid: sid.map(str::to_string),
+            ..RawProcess::default()
+        }
+    }
+
+    const ALICE: &str = "S-1-5-21-1004336348-1177238915-682003330-1001";
+    const BOB: &str = "S-1-5-21-1004336348-1177238915-682003330-1002";
+
+    #[test]
+    fn termination_takes_only_the_owners_processes() {
+        let procs = [
+            proc(4, 0, Some("S-1-5-18")),
+            proc(700, 0, Some(ALICE)),  // a service running as alice
+            proc(1000, 2, Some(ALICE)), // alice's shell
+            proc(1001, 2, Some(&ALICE.to_lowercase())),
+            proc(1002, 3, Some(BOB)),
+            proc(1003, 1, Some(ALICE)), // alice in the tool's own session
+            proc(1004, 2, Some(ALICE)), // spared
+            proc(1005, 2, None),        // owner unknown: never taken
+        ];
+        let spare = [1004];
+        let sparing = Sparing { include_services: false, spare_pids: &spare, own_session: Some(1) };
+        assert_eq!(select_for_termination(&procs, ALICE, &sparing), vec![1000, 1001]);
+
+        let with_services = Sparing { include_services: true, ..sparing.clone() };
+        assert_eq!(select_for_termination(&procs, ALICE, &with_services), vec![700, 1000, 1001]);
+
+        assert_eq!(select_for_termination(&procs, BOB, &sparing), vec![1002]);
+    }
+
+    #[test]
+    fn termination_refuses_service_accounts() {
+        let procs = [proc(900, 0, Some("S-1-5-18")), proc(901, 2, Some("S-1-5-19")), proc(902, 2, Some("S-1-5-20"))];
+        let sparing = Sparing { include_services: true, spare_pids: &[], own_session: None };
+        for sid in SERVICE_SIDS {
+            assert!(is_service_sid(sid));
+            assert!(select_for_termination(&procs, sid, &sparing).is_empty(), "{sid}");
+        }
+        assert!(is_service_sid("s-1-5-18"));
+        assert!(is_service_sid("S-1-5-90-0-1"), "DWM-1");
+        assert!(is_service_sid("S-1-5-96-0-0"), "UMFD-0");
+        assert!(!is_service_sid("S-1-5-180"));
+        assert!(!is_service_sid(ALICE));
+    }
+
+    #[test]
+    fn processes_convert() {
+        let raw = RawProcess {
+            pid: 1000,
+            session_id: 2,
+            name: "explorer.exe".into(),
+            sid: Some(ALICE.into()),
+            user: Some("alice".into()),
+            domain: Some("CORP".into()),
+        };
+        let p = to_process(&raw);
+        assert_eq!(p.pid, 1000);
+        assert_eq!(p.session_id.as_deref(), Some("2"));
+        assert_eq!(p.sid.as_deref(), Some(ALICE));
+        assert_eq!((p.user.as_deref(), p.domain.as_deref()), (Some("alice"), Some("CORP")));
+        assert_eq!(p.name, "explorer.exe");
+    }
+
+    #[test]
+    fn account_names_are_qualified_when_there_is_a_domain() {
+        assert_eq!(qualified_account_name("jsmith", Some("CORP")), "CORP\\jsmith");
+        assert_eq!(qualified_account_name("jsmith", Some("")), "jsmith");
+        assert_eq!(qualified_account_name("jsmith", None), "jsmith");
+    }
+
+    #[test]
+    fn win32_errors_map_to_kinds() {
+        assert_eq!(error_kind(5), ErrorKind::PermissionDenied);
+        assert_eq!(error_kind(7022), ErrorKind::NotFound);
+        assert_eq!(error_kind(120), ErrorKind::Unsupported);
+        assert_eq!(error_kind(1722), ErrorKind::Unreachable);
+        assert_eq!(error_kind(53), ErrorKind::Unreachable);
+        assert_eq!(error_kind(1332), ErrorKind::Os);
+        assert_eq!(error_kind(31), ErrorKind::Os);
+    }
+
+    #[test]
+    fn protocol_names() {
+        assert_eq!(protocol_name(0), Some("console"));
+        assert_eq!(protocol_name(2), Some("rdp"));
+        assert_eq!(protocol_name(9), None);
+    }
+}

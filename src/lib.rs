@@ -14,6 +14,8 @@ pub mod backend;
 pub mod duration;
 pub mod error;
 pub mod execute;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod model;
 pub mod plan;
 pub mod protect;

@@ -305,6 +305,18 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
                     }
                 }
                 if order.is_empty() {
+                    // A protected name is refused even when it is not logged on: the admin
+                    // asked for something the tool never does without --force.
+                    let named = Account { user: name.name.clone(), domain: None, uid: None, sid: None };
+                    if let Some(p) = account_protection(&named, None).filter(|_| !opts.force) {
+                        out.refused.push(Refusal {
+                            requested: requested.clone(),
+                            user: name.name.clone(),
+                            session_id: None,
+                            reason: format!("{}; name it with --force to log it off anyway", p.reason()),
+                        });
+                        continue;
+                    }
                     out.users.push(UserPlan {
                         requested: requested.clone(),
                         account: None,
@@ -519,6 +531,22 @@ mod tests {
         assert!(forced.refused.is_empty());
         assert_eq!(forced.users[0].sessions.len(), 1);
         assert_eq!(forced.users[0].terminate, None, "root's processes are never swept");
+    }
+
+    #[test]
+    fn protected_names_are_refused_even_when_not_logged_on() {
+        let p = plan(
+            &targets("SYSTEM,NT AUTHORITY\\LOCAL SERVICE,UMFD-3"),
+            &[],
+            &Snapshot::default(),
+            PlanOptions::default(),
+        );
+        assert_eq!(p.refused.len(), 3);
+        assert!(p.users.is_empty());
+        let opts = PlanOptions { force: true, ..PlanOptions::default() };
+        let p = plan(&targets("SYSTEM"), &[], &Snapshot::default(), opts);
+        assert!(p.refused.is_empty());
+        assert_eq!(p.users[0].status, UserStatus::NotLoggedOn);
     }
 
     #[test]

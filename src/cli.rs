@@ -3,6 +3,8 @@
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
@@ -10,10 +12,11 @@ use clap::{Parser, ValueEnum};
 use logoff_users::audit::{self, AuditRecord, AuditSink};
 use logoff_users::backend::fake::Fake;
 use logoff_users::backend::{self, Backend, NativeOptions, SessionSource};
+use logoff_users::duration;
 use logoff_users::duration::parse_duration;
 use logoff_users::error::{Error, ErrorKind};
-use logoff_users::execute::{ExecOptions, execute};
-use logoff_users::plan::{Plan, PlanOptions, Snapshot, TerminateReason, plan};
+use logoff_users::execute::{ExecOptions, MAX_MESSAGE_CHARS, execute, reminder_points, send_messages, wait_grace};
+use logoff_users::plan::{Plan, PlanOptions, SessionFilter, Snapshot, TerminateReason, plan};
 use logoff_users::report::{
     self, ActionResult, Event, HostReport, HostSessions, Report, Request, SessionList, Summary, UserOutcome, UserResult,
 };
@@ -27,6 +30,8 @@ const EXIT_FAILED: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 /// Not enough privilege to act, or this OS is not supported; nothing was done.
 const EXIT_PRIVILEGE: i32 = 3;
+/// Cancelled (Ctrl-C, SIGTERM) during the grace period; no one was logged off.
+const EXIT_CANCELLED: i32 = 4;
 
 const AFTER_HELP: &str = "\
 USERS: comma-separated names or ALL, from the arguments, --users, or LOGOFF_USERS.
@@ -36,7 +41,8 @@ Exit codes:
   0  every targeted user is logged off (a user not logged on counts as done)
   1  some action failed or could not be verified
   2  bad input or usage, or a protected target refused; nothing was done
-  3  not enough privilege, or this OS is not supported yet; nothing was done";
+  3  not enough privilege, or this OS is not supported yet; nothing was done
+  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
@@ -84,9 +90,32 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     timeout: Duration,
 
-    /// How long processes get after the polite signal before they are forced.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
-    grace: Duration,
+    /// The time users get. Without --message: between SIGTERM and SIGKILL (default 5s).
+    /// With --message: between the warning and the logoff (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    grace: Option<Duration>,
+
+    /// Between SIGTERM and SIGKILL, whatever --grace says (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    kill_after: Option<Duration>,
+
+    /// Show this message to every targeted session, wait --grace, then log off. At most
+    /// 255 characters (the Windows limit). Ctrl-C or SIGTERM during the wait cancels.
+    #[arg(long, value_name = "TEXT")]
+    message: Option<String>,
+
+    /// Only sessions with no client attached (Windows disconnected, logind closing).
+    #[arg(long)]
+    disconnected_only: bool,
+
+    /// Only sessions idle for longer than DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_over: Option<Duration>,
+
+    /// Disconnect the sessions instead of logging them off, keeping the users' work
+    /// (Windows only).
+    #[arg(long)]
+    disconnect: bool,
 
     /// Allow explicitly named protected accounts (never session 0 or the tool's own session).
     #[arg(long)]
@@ -331,10 +360,27 @@ fn logoff(args: &Args, out: &Out) -> i32 {
     }
     request.exclude = exclude.iter().map(ToString::to_string).collect();
 
+    if let Some(m) = &args.message {
+        let n = m.chars().count();
+        if m.trim().is_empty() {
+            return usage_error(out, request, "--message must not be empty", EXIT_USAGE);
+        }
+        if n > MAX_MESSAGE_CHARS {
+            let msg = format!(
+                "--message is {n} characters; at most {MAX_MESSAGE_CHARS} can be shown (the Windows limit): shorten it"
+            );
+            return usage_error(out, request, &msg, EXIT_USAGE);
+        }
+    }
     let opts = PlanOptions {
         force: args.force,
         process_fallback: !args.no_process_fallback,
         include_services: args.include_services,
+        filter: SessionFilter {
+            disconnected_only: args.disconnected_only,
+            idle_over: args.idle_over.map(|d| d.as_secs()),
+        },
+        disconnect: args.disconnect,
     };
 
     // Phase 1: open, check privilege, list and plan on every host, acting on none.
@@ -361,6 +407,10 @@ fn logoff(args: &Args, out: &Out) -> i32 {
             }
         };
         report.backend = backend.name().to_string();
+        if args.disconnect && !backend.policy().can_disconnect {
+            let msg = format!("--disconnect is not possible with the {} backend (Windows only)", backend.name());
+            return usage_error(out, request, &msg, EXIT_USAGE);
+        }
         if !args.dry_run {
             if let Err(e) = backend.check_privilege() {
                 let code = fatal_code(&e);
@@ -404,15 +454,27 @@ fn logoff(args: &Args, out: &Out) -> i32 {
             .exit_code;
     }
 
-    // Phase 2: act and verify, host by host.
+    // Phase 2: warn every host's sessions and wait out the grace period (cancellable).
+    let kill_after = args.kill_after.or(if args.message.is_none() { args.grace } else { None });
     let exec_opts = ExecOptions {
         timeout: args.timeout,
-        grace: args.grace,
+        grace: kill_after.unwrap_or(Duration::from_secs(5)),
         include_services: args.include_services,
+        disconnect: args.disconnect,
         ..ExecOptions::default()
     };
-    let mut reports = Vec::new();
     let mut audit = Audit::open(args);
+    if let (Some(text), false) = (&args.message, args.dry_run) {
+        let grace = args.grace.unwrap_or(Duration::from_secs(300));
+        if !warn_and_wait(&mut hosts, text, grace, out) {
+            let reports: Vec<HostReport> = hosts.into_iter().map(|h| h.report).collect();
+            let summary = finish(out, request, None, reports, Some(EXIT_CANCELLED));
+            return summary.exit_code;
+        }
+    }
+
+    // Phase 3: act and verify, host by host.
+    let mut reports = Vec::new();
     for mut h in hosts {
         out.line(Event::Host { host: h.report.host.clone(), backend: h.report.backend.clone() });
         if let Some(e) = &h.report.error {
@@ -420,7 +482,11 @@ fn logoff(args: &Args, out: &Out) -> i32 {
         }
         if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
             if args.dry_run {
-                for line in dry_run_lines(p) {
+                if let Some(text) = &args.message {
+                    let grace = duration::format_duration(args.grace.unwrap_or(Duration::from_secs(300)));
+                    out.line(format!("would warn every planned session ({text:?}) and wait {grace}"));
+                }
+                for line in dry_run_lines(p, if args.disconnect { "disconnect" } else { "log off" }) {
                     out.line(line);
                 }
                 h.report.users = p
@@ -440,7 +506,7 @@ fn logoff(args: &Args, out: &Out) -> i32 {
                     }
                     out.line(e)
                 });
-                h.report.actions = exec.actions;
+                h.report.actions.extend(exec.actions);
                 h.report.verification = Some(exec.verification);
                 h.report.users = exec.users;
             }
@@ -455,7 +521,43 @@ fn logoff(args: &Args, out: &Out) -> i32 {
     summary.exit_code
 }
 
-fn dry_run_lines(p: &Plan) -> Vec<String> {
+/// Sends the warning to every planned session on every host, then waits out the grace
+/// period with a countdown and reminders. Returns `false` when cancelled.
+fn warn_and_wait(hosts: &mut [Host], text: &str, grace: Duration, out: &Out) -> bool {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
+        eprintln!("warning: could not install the Ctrl-C/SIGTERM handler; the grace period cannot be cancelled: {e}");
+    }
+    let title = "logoff-users";
+    let left = duration::format_duration(grace);
+    let first = format!("{text} (You will be logged off in {left}.)");
+    let first = if first.chars().count() <= MAX_MESSAGE_CHARS { first } else { text.to_string() };
+    out.line(Event::Notice(format!("warning {} session(s): {text:?}", planned_sessions(hosts))));
+    for h in hosts.iter_mut() {
+        if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
+            let sent = send_messages(b.as_mut(), p, title, &first, &mut |e| out.line(e));
+            h.report.actions.extend(sent);
+        }
+    }
+    let mut remind = |left: Duration| {
+        let reminder = format!("Reminder: you will be logged off in {}. {text}", duration::format_duration(left));
+        let reminder: String = reminder.chars().take(MAX_MESSAGE_CHARS).collect();
+        for h in hosts.iter_mut() {
+            if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
+                let sent = send_messages(b.as_mut(), p, title, &reminder, &mut |e| out.line(e));
+                h.report.actions.extend(sent);
+            }
+        }
+    };
+    wait_grace(grace, &reminder_points(grace), &cancel, &mut remind, &mut |e| out.line(e))
+}
+
+fn planned_sessions(hosts: &[Host]) -> usize {
+    hosts.iter().filter_map(|h| h.report.plan.as_ref()).flat_map(|p| &p.users).map(|u| u.sessions.len()).sum()
+}
+
+fn dry_run_lines(p: &Plan, verb: &str) -> Vec<String> {
     let mut lines = Vec::new();
     for s in &p.skipped {
         lines.push(format!("would skip session {} of {}: {}", s.session_id, s.user, s.reason));
@@ -472,7 +574,7 @@ fn dry_run_lines(p: &Plan) -> Vec<String> {
         }
         for s in &u.sessions {
             let station = s.station.as_ref().map(|st| format!(" ({st})")).unwrap_or_default();
-            lines.push(format!("would log off session {}{station} of {who}", s.id));
+            lines.push(format!("would {verb} session {}{station} of {who}", s.id));
         }
         match u.terminate {
             Some(TerminateReason::Fallback) => {
@@ -501,11 +603,15 @@ fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostRep
                 UserOutcome::LoggedOff => s.users_logged_off += 1,
                 UserOutcome::NotLoggedOn => s.users_not_logged_on += 1,
                 UserOutcome::Failed => s.users_failed += 1,
+                UserOutcome::Disconnected => s.users_disconnected += 1,
+                UserOutcome::LeftAlone => s.users_left_alone += 1,
                 UserOutcome::Planned => {}
             }
         }
         for a in &h.actions {
             match (a.action.as_str(), a.result) {
+                ("send_message", ActionResult::Failed) => s.messages_failed += 1,
+                ("send_message", _) => s.messages_delivered += 1,
                 (_, ActionResult::Failed) => s.actions_failed += 1,
                 ("logoff_session", ActionResult::Requested) => s.sessions_logged_off += 1,
                 ("logoff_session", ActionResult::AlreadyGone) => s.sessions_already_gone += 1,
@@ -515,6 +621,7 @@ fn finish(out: &Out, request: Request, error: Option<String>, hosts: Vec<HostRep
         }
     }
     let unverified = hosts.iter().any(|h| h.verification.as_ref().is_some_and(|v| !v.verified));
+    s.cancelled = forced == Some(EXIT_CANCELLED);
     s.exit_code = forced.unwrap_or(if s.hosts_failed > 0 || s.users_failed > 0 || s.actions_failed > 0 || unverified {
         EXIT_FAILED
     } else {

@@ -26,6 +26,9 @@ pub struct ExecOptions {
     pub poll: Duration,
     /// Include services-session processes.
     pub include_services: bool,
+    /// Disconnect sessions instead of logging them off; a session then counts as done
+    /// when it is disconnected (or gone).
+    pub disconnect: bool,
 }
 
 impl Default for ExecOptions {
@@ -35,6 +38,7 @@ impl Default for ExecOptions {
             grace: Duration::from_secs(5),
             poll: Duration::from_millis(50),
             include_services: false,
+            disconnect: false,
         }
     }
 }
@@ -62,19 +66,28 @@ impl Target<'_> {
         sessions: &[Session],
         processes: &[Process],
         own: &[u32],
-        include_services: bool,
+        opts: &ExecOptions,
     ) -> (Remaining, u64) {
+        let include_services = opts.include_services;
         let acct_key = |s: &Session| s.user == self.account.user && s.domain == self.account.domain;
         let left_sessions: Vec<String> = self
             .user
             .sessions
             .iter()
-            .filter(|planned| sessions.iter().any(|s| s.id == planned.id && acct_key(s)))
+            .filter(|planned| {
+                sessions.iter().any(|s| {
+                    s.id == planned.id
+                        && acct_key(s)
+                        && !(opts.disconnect && s.state == crate::model::SessionState::Disconnected)
+                })
+            })
             .map(|s| s.id.clone())
             .collect();
         let ids: Vec<&str> = self.user.sessions.iter().map(|s| s.id.as_str()).collect();
         let mut zombies = 0;
         let mut pids = Vec::new();
+        // A disconnected session keeps its processes: that is the point of --disconnect.
+        let processes = if opts.disconnect { &[][..] } else { processes };
         for p in processes {
             if own.contains(&p.pid) || !p.is_owned_by(self.account) {
                 continue;
@@ -140,9 +153,18 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
             log(Event::Note { user: who.clone(), note: note.clone() });
         }
         for s in &up.sessions {
-            log(Event::LoggingOff { user: who.clone(), session_id: s.id.clone(), station: s.station.clone() });
-            let mut rec = record("logoff_session", &who, Some(&s.id), None);
-            match backend.logoff_session(s) {
+            if opts.disconnect {
+                log(Event::Notice(format!("disconnecting session {} of {who}", s.id)));
+            } else {
+                log(Event::LoggingOff { user: who.clone(), session_id: s.id.clone(), station: s.station.clone() });
+            }
+            let (name, result) = if opts.disconnect {
+                ("disconnect_session", backend.disconnect_session(s))
+            } else {
+                ("logoff_session", backend.logoff_session(s))
+            };
+            let mut rec = record(name, &who, Some(&s.id), None);
+            match result {
                 Ok(Done::Requested) => {}
                 Ok(Done::AlreadyGone) => rec.result = ActionResult::AlreadyGone,
                 Err(e) if e.kind == ErrorKind::NotFound => rec.result = ActionResult::AlreadyGone,
@@ -194,16 +216,91 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
             let user = up.account.as_ref().map(Account::display_name);
             let outcome = match up.status {
                 UserStatus::NotLoggedOn => UserOutcome::NotLoggedOn,
+                // Every session of the user was left out by a session filter.
+                UserStatus::LoggedOn if up.sessions.is_empty() => UserOutcome::LeftAlone,
                 // Processes but no session, left alone by --no-process-fallback.
                 UserStatus::ProcessesOnly if up.terminate.is_none() => UserOutcome::NotLoggedOn,
                 _ if failed_users.contains(&i) => UserOutcome::Failed,
                 _ if verification.remaining.iter().any(|r| Some(&r.user) == user.as_ref()) => UserOutcome::Failed,
+                _ if opts.disconnect => UserOutcome::Disconnected,
                 _ => UserOutcome::LoggedOff,
             };
             UserResult { requested: up.requested.clone(), user, outcome }
         })
         .collect();
     Execution { actions, verification, users }
+}
+
+/// The longest message Windows shows (`WTSSendMessageW`); longer ones are refused.
+pub const MAX_MESSAGE_CHARS: usize = 255;
+
+/// Sends `text` to every session of `plan`, one `send_message` record per session.
+pub fn send_messages(
+    backend: &mut dyn Backend,
+    plan: &Plan,
+    title: &str,
+    text: &str,
+    log: &mut dyn FnMut(Event),
+) -> Vec<ActionRecord> {
+    let mut out = Vec::new();
+    for up in &plan.users {
+        let Some(account) = &up.account else { continue };
+        let who = account.display_name();
+        for s in &up.sessions {
+            let mut rec = record("send_message", &who, Some(&s.id), None);
+            if let Err(e) = backend.send_message(s, title, text) {
+                rec.result = ActionResult::Failed;
+                rec.error = Some(e.to_string());
+            }
+            log(Event::Action(rec.clone()));
+            out.push(rec);
+        }
+    }
+    out
+}
+
+/// The points, as time left, at which a grace period of `grace` sends a reminder: each of
+/// 1h, 30m, 15m, 10m, 5m, 2m, 1m and 30s that is shorter than the grace period, so a long
+/// grace reminds more often as the end nears, and a grace of 30 s or less sends none.
+pub fn reminder_points(grace: Duration) -> Vec<Duration> {
+    [3600, 1800, 900, 600, 300, 120, 60, 30].into_iter().map(Duration::from_secs).filter(|p| *p < grace).collect()
+}
+
+/// Waits out a grace period, logging the countdown and calling `remind` with the time left
+/// at each of `points` (see [`reminder_points`]). Returns `false` as soon as `cancel` is set
+/// (Ctrl-C, SIGTERM), `true` when the grace period is over.
+pub fn wait_grace(
+    grace: Duration,
+    points: &[Duration],
+    cancel: &std::sync::atomic::AtomicBool,
+    remind: &mut dyn FnMut(Duration),
+    log: &mut dyn FnMut(Event),
+) -> bool {
+    use std::sync::atomic::Ordering;
+    let start = Instant::now();
+    let mut points = points.iter().copied().filter(|p| *p < grace).peekable();
+    log(Event::Countdown { remaining_ms: grace.as_millis() as u64, reminder: false });
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            log(Event::Cancelled);
+            return false;
+        }
+        let left = grace.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            log(Event::Countdown { remaining_ms: 0, reminder: false });
+            return true;
+        }
+        if let Some(point) = points.peek().copied() {
+            if left <= point {
+                points.next();
+                remind(point);
+                log(Event::Countdown { remaining_ms: point.as_millis() as u64, reminder: true });
+                continue;
+            }
+        }
+        let next = points.peek().map(|p| left.saturating_sub(*p)).unwrap_or(left);
+        std::thread::sleep(next.clamp(Duration::from_millis(1), Duration::from_millis(100)));
+    }
 }
 
 /// Polls the machine until every target of `plan` is gone or `opts.timeout` passes.
@@ -235,7 +332,7 @@ pub fn verify(
                 let mut zombies = 0;
                 let mut remaining = Vec::new();
                 for t in &targets {
-                    let (r, z) = t.remaining(&sessions, &processes, own, opts.include_services);
+                    let (r, z) = t.remaining(&sessions, &processes, own, opts);
                     zombies += z;
                     if !r.sessions.is_empty() || !r.pids.is_empty() {
                         remaining.push(r);
@@ -253,7 +350,7 @@ pub fn verify(
                                 pids: r.pids.clone(),
                             }),
                             None => {
-                                let (_, z) = t.remaining(&sessions, &processes, own, opts.include_services);
+                                let (_, z) = t.remaining(&sessions, &processes, own, opts);
                                 log(Event::VerifiedGone { user: name, zombies: z });
                             }
                         }
@@ -353,7 +450,12 @@ mod tests {
 
     fn machine() -> FakeState {
         FakeState {
-            policy: Policy { sweep_after_logoff: false, uid_min: None, local_domain: Some("PC1".into()) },
+            policy: Policy {
+                sweep_after_logoff: false,
+                uid_min: None,
+                local_domain: Some("PC1".into()),
+                ..Policy::default()
+            },
             current_session: Some("1".into()),
             sessions: vec![
                 s("1", "admin", "PC1"),
@@ -379,6 +481,7 @@ mod tests {
             grace: Duration::ZERO,
             poll: Duration::from_millis(5),
             include_services: false,
+            disconnect: false,
         }
     }
 
@@ -487,6 +590,76 @@ mod tests {
         assert!(fake.state.actions.is_empty());
         assert_eq!(exec.users[0].outcome, UserOutcome::NotLoggedOn);
         assert_eq!(lines, ["user nosuch: not logged on, nothing to do"]);
+    }
+
+    #[test]
+    fn reminders_come_more_often_as_the_end_nears() {
+        let secs = |g: u64| reminder_points(Duration::from_secs(g)).iter().map(Duration::as_secs).collect::<Vec<_>>();
+        assert_eq!(secs(20), Vec::<u64>::new());
+        assert_eq!(secs(90), [60, 30]);
+        assert_eq!(secs(300), [120, 60, 30]);
+        assert_eq!(secs(5400), [3600, 1800, 900, 600, 300, 120, 60, 30]);
+    }
+
+    #[test]
+    fn grace_wait_counts_down_reminds_and_can_be_cancelled() {
+        use std::sync::atomic::AtomicBool;
+        let cancel = AtomicBool::new(false);
+        let mut reminded = Vec::new();
+        let mut lines = Vec::new();
+        let started = Instant::now();
+        let points = [Duration::from_millis(200)];
+        let done = wait_grace(
+            Duration::from_millis(400),
+            &points,
+            &cancel,
+            &mut |left| reminded.push((left, started.elapsed())),
+            &mut |e| lines.push(e.to_string()),
+        );
+        assert!(done);
+        assert!(started.elapsed() >= Duration::from_millis(400));
+        assert_eq!(reminded.len(), 1);
+        assert!(reminded[0].1 >= Duration::from_millis(190), "reminded at {:?}", reminded[0].1);
+        assert_eq!(
+            lines,
+            [
+                "countdown: 400ms left (Ctrl-C or SIGTERM cancels)",
+                "countdown: 200ms left; reminder sent",
+                "grace period over: acting now"
+            ]
+        );
+
+        let cancel = AtomicBool::new(true);
+        let mut lines = Vec::new();
+        let started = Instant::now();
+        let done = wait_grace(Duration::from_secs(60), &[], &cancel, &mut |_| {}, &mut |e| lines.push(e.to_string()));
+        assert!(!done);
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(lines.last().unwrap(), "cancelled during the grace period: no one was logged off");
+    }
+
+    #[test]
+    fn disconnect_mode_verifies_the_disconnected_state() {
+        let mut st = machine();
+        st.policy.can_disconnect = true;
+        let mut fake = Fake::in_memory(st);
+        let snap = Snapshot {
+            sessions: fake.list_sessions().unwrap(),
+            processes: fake.list_processes().unwrap(),
+            current_session: fake.current_session().unwrap(),
+            own_pids: fake.own_pids(),
+            policy: fake.policy(),
+        };
+        let targets = parse_targets(&["alice".to_string()]).unwrap();
+        let plan = plan(&targets, &[], &snap, PlanOptions { disconnect: true, ..PlanOptions::default() });
+        let o = ExecOptions { disconnect: true, ..opts() };
+        let exec = execute(&mut fake, &plan, &o, &mut |_| {});
+        assert!(exec.verification.verified, "{:?}", exec.verification);
+        assert_eq!(exec.users[0].outcome, UserOutcome::Disconnected);
+        assert_eq!(exec.actions.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(), ["disconnect_session"; 2]);
+        let states: Vec<_> = fake.state.sessions.iter().filter(|s| s.user == "alice").map(|s| s.state).collect();
+        assert_eq!(states, [SessionState::Disconnected; 2]);
+        assert!(fake.state.processes.iter().any(|p| p.pid == 20), "processes are kept");
     }
 
     #[test]

@@ -23,11 +23,55 @@ pub struct PlanOptions {
     pub process_fallback: bool,
     /// Include the account's processes in the services session 0 (Windows).
     pub include_services: bool,
+    /// Which sessions to act on (`--disconnected-only`, `--idle-over`).
+    pub filter: SessionFilter,
+    /// Disconnect sessions instead of logging them off (`--disconnect`): no process is
+    /// terminated, since the point is to keep the user's work.
+    pub disconnect: bool,
 }
 
 impl Default for PlanOptions {
     fn default() -> Self {
-        PlanOptions { force: false, process_fallback: true, include_services: false }
+        PlanOptions {
+            force: false,
+            process_fallback: true,
+            include_services: false,
+            filter: SessionFilter::default(),
+            disconnect: false,
+        }
+    }
+}
+
+/// Which of a target's sessions to act on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    /// Only sessions with no client attached: WTS `disconnected`, logind `closing`.
+    pub disconnected_only: bool,
+    /// Only sessions idle for longer than this many seconds.
+    pub idle_over: Option<u64>,
+}
+
+impl SessionFilter {
+    /// Whether any filter is set.
+    pub fn is_active(&self) -> bool {
+        self.disconnected_only || self.idle_over.is_some()
+    }
+
+    /// Why `s` is left out, or `None` when it is selected.
+    pub fn reject_reason(&self, s: &Session) -> Option<String> {
+        use crate::model::SessionState::{Closing, Disconnected};
+        if self.disconnected_only && !matches!(s.state, Disconnected | Closing) {
+            return Some(format!("not disconnected (state {})", s.state));
+        }
+        if let Some(limit) = self.idle_over {
+            let fmt = |secs: u64| crate::duration::format_duration(std::time::Duration::from_secs(secs));
+            match s.idle_seconds {
+                Some(idle) if idle > limit => {}
+                Some(idle) => return Some(format!("idle {}, not over {}", fmt(idle), fmt(limit))),
+                None => return Some("idle time unknown".to_string()),
+            }
+        }
+        None
     }
 }
 
@@ -181,7 +225,9 @@ impl Ctx<'_> {
             .map(|p| p.pid)
     }
 
-    fn user_plan(&self, requested: &str, account: Account, sessions: Vec<Session>) -> UserPlan {
+    /// `kept` counts the account's sessions that the filter leaves running: their
+    /// processes must not be swept.
+    fn user_plan(&self, requested: &str, account: Account, sessions: Vec<Session>, kept: usize) -> UserPlan {
         let pids = self.pids_of(&account);
         let status = if !sessions.is_empty() {
             UserStatus::LoggedOn
@@ -191,6 +237,42 @@ impl Ctx<'_> {
             UserStatus::NotLoggedOn
         };
         let mut notes = Vec::new();
+        if kept > 0 {
+            let status = if sessions.is_empty() { UserStatus::LoggedOn } else { status };
+            notes.push(format!("{kept} session(s) do not match the filter and stay; processes are not terminated"));
+            return UserPlan {
+                requested: requested.to_string(),
+                account: Some(account),
+                status,
+                sessions,
+                pids,
+                terminate: None,
+                notes,
+            };
+        }
+        if self.opts.filter.is_active() && status == UserStatus::ProcessesOnly {
+            notes.push("no session; the session filters leave process-only users alone".to_string());
+            return UserPlan {
+                requested: requested.to_string(),
+                account: Some(account),
+                status,
+                sessions,
+                pids,
+                terminate: None,
+                notes,
+            };
+        }
+        if self.opts.disconnect {
+            return UserPlan {
+                requested: requested.to_string(),
+                account: Some(account),
+                status,
+                sessions,
+                pids,
+                terminate: None,
+                notes,
+            };
+        }
         let mut terminate = match status {
             UserStatus::LoggedOn if self.snap.policy.sweep_after_logoff => Some(TerminateReason::Sweep),
             UserStatus::ProcessesOnly if self.opts.process_fallback => Some(TerminateReason::Fallback),
@@ -231,6 +313,7 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
     match targets {
         Targets::All => {
             let mut groups: BTreeMap<String, (Account, Vec<Session>)> = BTreeMap::new();
+            let mut kept: BTreeMap<String, usize> = BTreeMap::new();
             let mut order = Vec::new();
             for s in &snap.sessions {
                 let account = s.account();
@@ -251,6 +334,11 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
                     continue;
                 }
                 let key = account_key(&account);
+                if let Some(reason) = opts.filter.reject_reason(s) {
+                    out.skipped.push(Skipped { session_id: s.id.clone(), user: account.display_name(), reason });
+                    *kept.entry(key).or_default() += 1;
+                    continue;
+                }
                 if !groups.contains_key(&key) {
                     order.push(key.clone());
                 }
@@ -258,7 +346,7 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
             }
             for key in order {
                 let (account, sessions) = groups.remove(&key).expect("grouped");
-                let mut up = ctx.user_plan("ALL", account, sessions);
+                let mut up = ctx.user_plan("ALL", account, sessions, kept.get(&key).copied().unwrap_or(0));
                 // Under ALL, the owner of the tool's own session keeps that session, so its
                 // processes must not be swept either.
                 if up.terminate.is_some() {
@@ -367,7 +455,16 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
                         }
                     }
                     if !refused {
-                        out.users.push(ctx.user_plan(&requested, account, sessions));
+                        let (selected, left): (Vec<Session>, Vec<Session>) =
+                            sessions.into_iter().partition(|s| opts.filter.reject_reason(s).is_none());
+                        for s in &left {
+                            out.skipped.push(Skipped {
+                                session_id: s.id.clone(),
+                                user: account.display_name(),
+                                reason: opts.filter.reject_reason(s).unwrap_or_default(),
+                            });
+                        }
+                        out.users.push(ctx.user_plan(&requested, account, selected, left.len()));
                     }
                 }
             }
@@ -438,7 +535,7 @@ mod tests {
             ],
             current_session: Some("5".into()),
             own_pids: vec![103],
-            policy: Policy { sweep_after_logoff: true, uid_min: Some(1000), local_domain: None },
+            policy: Policy { sweep_after_logoff: true, uid_min: Some(1000), local_domain: None, ..Policy::default() },
         }
     }
 
@@ -569,6 +666,51 @@ mod tests {
     }
 
     #[test]
+    fn filters_select_sessions_and_spare_the_rest_from_the_sweep() {
+        let mut snap = linux();
+        snap.sessions[0].state = SessionState::Closing;
+        snap.sessions[0].idle_seconds = Some(4000);
+        snap.sessions[1].idle_seconds = Some(10);
+        snap.sessions[2].state = SessionState::Disconnected;
+        let only_disc = PlanOptions {
+            filter: SessionFilter { disconnected_only: true, idle_over: None },
+            ..PlanOptions::default()
+        };
+        let p = plan(&Targets::All, &[], &snap, only_disc);
+        let got: Vec<_> = users(&p);
+        assert_eq!(
+            got,
+            [
+                ("alice".to_string(), vec!["1".to_string()], None),
+                ("bob".to_string(), vec!["3".to_string()], Some(TerminateReason::Sweep)),
+            ]
+        );
+        assert!(p.users[0].notes[0].contains("1 session(s) do not match the filter"));
+        assert!(p.skipped.iter().any(|s| s.session_id == "2" && s.reason == "not disconnected (state active)"));
+
+        let idle = PlanOptions {
+            filter: SessionFilter { disconnected_only: false, idle_over: Some(3600) },
+            ..PlanOptions::default()
+        };
+        let p = plan(&targets("alice,bob,carol"), &[], &snap, idle);
+        assert_eq!(p.users[0].sessions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["1"]);
+        assert_eq!(p.users[0].terminate, None);
+        assert!(p.skipped.iter().any(|s| s.session_id == "2" && s.reason == "idle 10s, not over 1h"));
+        assert!(p.skipped.iter().any(|s| s.session_id == "3" && s.reason == "idle time unknown"));
+        assert!(p.users[1].sessions.is_empty());
+        assert_eq!(p.users[2].status, UserStatus::ProcessesOnly);
+        assert_eq!(p.users[2].terminate, None, "no fallback under a session filter");
+    }
+
+    #[test]
+    fn disconnect_never_terminates_processes() {
+        let opts = PlanOptions { disconnect: true, ..PlanOptions::default() };
+        let p = plan(&targets("alice,carol"), &[], &linux(), opts);
+        assert!(p.users.iter().all(|u| u.terminate.is_none()));
+        assert_eq!(p.users[0].sessions.len(), 2);
+    }
+
+    #[test]
     fn exclude_removes_named_targets() {
         let ex = crate::userlist::parse_exclude(&["ALICE".to_string()]).unwrap();
         let plan = plan(&targets("alice,bob"), &ex, &linux(), PlanOptions::default());
@@ -583,7 +725,12 @@ mod tests {
             processes: vec![],
             current_session: None,
             own_pids: vec![],
-            policy: Policy { sweep_after_logoff: false, uid_min: None, local_domain: Some("PC1".into()) },
+            policy: Policy {
+                sweep_after_logoff: false,
+                uid_min: None,
+                local_domain: Some("PC1".into()),
+                ..Policy::default()
+            },
         };
         let ids = |t: &str| -> Vec<Vec<String>> {
             plan(&targets(t), &[], &snap, PlanOptions::default())

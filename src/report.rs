@@ -29,7 +29,7 @@ pub enum ActionResult {
 /// One action carried out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionRecord {
-    /// `logoff_session` or `terminate_processes`.
+    /// `logoff_session`, `disconnect_session`, `terminate_processes` or `send_message`.
     pub action: String,
     /// The account, `DOMAIN\user`.
     pub user: String,
@@ -89,6 +89,10 @@ pub enum UserOutcome {
     Failed,
     /// Dry run: planned, not done.
     Planned,
+    /// `--disconnect`: every session verified disconnected (or gone).
+    Disconnected,
+    /// A session filter left every session of the user running: nothing done.
+    LeftAlone,
 }
 
 /// The final outcome for one target user.
@@ -132,6 +136,10 @@ pub struct Summary {
     pub users_not_logged_on: u64,
     /// Users that failed or could not be verified.
     pub users_failed: u64,
+    /// Users whose sessions were verified disconnected (`--disconnect`).
+    pub users_disconnected: u64,
+    /// Users a session filter left alone.
+    pub users_left_alone: u64,
     /// Sessions whose logoff was requested.
     pub sessions_logged_off: u64,
     /// Sessions already gone when acted on.
@@ -142,6 +150,12 @@ pub struct Summary {
     pub actions_failed: u64,
     /// Hosts where work could not be done at all.
     pub hosts_failed: u64,
+    /// Warning messages delivered to a session (`--message`).
+    pub messages_delivered: u64,
+    /// Warning messages that could not be delivered.
+    pub messages_failed: u64,
+    /// The run was cancelled during the grace period (exit 4): no one was logged off.
+    pub cancelled: bool,
     /// The exit code of the run.
     pub exit_code: i32,
 }
@@ -226,6 +240,12 @@ pub enum Event {
     VerifiedGone { user: String, zombies: u64 },
     /// A user still present after the timeout.
     StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32> },
+    /// The grace period started, or a countdown point passed.
+    Countdown { remaining_ms: u64, reminder: bool },
+    /// Ctrl-C or SIGTERM during the grace period.
+    Cancelled,
+    /// A note about the whole run.
+    Notice(String),
 }
 
 impl std::fmt::Display for Event {
@@ -257,8 +277,10 @@ impl std::fmt::Display for Event {
                     None => format!("processes of {}", a.user),
                 };
                 match a.result {
-                    ActionResult::Requested => match (a.signalled, &a.method) {
-                        (Some(n), Some(m)) => write!(f, "  ok: {what}: {n} signalled ({m})"),
+                    ActionResult::Requested => match (a.signalled, &a.method, a.action.as_str()) {
+                        (Some(n), Some(m), _) => write!(f, "  ok: {what}: {n} signalled ({m})"),
+                        (_, _, "send_message") => write!(f, "  ok: {what}: message delivered"),
+                        (_, _, "disconnect_session") => write!(f, "  ok: {what}: disconnect requested"),
                         _ => write!(f, "  ok: {what}: logoff requested"),
                     },
                     ActionResult::AlreadyGone => write!(f, "  ok: {what}: already gone"),
@@ -279,6 +301,18 @@ impl std::fmt::Display for Event {
                     write!(f, "verified: {user} is logged off")
                 }
             }
+            Event::Countdown { remaining_ms, reminder } => {
+                let left = crate::duration::format_duration(std::time::Duration::from_millis(*remaining_ms));
+                if *remaining_ms == 0 {
+                    write!(f, "grace period over: acting now")
+                } else if *reminder {
+                    write!(f, "countdown: {left} left; reminder sent")
+                } else {
+                    write!(f, "countdown: {left} left (Ctrl-C or SIGTERM cancels)")
+                }
+            }
+            Event::Cancelled => write!(f, "cancelled during the grace period: no one was logged off"),
+            Event::Notice(text) => f.write_str(text),
             Event::StillPresent { user, sessions, pids } => {
                 let pids: Vec<String> = pids.iter().take(20).map(u32::to_string).collect();
                 write!(
@@ -296,14 +330,33 @@ impl Summary {
     /// The final text line.
     /// `nothing_done` is true for a dry run, or a run refused before acting.
     pub fn line(&self, nothing_done: bool) -> String {
+        if self.cancelled {
+            return format!(
+                "summary: cancelled during the grace period; {} message(s) delivered, no one was logged off (exit {})",
+                self.messages_delivered, self.exit_code
+            );
+        }
         if nothing_done {
             return format!(
                 "summary: {} user(s) targeted, {} not logged on; nothing was done (exit {})",
                 self.users_targeted, self.users_not_logged_on, self.exit_code
             );
         }
+        let mut extra = String::new();
+        if self.users_disconnected > 0 {
+            extra.push_str(&format!(", {} user(s) disconnected", self.users_disconnected));
+        }
+        if self.users_left_alone > 0 {
+            extra.push_str(&format!(", {} user(s) left alone by the filters", self.users_left_alone));
+        }
+        if self.messages_delivered + self.messages_failed > 0 {
+            extra.push_str(&format!(
+                ", {} message(s) delivered, {} not delivered",
+                self.messages_delivered, self.messages_failed
+            ));
+        }
         format!(
-            "summary: {} user(s) targeted: {} logged off, {} not logged on, {} failed; {} session(s) logged off, {} already gone, {} process(es) terminated, {} action(s) failed (exit {})",
+            "summary: {} user(s) targeted: {} logged off, {} not logged on, {} failed; {} session(s) logged off, {} already gone, {} process(es) terminated, {} action(s) failed{extra} (exit {})",
             self.users_targeted,
             self.users_logged_off,
             self.users_not_logged_on,

@@ -158,11 +158,16 @@ struct Summary {
     users_logged_off: u64,
     users_not_logged_on: u64,
     users_failed: u64,
+    users_disconnected: u64,
+    users_left_alone: u64,
     sessions_logged_off: u64,
     sessions_already_gone: u64,
     processes_terminated: u64,
     actions_failed: u64,
     hosts_failed: u64,
+    messages_delivered: u64,
+    messages_failed: u64,
+    cancelled: bool,
     exit_code: i32,
 }
 
@@ -645,4 +650,142 @@ fn every_action_and_the_outcome_reach_the_audit_log() {
     let o = m.run(&["ALL", "--dry-run", "--audit-socket", sock.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     assert!(server.recv(&mut buf).is_err());
+}
+
+#[test]
+fn message_then_grace_then_logoff() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&[
+        "CORP\\jsmith",
+        "--message",
+        "Maintenance at 22:00: save your work",
+        "--grace",
+        "1s",
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        m.actions(),
+        [
+            "send_message:2:CORP\\jsmith",
+            "send_message:3:CORP\\jsmith",
+            "logoff_session:2:CORP\\jsmith",
+            "logoff_session:3:CORP\\jsmith"
+        ]
+    );
+    let texts: Vec<String> = m.state()["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|a| a["text"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(texts[0], "Maintenance at 22:00: save your work (You will be logged off in 1s.)");
+    let r = report(&o);
+    assert_eq!(r.summary.messages_delivered, 2);
+    assert_eq!(r.summary.messages_failed, 0);
+    let sent: Vec<(&str, Option<&str>, &str)> = r.hosts[0]
+        .actions
+        .iter()
+        .filter(|a| a.action == "send_message")
+        .map(|a| (a.action.as_str(), a.session_id.as_deref(), a.result.as_str()))
+        .collect();
+    assert_eq!(sent, [("send_message", Some("2"), "requested"), ("send_message", Some("3"), "requested")]);
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["CORP\\jsmith", "--message", "bye", "--grace", "300ms", "--timeout", "2s"]);
+    let text = stdout(&o);
+    for want in [
+        "warning 2 session(s): \"bye\"",
+        "  ok: session 2 of CORP\\jsmith: message delivered",
+        "countdown: 300ms left (Ctrl-C or SIGTERM cancels)",
+        "grace period over: acting now",
+    ] {
+        assert!(text.lines().any(|l| l == want), "missing {want:?} in\n{text}");
+    }
+    assert!(text.lines().last().unwrap().ends_with("2 message(s) delivered, 0 not delivered (exit 0)"), "{text}");
+}
+
+#[test]
+fn too_long_a_message_is_refused() {
+    let m = Machine::new("rds.json");
+    let long = "x".repeat(256);
+    let o = m.run(&["jsmith", "--message", &long]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--message is 256 characters; at most 255"), "{}", stderr(&o));
+    assert!(m.actions().is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_the_grace_period_cancels_and_logs_no_one_off() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let m = Machine::new("rds.json");
+    let mut child = Command::new(BIN)
+        .args(["--fake-state", m.path.to_str().unwrap(), "ALL", "--message", "going down", "--grace", "60s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.starts_with("countdown: 1m left");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    // Signal our own child, by its pid, once.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(4), "{seen:#?}");
+    assert!(seen.iter().any(|l| l == "cancelled during the grace period: no one was logged off"), "{seen:#?}");
+    assert!(
+        seen.last().unwrap().starts_with("summary: cancelled during the grace period; 5 message(s) delivered"),
+        "{seen:#?}"
+    );
+    assert!(m.actions().iter().all(|a| a.starts_with("send_message:")), "{:?}", m.actions());
+    assert_eq!(m.session_ids(), ["1", "2", "3", "4", "5", "6", "7"]);
+}
+
+#[test]
+fn session_filters_pick_disconnected_or_idle_sessions() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["jsmith", "--disconnected-only", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(m.actions(), ["logoff_session:3:CORP\\jsmith"]);
+    let r = report(&o);
+    let skipped = &r.hosts[0].plan.as_ref().unwrap().skipped;
+    assert!(skipped.iter().any(|s| s.session_id == "2" && s.reason == "not disconnected (state active)"));
+    assert_eq!(r.summary.users_left_alone, 1, "RDS01\\jsmith has no disconnected session");
+
+    let m = Machine::new("rds.json");
+    let o = m.run(&["ALL", "--idle-over", "1h", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(m.actions(), ["logoff_session:3:CORP\\jsmith"]);
+    assert!(stdout(&o).contains("skipping session 2 of CORP\\jsmith: idle 30s, not over 1h"), "{}", stdout(&o));
+    assert!(stdout(&o).contains("skipping session 4 of RDS01\\jsmith: idle time unknown"));
+}
+
+#[test]
+fn disconnect_keeps_the_session_and_needs_a_backend_that_can() {
+    let m = Machine::new("rds.json");
+    let o = m.run(&["jsmith", "--disconnect"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("--disconnect is not possible"), "{}", stderr(&o));
+    assert!(m.actions().is_empty());
+
+    let m = Machine::edit("rds.json", |v| v["policy"]["can_disconnect"] = serde_json::json!(true));
+    let o = m.run(&["CORP\\jsmith", "--disconnect", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    assert_eq!(r.hosts[0].users[0].outcome, "disconnected");
+    assert_eq!(r.summary.users_disconnected, 1);
+    assert_eq!(m.session_ids(), ["1", "2", "3", "4", "5", "6", "7"], "disconnected sessions stay");
 }

@@ -5,7 +5,7 @@
 
 use logoff_users::backend::Policy;
 use logoff_users::model::{Account, Process, Session, SessionState};
-use logoff_users::plan::{PlanOptions, Snapshot, plan};
+use logoff_users::plan::{PlanOptions, SessionFilter, Snapshot, plan};
 use logoff_users::protect::account_protection;
 use logoff_users::userlist::{Targets, UserName, parse_exclude, parse_targets};
 use proptest::prelude::*;
@@ -87,13 +87,17 @@ fn process(pid: u32, acct: usize, session: Option<usize>, euid: Option<usize>) -
 
 prop_compose! {
     fn machine()(
-        sessions in prop::collection::vec((0..ACCOUNTS.len(), 0..15usize), 0..12),
+        sessions in prop::collection::vec((0..ACCOUNTS.len(), 0..15usize, prop::option::of(0..6000u64)), 0..12),
         processes in prop::collection::vec((0..ACCOUNTS.len(), prop::option::of(0..12usize), prop::option::of(0..ACCOUNTS.len())), 0..30),
         current in prop::option::of(0..12usize),
         own in prop::collection::vec(0..30usize, 0..3),
         sweep in any::<bool>(),
     ) -> Snapshot {
-        let sessions: Vec<Session> = sessions.iter().enumerate().map(|(i, (a, st))| session(i, *a, *st)).collect();
+        let sessions: Vec<Session> = sessions
+            .iter()
+            .enumerate()
+            .map(|(i, (a, st, idle))| Session { idle_seconds: *idle, ..session(i, *a, *st) })
+            .collect();
         let processes: Vec<Process> = processes.iter().enumerate()
             .map(|(i, (a, s, e))| process(1000 + i as u32, *a, *s, *e)).collect();
         Snapshot {
@@ -101,7 +105,7 @@ prop_compose! {
             processes,
             current_session: current.map(|c| c.to_string()),
             own_pids: own.iter().map(|o| 1000 + *o as u32).collect(),
-            policy: Policy { sweep_after_logoff: sweep, uid_min: Some(1000), local_domain: Some("PC1".into()) },
+            policy: Policy { sweep_after_logoff: sweep, uid_min: Some(1000), local_domain: Some("PC1".into()), ..Policy::default() },
         }
     }
 }
@@ -121,12 +125,16 @@ proptest! {
         excludes in prop::collection::vec(0..NAMES.len(), 0..2),
         force in any::<bool>(),
         fallback in any::<bool>(),
+        disconnected_only in any::<bool>(),
+        idle_over in prop::option::of(0..5000u64),
+        disconnect in any::<bool>(),
     ) {
         let list = if all { "ALL".to_string() } else { picks.iter().map(|i| NAMES[*i]).collect::<Vec<_>>().join(",") };
         let targets = parse_targets(&[list]).unwrap();
         let ex_list: Vec<String> = excludes.iter().map(|i| NAMES[*i].to_string()).collect();
         let exclude = if ex_list.is_empty() { vec![] } else { parse_exclude(&[ex_list.join(",")]).unwrap() };
-        let opts = PlanOptions { force, process_fallback: fallback, include_services: false };
+        let filter = SessionFilter { disconnected_only, idle_over };
+        let opts = PlanOptions { force, process_fallback: fallback, include_services: false, filter, disconnect };
         let p = plan(&targets, &exclude, &snap, opts);
 
         for u in &p.users {
@@ -144,7 +152,16 @@ proptest! {
             if a.uid == Some(0) {
                 prop_assert!(u.terminate.is_none());
             }
+            if disconnect {
+                prop_assert!(u.terminate.is_none(), "--disconnect terminated processes");
+            }
+            // A user who keeps a session outside the filter is never swept.
+            let kept = snap.sessions.iter().any(|s| &s.account() == a && filter.reject_reason(s).is_some());
+            if kept {
+                prop_assert!(u.terminate.is_none(), "{a:?} keeps a session but is swept");
+            }
             for s in &u.sessions {
+                prop_assert!(filter.reject_reason(s).is_none(), "session {} does not pass the filter", s.id);
                 prop_assert!(s.id != "0", "session 0 planned");
                 prop_assert!(Some(&s.id) != snap.current_session.as_ref(), "the tool's own session planned");
                 prop_assert_eq!(&s.account(), a);

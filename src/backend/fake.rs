@@ -201,6 +201,23 @@ impl Backend for Fake {
         Ok(Done::Requested)
     }
 
+    fn disconnect_session(&mut self, session: &Session) -> Result<Done> {
+        let who = session.account().display_name();
+        self.record("disconnect_session", Some(&session.id), who.clone(), None)?;
+        if !self.state.policy.can_disconnect {
+            return Err(Error::unsupported(format!("disconnect session {} of {who}", session.id), "not on this fake"));
+        }
+        let refuses = self.state.faults.refuse_to_go.contains(&session.id);
+        let Some(s) = self.state.sessions.iter_mut().find(|s| s.id == session.id && s.user == session.user) else {
+            return Ok(Done::AlreadyGone);
+        };
+        if !refuses {
+            s.state = crate::model::SessionState::Disconnected;
+        }
+        self.save()?;
+        Ok(Done::Requested)
+    }
+
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         self.record("terminate_processes", None, who.clone(), None)?;

@@ -27,6 +27,8 @@ pub struct Policy {
     /// The local machine's name as a domain (Windows: the computer name), which `.\user`
     /// matches. Linux local accounts have no domain.
     pub local_domain: Option<String>,
+    /// Sessions can be disconnected and kept (`--disconnect`; Windows only).
+    pub can_disconnect: bool,
 }
 
 /// How a backend should terminate a user's processes.
@@ -105,6 +107,19 @@ pub trait Backend {
     /// Ends one session (WTSLogoffSession, logind TerminateSession, or SIGHUP/SIGTERM to a
     /// utmp session's leader). Does not wait for it to be gone: verification does that.
     fn logoff_session(&mut self, session: &Session) -> Result<Done>;
+
+    /// Disconnects one session, keeping it and its processes (Windows
+    /// `WTSDisconnectSession`), for admins who want to keep the user's work.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` where sessions cannot be disconnected (Linux, the default).
+    fn disconnect_session(&mut self, session: &Session) -> Result<Done> {
+        Err(crate::error::Error::unsupported(
+            format!("disconnect session {}", session.id),
+            format!("the {} backend cannot disconnect sessions (only Windows can)", self.name()),
+        ))
+    }
 
     /// Terminates every process of `owner` (polite signal, grace, then force), except
     /// `opts.spare_pids`.

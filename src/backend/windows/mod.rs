@@ -77,6 +77,37 @@ impl Wts {
         Ok(Wts { server, computer_name, accounts: HashMap::new(), sids: HashMap::new() })
     }
 
+    /// Logs off (or disconnects) one session, after checking that it is neither session 0
+    /// nor the tool's own, and that its id still belongs to the same account.
+    fn end_session(&mut self, session: &Session, disconnect: bool) -> Result<Done> {
+        let verb = if disconnect { "disconnect" } else { "log off" };
+        let action = format!("{verb} session {} of {}", session.id, session.account().display_name());
+        let id: u32 = session.id.parse().map_err(|_| {
+            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
+        })?;
+        if id == 0 || self.own_session()? == Some(id) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                &action,
+                "refused: it is the services session or the session this tool runs in",
+            ));
+        }
+        match self.still_owned(id, session) {
+            Ok(true) => {}
+            Ok(false) => return Ok(Done::AlreadyGone),
+            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => {
+                return Ok(Done::AlreadyGone);
+            }
+            Err(e) => return Err(win32_error(action, &e)),
+        }
+        let result = if disconnect { self.server.disconnect_session(id) } else { self.server.logoff_session(id) };
+        match result {
+            Ok(()) => Ok(Done::Requested),
+            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => Ok(Done::AlreadyGone),
+            Err(e) => Err(win32_error(action, &e)),
+        }
+    }
+
     fn is_remote(&self) -> bool {
         self.server.name().is_some()
     }
@@ -185,7 +216,12 @@ impl Backend for Wts {
     }
 
     fn policy(&self) -> Policy {
-        Policy { sweep_after_logoff: false, uid_min: None, local_domain: self.computer_name.clone() }
+        Policy {
+            sweep_after_logoff: false,
+            uid_min: None,
+            local_domain: self.computer_name.clone(),
+            can_disconnect: true,
+        }
     }
 
     /// On this machine, the token must be elevated (an administrator past UAC, or SYSTEM).
@@ -241,30 +277,11 @@ impl Backend for Wts {
     }
 
     fn logoff_session(&mut self, session: &Session) -> Result<Done> {
-        let action = format!("log off session {} of {}", session.id, session.account().display_name());
-        let id: u32 = session.id.parse().map_err(|_| {
-            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
-        })?;
-        if id == 0 || self.own_session()? == Some(id) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                &action,
-                "refused: it is the services session or the session this tool runs in",
-            ));
-        }
-        match self.still_owned(id, session) {
-            Ok(true) => {}
-            Ok(false) => return Ok(Done::AlreadyGone),
-            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => {
-                return Ok(Done::AlreadyGone);
-            }
-            Err(e) => return Err(win32_error(action, &e)),
-        }
-        match self.server.logoff_session(id) {
-            Ok(()) => Ok(Done::Requested),
-            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => Ok(Done::AlreadyGone),
-            Err(e) => Err(win32_error(action, &e)),
-        }
+        self.end_session(session, false)
+    }
+
+    fn disconnect_session(&mut self, session: &Session) -> Result<Done> {
+        self.end_session(session, true)
     }
 
     /// Terminates the processes whose owner SID is the account's, round after round until

@@ -28,9 +28,9 @@ use windows_sys::Win32::Security::{
 use windows_sys::Win32::System::RemoteDesktop::{
     ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS,
     WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress, WTSClientProtocolType,
-    WTSCloseServer, WTSConnectState, WTSEnumerateProcessesExW, WTSEnumerateProcessesW, WTSEnumerateSessionsW,
-    WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW,
-    WTSSendMessageW, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+    WTSCloseServer, WTSConnectState, WTSDisconnectSession, WTSEnumerateProcessesExW, WTSEnumerateProcessesW,
+    WTSEnumerateSessionsW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW,
+    WTSQuerySessionInformationW, WTSSendMessageW, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
 };
 use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
 use windows_sys::Win32::System::Threading::{
@@ -423,6 +423,19 @@ impl Server {
     pub fn logoff_session(&self, id: u32) -> io::Result<()> {
         // SAFETY: plain values; the handle is open for self's lifetime.
         if unsafe { WTSLogoffSession(self.handle, id, FALSE) } == FALSE {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Disconnects session `id`, keeping it, without waiting (bWait = FALSE).
+    ///
+    /// # Errors
+    ///
+    /// The OS error: access denied without the Disconnect permission, or no such session.
+    pub fn disconnect_session(&self, id: u32) -> io::Result<()> {
+        // SAFETY: plain values; the handle is open for self's lifetime.
+        if unsafe { WTSDisconnectSession(self.handle, id, FALSE) } == FALSE {
             return Err(last_error());
         }
         Ok(())

@@ -789,3 +789,48 @@ fn disconnect_keeps_the_session_and_needs_a_backend_that_can() {
     assert_eq!(r.summary.users_disconnected, 1);
     assert_eq!(m.session_ids(), ["1", "2", "3", "4", "5", "6", "7"], "disconnected sessions stay");
 }
+
+#[test]
+fn odd_names_are_matched_exactly_and_never_reach_a_shell() {
+    let odd = ["o'brien", "$(touch pwned)", "a;b", "x y", "ü ser", "back`tick`", "semi;colon&amp", "-dash"];
+    let m = Machine::edit("rds.json", |v| {
+        let sessions = v["sessions"].as_array_mut().unwrap();
+        for (i, name) in odd.iter().enumerate() {
+            sessions.push(
+                serde_json::json!({"id": format!("{}", 100 + i), "user": name, "domain": "CORP", "state": "active"}),
+            );
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    // Each odd name, quoted as an RMM would pass it; -dash goes after `--`.
+    let list = odd.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(",");
+    let o = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["--fake-state", m.path.to_str().unwrap(), "--timeout", "2s", "--users", &list])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let acted: Vec<String> = m.actions();
+    assert_eq!(acted.len(), odd.len(), "{acted:#?}");
+    for (i, name) in odd.iter().enumerate() {
+        assert_eq!(acted[i], format!("logoff_session:{}:CORP\\{name}", 100 + i));
+    }
+    assert!(!dir.path().join("pwned").exists());
+    // Everyone else stays.
+    assert_eq!(m.session_ids(), ["1", "2", "3", "4", "5", "6", "7"]);
+}
+
+#[test]
+fn a_list_of_ten_thousand_names() {
+    let m = Machine::new("rds.json");
+    let mut names: Vec<String> = (0..9_999).map(|i| format!("user{i:05}")).collect();
+    names.push("CORP\\jsmith".to_string());
+    let o = m.run(&["--users", &names.join(","), "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    assert_eq!(r.request.users.len(), 10_000);
+    assert_eq!(r.summary.users_targeted, 10_000);
+    assert_eq!(r.summary.users_not_logged_on, 9_999);
+    assert_eq!(r.summary.users_logged_off, 1);
+    assert_eq!(m.actions(), ["logoff_session:2:CORP\\jsmith", "logoff_session:3:CORP\\jsmith"]);
+}

@@ -229,7 +229,8 @@ impl Ctx<'_> {
     /// processes must not be swept.
     fn user_plan(&self, requested: &str, account: Account, sessions: Vec<Session>, kept: usize) -> UserPlan {
         let pids = self.pids_of(&account);
-        let status = if !sessions.is_empty() {
+        // A user whose sessions the filter all left running still has a session.
+        let status = if !sessions.is_empty() || kept > 0 {
             UserStatus::LoggedOn
         } else if !pids.is_empty() {
             UserStatus::ProcessesOnly
@@ -237,43 +238,19 @@ impl Ctx<'_> {
             UserStatus::NotLoggedOn
         };
         let mut notes = Vec::new();
-        if kept > 0 {
-            let status = if sessions.is_empty() { UserStatus::LoggedOn } else { status };
-            notes.push(format!("{kept} session(s) do not match the filter and stay; processes are not terminated"));
-            return UserPlan {
-                requested: requested.to_string(),
-                account: Some(account),
-                status,
-                sessions,
-                pids,
-                terminate: None,
-                notes,
-            };
-        }
-        if self.opts.filter.is_active() && status == UserStatus::ProcessesOnly {
-            notes.push("no session; the session filters leave process-only users alone".to_string());
-            return UserPlan {
-                requested: requested.to_string(),
-                account: Some(account),
-                status,
-                sessions,
-                pids,
-                terminate: None,
-                notes,
-            };
-        }
-        if self.opts.disconnect {
-            return UserPlan {
-                requested: requested.to_string(),
-                account: Some(account),
-                status,
-                sessions,
-                pids,
-                terminate: None,
-                notes,
-            };
-        }
-        let mut terminate = match status {
+        let wanted = match status {
+            _ if kept > 0 => {
+                notes.push(format!(
+                    "{kept} session(s) stay (left out by a filter, or protected); processes are not terminated"
+                ));
+                None
+            }
+            // --disconnect keeps the user's work: nothing is terminated.
+            _ if self.opts.disconnect => None,
+            UserStatus::ProcessesOnly if self.opts.filter.is_active() => {
+                notes.push("no session; the session filters leave process-only users alone".to_string());
+                None
+            }
             UserStatus::LoggedOn if self.snap.policy.sweep_after_logoff => Some(TerminateReason::Sweep),
             UserStatus::ProcessesOnly if self.opts.process_fallback => Some(TerminateReason::Fallback),
             UserStatus::ProcessesOnly => {
@@ -282,16 +259,17 @@ impl Ctx<'_> {
             }
             _ => None,
         };
-        if terminate.is_some() && never_sweep(&account) {
-            notes.push("the processes of root or SYSTEM are never terminated".to_string());
-            terminate = None;
-        }
-        if terminate.is_some() {
+        let terminate = wanted.filter(|_| {
+            if never_sweep(&account) {
+                notes.push("the processes of root or SYSTEM are never terminated".to_string());
+                return false;
+            }
             if let Some(pid) = self.runs_the_tool(&account) {
                 notes.push(format!("processes not terminated: this account runs this tool (pid {pid})"));
-                terminate = None;
+                return false;
             }
-        }
+            true
+        });
         UserPlan { requested: requested.to_string(), account: Some(account), status, sessions, pids, terminate, notes }
     }
 }
@@ -323,6 +301,9 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
                         user: account.display_name(),
                         reason: p.reason().to_string(),
                     });
+                    // The account keeps this session (session 0, or the tool's own), so its
+                    // processes must not be swept.
+                    *kept.entry(account_key(&account)).or_default() += 1;
                     continue;
                 }
                 if is_excluded(&account, exclude, policy) {
@@ -346,19 +327,7 @@ pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: Plan
             }
             for key in order {
                 let (account, sessions) = groups.remove(&key).expect("grouped");
-                let mut up = ctx.user_plan("ALL", account, sessions, kept.get(&key).copied().unwrap_or(0));
-                // Under ALL, the owner of the tool's own session keeps that session, so its
-                // processes must not be swept either.
-                if up.terminate.is_some() {
-                    let owns_current = snap
-                        .sessions
-                        .iter()
-                        .any(|s| Some(s.id.as_str()) == current && account_key(&s.account()) == key);
-                    if owns_current {
-                        up.notes.push("processes not terminated: this account owns the tool's session".to_string());
-                        up.terminate = None;
-                    }
-                }
+                let up = ctx.user_plan("ALL", account, sessions, kept.get(&key).copied().unwrap_or(0));
                 out.users.push(up);
             }
         }
@@ -685,7 +654,7 @@ mod tests {
                 ("bob".to_string(), vec!["3".to_string()], Some(TerminateReason::Sweep)),
             ]
         );
-        assert!(p.users[0].notes[0].contains("1 session(s) do not match the filter"));
+        assert!(p.users[0].notes[0].contains("1 session(s) stay (left out by a filter, or protected)"));
         assert!(p.skipped.iter().any(|s| s.session_id == "2" && s.reason == "not disconnected (state active)"));
 
         let idle = PlanOptions {

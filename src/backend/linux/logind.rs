@@ -1,0 +1,773 @@
+//! Sessions from systemd-logind (or elogind, which owns the same bus name), over the system
+//! D-Bus with zbus: list the sessions, find the session of a pid, and terminate a session.
+//!
+//! The D-Bus calls ([`Logind`]) are kept apart from the conversion of a session's raw
+//! properties into a [`Session`] ([`session_from_properties`]), which is pure and tested
+//! with recorded property values.
+//!
+//! What does not live here: signalling processes (`kill.rs`), reading `/proc` (`procfs.rs`),
+//! and utmp (`utmp.rs`). logind's own `KillUser`/`KillSession` are deliberately not used:
+//! the process sweep is done by `kill.rs`, the same way with or without logind.
+
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use zbus::blocking::Connection;
+use zbus::blocking::connection::Builder;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+
+use crate::backend::Done;
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Session, SessionState};
+
+/// The bus name of systemd-logind and of elogind.
+const DESTINATION: &str = "org.freedesktop.login1";
+const MANAGER_PATH: &str = "/org/freedesktop/login1";
+const MANAGER_IFACE: &str = "org.freedesktop.login1.Manager";
+const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
+const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
+const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
+
+/// How long to wait for the bus to accept a connection, and for any one method reply.
+/// A machine without logind must not make the tool hang: it falls back to utmp.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const METHOD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A connection to systemd-logind (or elogind) on the system bus.
+pub struct Logind {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for Logind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Logind")
+            .field("unique_name", &self.conn.unique_name())
+            .finish()
+    }
+}
+
+/// One row of `ListSessions`: id, uid, user name, seat id, object path.
+type SessionRow = (String, u32, String, String, OwnedObjectPath);
+
+impl Logind {
+    /// Connects to the system bus and checks that `org.freedesktop.login1` answers.
+    ///
+    /// The bus address comes from `DBUS_SYSTEM_BUS_ADDRESS`, else the default socket
+    /// `/run/dbus/system_bus_socket`.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::Unsupported` when there is no system bus, or nobody owns (or can be
+    /// activated as) `org.freedesktop.login1`; `ErrorKind::TimedOut` when the bus or logind
+    /// do not answer within a couple of seconds; `ErrorKind::Os` for anything else.
+    pub fn connect() -> Result<Logind> {
+        Logind::connect_at(None)
+    }
+
+    /// Connects to the bus at `address`, or to the system bus when `None`.
+    fn connect_at(address: Option<String>) -> Result<Logind> {
+        const ACTION: &str = "connect to systemd-logind";
+        // Building a connection can block in the authentication handshake when the socket
+        // exists but nobody serves it, and zbus's method timeout does not cover that. A
+        // helper thread bounds it; if it hangs, it is left behind and dies with the process.
+        let (tx, rx) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("logind-connect".into())
+            .spawn(move || {
+                let builder = match address {
+                    Some(a) => Builder::address(a.as_str()),
+                    None => Builder::system(),
+                };
+                let built = builder.and_then(|b| b.method_timeout(METHOD_TIMEOUT).build());
+                let _ = tx.send(built);
+            })
+            .map_err(|e| Error::from_io(ACTION, &e))?;
+        let conn = match rx.recv_timeout(CONNECT_TIMEOUT) {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return Err(connect_error(ACTION, e)),
+            Err(_) => {
+                return Err(Error::new(
+                    ErrorKind::TimedOut,
+                    ACTION,
+                    format!(
+                        "the system bus did not answer within {}s",
+                        CONNECT_TIMEOUT.as_secs()
+                    ),
+                ));
+            }
+        };
+        // Ping activates logind if it is bus-activatable but not running yet, and fails with
+        // ServiceUnknown where there is no logind at all.
+        let ping = conn.call_method(
+            Some(DESTINATION),
+            MANAGER_PATH,
+            Some(PEER_IFACE),
+            "Ping",
+            &(),
+        );
+        match ping {
+            Ok(_) => Ok(Logind { conn }),
+            Err(e) => Err(connect_error(ACTION, e)),
+        }
+    }
+
+    /// Lists every session logind knows, with its properties.
+    ///
+    /// A session that ends between `ListSessions` and reading its properties is left out:
+    /// it is gone, which is what a caller would find out next anyway.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::PermissionDenied` when the bus policy refuses the call; `ErrorKind::Os`
+    /// for other D-Bus failures or properties of an unexpected type.
+    pub fn list_sessions(&self) -> Result<Vec<Session>> {
+        const ACTION: &str = "list logind sessions";
+        let reply = self
+            .conn
+            .call_method(
+                Some(DESTINATION),
+                MANAGER_PATH,
+                Some(MANAGER_IFACE),
+                "ListSessions",
+                &(),
+            )
+            .map_err(|e| dbus_error(ACTION, e))?;
+        let rows: Vec<SessionRow> = reply
+            .body()
+            .deserialize()
+            .map_err(|e| dbus_error(ACTION, e))?;
+        let now = realtime_now_usec();
+        let mut sessions = Vec::with_capacity(rows.len());
+        for (id, _uid, _user, _seat, path) in rows {
+            let action = format!("read the properties of logind session {id}");
+            let props = match self.session_properties(&path) {
+                Ok(p) => p,
+                Err(e) if is_gone(&e) => continue,
+                Err(e) => return Err(dbus_error(&action, e)),
+            };
+            sessions.push(
+                session_from_properties(&props, now)
+                    .map_err(|cause| Error::new(ErrorKind::Os, action.clone(), cause))?,
+            );
+        }
+        Ok(sessions)
+    }
+
+    /// Asks logind to terminate a session (`TerminateSession`): logind kills the session's
+    /// scope. Does not wait for it to be gone.
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::PermissionDenied` when the caller may not terminate it (not root, and
+    /// polkit says no); `ErrorKind::Os` for other failures. A session that does not exist
+    /// (any more) is `Ok(Done::AlreadyGone)`.
+    pub fn terminate_session(&self, id: &str) -> Result<Done> {
+        let action = format!("terminate logind session {id}");
+        match self.conn.call_method(
+            Some(DESTINATION),
+            MANAGER_PATH,
+            Some(MANAGER_IFACE),
+            "TerminateSession",
+            &(id,),
+        ) {
+            Ok(_) => Ok(Done::Requested),
+            Err(e) if is_gone(&e) => Ok(Done::AlreadyGone),
+            Err(e) => Err(dbus_error(&action, e)),
+        }
+    }
+
+    /// The id of the session `pid` belongs to (`GetSessionByPID`), or `None` when the
+    /// process is in no session (a service, a daemon, a process that left its session).
+    ///
+    /// # Errors
+    ///
+    /// `ErrorKind::NotFound` when there is no process `pid`; `ErrorKind::PermissionDenied`
+    /// or `ErrorKind::Os` for D-Bus failures.
+    pub fn session_of_pid(&self, pid: u32) -> Result<Option<String>> {
+        let action = format!("find the logind session of pid {pid}");
+        let reply = match self.conn.call_method(
+            Some(DESTINATION),
+            MANAGER_PATH,
+            Some(MANAGER_IFACE),
+            "GetSessionByPID",
+            &(pid,),
+        ) {
+            Ok(reply) => reply,
+            Err(e) if error_name(&e) == Some(NO_SESSION_FOR_PID) => return Ok(None),
+            Err(e) => return Err(dbus_error(&action, e)),
+        };
+        let path: OwnedObjectPath = reply
+            .body()
+            .deserialize()
+            .map_err(|e| dbus_error(&action, e))?;
+        // The object path encodes the id (escaped), so ask for the Id property instead.
+        let id = match self.conn.call_method(
+            Some(DESTINATION),
+            path.as_str(),
+            Some(PROPERTIES_IFACE),
+            "Get",
+            &(SESSION_IFACE, "Id"),
+        ) {
+            Ok(reply) => reply,
+            // The session ended between the two calls.
+            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) => return Err(dbus_error(&action, e)),
+        };
+        let value: OwnedValue = id
+            .body()
+            .deserialize()
+            .map_err(|e| dbus_error(&action, e))?;
+        let id = as_str(&value).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Os,
+                action.clone(),
+                format!("Id is not a string: {value:?}"),
+            )
+        })?;
+        Ok(Some(id.to_string()))
+    }
+
+    fn session_properties(
+        &self,
+        path: &OwnedObjectPath,
+    ) -> zbus::Result<HashMap<String, OwnedValue>> {
+        let reply = self.conn.call_method(
+            Some(DESTINATION),
+            path.as_str(),
+            Some(PROPERTIES_IFACE),
+            "GetAll",
+            &(SESSION_IFACE,),
+        )?;
+        reply.body().deserialize()
+    }
+}
+
+const NO_SUCH_SESSION: &str = "org.freedesktop.login1.NoSuchSession";
+const NO_SESSION_FOR_PID: &str = "org.freedesktop.login1.NoSessionForPID";
+
+/// The D-Bus error name of a method error reply, if `e` is one.
+fn error_name(e: &zbus::Error) -> Option<&str> {
+    match e {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+        zbus::Error::FDO(fdo) => Some(fdo_name(fdo)),
+        _ => None,
+    }
+}
+
+fn fdo_name(e: &zbus::fdo::Error) -> &'static str {
+    use zbus::fdo::Error as F;
+    match e {
+        F::AccessDenied(_) => "org.freedesktop.DBus.Error.AccessDenied",
+        F::AuthFailed(_) => "org.freedesktop.DBus.Error.AuthFailed",
+        F::InteractiveAuthorizationRequired(_) => {
+            "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"
+        }
+        F::ServiceUnknown(_) => "org.freedesktop.DBus.Error.ServiceUnknown",
+        F::NameHasNoOwner(_) => "org.freedesktop.DBus.Error.NameHasNoOwner",
+        F::UnknownObject(_) => "org.freedesktop.DBus.Error.UnknownObject",
+        F::UnknownMethod(_) => "org.freedesktop.DBus.Error.UnknownMethod",
+        F::NoReply(_) => "org.freedesktop.DBus.Error.NoReply",
+        F::TimedOut(_) | F::Timeout(_) => "org.freedesktop.DBus.Error.TimedOut",
+        F::UnixProcessIdUnknown(_) => "org.freedesktop.DBus.Error.UnixProcessIdUnknown",
+        _ => "org.freedesktop.DBus.Error.Failed",
+    }
+}
+
+/// Whether the object the call was about does not exist (any more).
+fn is_gone(e: &zbus::Error) -> bool {
+    error_name(e).is_some_and(|n| kind_of_error_name(n) == ErrorKind::NotFound)
+}
+
+/// The error kind for a D-Bus error name, as logind and the bus daemon use them.
+fn kind_of_error_name(name: &str) -> ErrorKind {
+    match name {
+        NO_SUCH_SESSION
+        | NO_SESSION_FOR_PID
+        | "org.freedesktop.DBus.Error.UnknownObject"
+        | "org.freedesktop.DBus.Error.UnixProcessIdUnknown"
+        | "org.freedesktop.login1.NoSuchUser" => ErrorKind::NotFound,
+        "org.freedesktop.DBus.Error.AccessDenied"
+        | "org.freedesktop.DBus.Error.AuthFailed"
+        | "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired" => {
+            ErrorKind::PermissionDenied
+        }
+        "org.freedesktop.DBus.Error.ServiceUnknown"
+        | "org.freedesktop.DBus.Error.NameHasNoOwner"
+        | "org.freedesktop.DBus.Error.UnknownMethod"
+        | "org.freedesktop.DBus.Error.UnknownInterface" => ErrorKind::Unsupported,
+        "org.freedesktop.DBus.Error.TimedOut"
+        | "org.freedesktop.DBus.Error.Timeout"
+        | "org.freedesktop.DBus.Error.NoReply" => ErrorKind::TimedOut,
+        _ => ErrorKind::Os,
+    }
+}
+
+/// Maps a zbus error during a call to a typed error for `action`.
+fn dbus_error(action: &str, e: zbus::Error) -> Error {
+    match &e {
+        zbus::Error::InputOutput(io) => Error::from_io(action, io),
+        _ => {
+            let kind = error_name(&e).map_or(ErrorKind::Os, kind_of_error_name);
+            let cause = match &e {
+                zbus::Error::MethodError(name, Some(text), _) => format!("{text} ({name})"),
+                _ => e.to_string(),
+            };
+            let hint = match kind {
+                ErrorKind::PermissionDenied => " (run as root)",
+                _ => "",
+            };
+            Error::new(kind, action, format!("{cause}{hint}"))
+        }
+    }
+}
+
+/// Maps a failure to reach logind: anything that says "no bus" or "no logind" is
+/// `Unsupported`, so that `--source auto` can fall back to utmp.
+fn connect_error(action: &str, e: zbus::Error) -> Error {
+    let mut err = dbus_error(action, e);
+    let no_bus = matches!(err.code, Some(c) if c == libc::ENOENT || c == libc::ECONNREFUSED);
+    if no_bus || err.kind == ErrorKind::NotFound {
+        err.kind = ErrorKind::Unsupported;
+        err.cause = format!("no system D-Bus: {}", err.cause);
+    } else if err.kind == ErrorKind::Unsupported {
+        err.cause = format!(
+            "systemd-logind is not running on the system bus: {}",
+            err.cause
+        );
+    }
+    err
+}
+
+fn realtime_now_usec() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Converts the properties of one `org.freedesktop.login1.Session` object (the reply of
+/// `Properties.GetAll`) into a [`Session`].
+///
+/// `now_usec` is the current `CLOCK_REALTIME` in microseconds, for the idle time.
+///
+/// - the station is `TTY`, else `Display` (X11), else the seat id;
+/// - `remote_host` is `RemoteHost` when `Remote` is true and the host is not empty;
+/// - `idle_seconds` is 0 when `IdleHint` is false, the time since `IdleSinceHint` when it
+///   is true, and `None` when logind does not know since when;
+/// - `logon_time` is `Timestamp` in seconds; `leader` is `Leader` unless 0.
+///
+/// # Errors
+///
+/// A description of the problem when `Id` or `Name` is missing, or a property has an
+/// unexpected type.
+pub fn session_from_properties(
+    props: &HashMap<String, OwnedValue>,
+    now_usec: u64,
+) -> std::result::Result<Session, String> {
+    let props = Props(props);
+    let id = props
+        .string("Id")?
+        .filter(|s| !s.is_empty())
+        .ok_or("no Id property")?;
+    let user = props.string("Name")?.ok_or("no Name property")?;
+    let uid = match props.get("User") {
+        Some(v) => Some(struct_u32(v).ok_or_else(|| format!("User is not (uo): {v:?}"))?),
+        None => None,
+    };
+    let seat = match props.get("Seat") {
+        Some(v) => struct_string(v).ok_or_else(|| format!("Seat is not (so): {v:?}"))?,
+        None => None,
+    };
+    let station = non_empty(props.string("TTY")?)
+        .or(non_empty(props.string("Display")?))
+        .or(non_empty(seat));
+    let remote = props.bool("Remote")?.unwrap_or(false);
+    let remote_host = if remote {
+        non_empty(props.string("RemoteHost")?)
+    } else {
+        None
+    };
+    let state = props
+        .string("State")?
+        .map_or(SessionState::Unknown, |s| SessionState::parse(&s));
+    let idle_seconds = match props.bool("IdleHint")? {
+        Some(false) => Some(0),
+        Some(true) => match props.u64("IdleSinceHint")? {
+            Some(since) if since > 0 => Some(now_usec.saturating_sub(since) / 1_000_000),
+            _ => None,
+        },
+        None => None,
+    };
+    let logon_time = props
+        .u64("Timestamp")?
+        .filter(|&t| t > 0)
+        .map(|t| (t / 1_000_000) as i64);
+    let leader = props.u32("Leader")?.filter(|&p| p > 0);
+    Ok(Session {
+        id,
+        user,
+        domain: None,
+        uid,
+        sid: None,
+        station,
+        state,
+        remote_host,
+        logon_time,
+        idle_seconds,
+        class: non_empty(props.string("Class")?),
+        kind: non_empty(props.string("Type")?),
+        leader,
+    })
+}
+
+/// Typed access to a property map; a missing property is `Ok(None)`, a property of the
+/// wrong type is an error naming it.
+struct Props<'a>(&'a HashMap<String, OwnedValue>);
+
+impl Props<'_> {
+    fn get(&self, name: &str) -> Option<&Value<'static>> {
+        self.0.get(name).map(|v| unwrap_variant(v))
+    }
+
+    fn typed<T>(
+        &self,
+        name: &str,
+        want: &str,
+        f: impl Fn(&Value<'_>) -> Option<T>,
+    ) -> std::result::Result<Option<T>, String> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(v) => f(v)
+                .map(Some)
+                .ok_or_else(|| format!("{name} is not {want}: {v:?}")),
+        }
+    }
+
+    fn string(&self, name: &str) -> std::result::Result<Option<String>, String> {
+        self.typed(name, "a string", |v| as_str(v).map(str::to_string))
+    }
+
+    fn bool(&self, name: &str) -> std::result::Result<Option<bool>, String> {
+        self.typed(name, "a boolean", |v| match v {
+            Value::Bool(b) => Some(*b),
+            _ => None,
+        })
+    }
+
+    fn u32(&self, name: &str) -> std::result::Result<Option<u32>, String> {
+        self.typed(name, "a u32", |v| match v {
+            Value::U32(n) => Some(*n),
+            _ => None,
+        })
+    }
+
+    fn u64(&self, name: &str) -> std::result::Result<Option<u64>, String> {
+        self.typed(name, "a u64", |v| match v {
+            Value::U64(n) => Some(*n),
+            _ => None,
+        })
+    }
+}
+
+/// A property value may arrive wrapped in a variant (`v`); look through it.
+fn unwrap_variant<'v, 'a>(v: &'v Value<'a>) -> &'v Value<'a> {
+    match v {
+        Value::Value(inner) => unwrap_variant(inner),
+        other => other,
+    }
+}
+
+fn as_str<'v>(v: &'v Value<'_>) -> Option<&'v str> {
+    match unwrap_variant(v) {
+        Value::Str(s) => Some(s.as_str()),
+        Value::ObjectPath(p) => Some(p.as_str()),
+        _ => None,
+    }
+}
+
+/// The `u` of a `(uo)` struct (the User property).
+fn struct_u32(v: &Value<'_>) -> Option<u32> {
+    match unwrap_variant(v) {
+        Value::Structure(s) => match s.fields().first().map(unwrap_variant) {
+            Some(Value::U32(n)) => Some(*n),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The `s` of a `(so)` struct (the Seat property); an empty id means "no seat".
+fn struct_string(v: &Value<'_>) -> Option<Option<String>> {
+    match unwrap_variant(v) {
+        Value::Structure(s) => match s.fields().first() {
+            Some(f) => as_str(f).map(|s| non_empty(Some(s.to_string()))),
+            None => None,
+        },
+        _ => None,
+    }
+}
+
+fn non_empty(s: Option<String>) -> Option<String> {
+    s.filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zbus::zvariant::ObjectPath;
+
+    fn owned(v: Value<'_>) -> OwnedValue {
+        OwnedValue::try_from(v).unwrap()
+    }
+
+    fn path(p: &str) -> ObjectPath<'_> {
+        ObjectPath::try_from(p).unwrap()
+    }
+
+    /// The GetAll reply for an ssh session, as systemd 252 (Debian 12) sends it
+    /// (`busctl get-property` / `GetAll` on /org/freedesktop/login1/session/_33), minus
+    /// the properties the conversion does not read.
+    fn ssh_session() -> HashMap<String, OwnedValue> {
+        let mut m = HashMap::new();
+        m.insert("Id".into(), owned(Value::from("3")));
+        m.insert(
+            "User".into(),
+            owned(Value::from((
+                1001u32,
+                path("/org/freedesktop/login1/user/_1001"),
+            ))),
+        );
+        m.insert("Name".into(), owned(Value::from("alice")));
+        m.insert(
+            "Timestamp".into(),
+            owned(Value::from(1_764_000_000_123_456u64)),
+        );
+        m.insert(
+            "TimestampMonotonic".into(),
+            owned(Value::from(3_141_592u64)),
+        );
+        m.insert("VTNr".into(), owned(Value::from(0u32)));
+        m.insert("Seat".into(), owned(Value::from(("", path("/")))));
+        m.insert("TTY".into(), owned(Value::from("pts/1")));
+        m.insert("Display".into(), owned(Value::from("")));
+        m.insert("Remote".into(), owned(Value::from(true)));
+        m.insert("RemoteHost".into(), owned(Value::from("127.0.0.1")));
+        m.insert("RemoteUser".into(), owned(Value::from("")));
+        m.insert("Service".into(), owned(Value::from("sshd")));
+        m.insert("Desktop".into(), owned(Value::from("")));
+        m.insert("Scope".into(), owned(Value::from("session-3.scope")));
+        m.insert("Leader".into(), owned(Value::from(4242u32)));
+        m.insert("Audit".into(), owned(Value::from(3u32)));
+        m.insert("Type".into(), owned(Value::from("tty")));
+        m.insert("Class".into(), owned(Value::from("user")));
+        m.insert("Active".into(), owned(Value::from(true)));
+        m.insert("State".into(), owned(Value::from("active")));
+        m.insert("IdleHint".into(), owned(Value::from(true)));
+        m.insert(
+            "IdleSinceHint".into(),
+            owned(Value::from(1_764_000_100_000_000u64)),
+        );
+        m.insert("IdleSinceHintMonotonic".into(), owned(Value::from(0u64)));
+        m.insert("LockedHint".into(), owned(Value::from(false)));
+        m
+    }
+
+    #[test]
+    fn converts_an_ssh_session() {
+        let now = 1_764_000_160_500_000u64;
+        let s = session_from_properties(&ssh_session(), now).unwrap();
+        assert_eq!(
+            s,
+            Session {
+                id: "3".into(),
+                user: "alice".into(),
+                domain: None,
+                uid: Some(1001),
+                sid: None,
+                station: Some("pts/1".into()),
+                state: SessionState::Active,
+                remote_host: Some("127.0.0.1".into()),
+                logon_time: Some(1_764_000_000),
+                idle_seconds: Some(60),
+                class: Some("user".into()),
+                kind: Some("tty".into()),
+                leader: Some(4242),
+            }
+        );
+    }
+
+    #[test]
+    fn a_graphical_session_is_named_after_its_display_then_its_seat() {
+        let mut p = ssh_session();
+        p.insert("TTY".into(), owned(Value::from("")));
+        p.insert("Display".into(), owned(Value::from(":0")));
+        p.insert(
+            "Seat".into(),
+            owned(Value::from((
+                "seat0",
+                path("/org/freedesktop/login1/seat/seat0"),
+            ))),
+        );
+        p.insert("Type".into(), owned(Value::from("x11")));
+        p.insert("Remote".into(), owned(Value::from(false)));
+        let s = session_from_properties(&p, 0).unwrap();
+        assert_eq!(s.station.as_deref(), Some(":0"));
+        assert_eq!(s.remote_host, None);
+        assert_eq!(s.kind.as_deref(), Some("x11"));
+
+        p.insert("Display".into(), owned(Value::from("")));
+        let s = session_from_properties(&p, 0).unwrap();
+        assert_eq!(s.station.as_deref(), Some("seat0"));
+    }
+
+    #[test]
+    fn a_closing_session_without_leader_tty_or_idle_time() {
+        // What logind reports for a session whose ssh connection ended while a nohup'd
+        // process lives on (KillUserProcesses=no): state "closing", leader 0.
+        let mut p = ssh_session();
+        p.insert("State".into(), owned(Value::from("closing")));
+        p.insert("Leader".into(), owned(Value::from(0u32)));
+        p.insert("TTY".into(), owned(Value::from("")));
+        p.insert("IdleSinceHint".into(), owned(Value::from(0u64)));
+        p.insert("Timestamp".into(), owned(Value::from(0u64)));
+        let s = session_from_properties(&p, 5_000_000).unwrap();
+        assert_eq!(s.state, SessionState::Closing);
+        assert_eq!(s.leader, None);
+        assert_eq!(s.station, None);
+        assert_eq!(s.idle_seconds, None);
+        assert_eq!(s.logon_time, None);
+    }
+
+    #[test]
+    fn idle_is_zero_when_not_idle_and_never_negative() {
+        let mut p = ssh_session();
+        p.insert("IdleHint".into(), owned(Value::from(false)));
+        assert_eq!(
+            session_from_properties(&p, 0).unwrap().idle_seconds,
+            Some(0)
+        );
+        // Clock stepped back: the since-hint is in the future.
+        p.insert("IdleHint".into(), owned(Value::from(true)));
+        assert_eq!(
+            session_from_properties(&p, 1).unwrap().idle_seconds,
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn every_logind_state_maps() {
+        for (word, state) in [
+            ("active", SessionState::Active),
+            ("online", SessionState::Online),
+            ("closing", SessionState::Closing),
+            ("opening", SessionState::Opening),
+            ("lingering", SessionState::Unknown),
+        ] {
+            let mut p = ssh_session();
+            p.insert("State".into(), owned(Value::from(word)));
+            assert_eq!(
+                session_from_properties(&p, 0).unwrap().state,
+                state,
+                "{word}"
+            );
+        }
+    }
+
+    #[test]
+    fn properties_wrapped_in_a_variant_are_read() {
+        let mut p = ssh_session();
+        p.insert(
+            "Name".into(),
+            owned(Value::Value(Box::new(Value::from("bob")))),
+        );
+        assert_eq!(session_from_properties(&p, 0).unwrap().user, "bob");
+    }
+
+    #[test]
+    fn missing_or_mistyped_properties() {
+        let mut p = ssh_session();
+        p.remove("Id");
+        assert!(session_from_properties(&p, 0).unwrap_err().contains("Id"));
+
+        let mut p = ssh_session();
+        p.insert("Leader".into(), owned(Value::from("4242")));
+        assert!(
+            session_from_properties(&p, 0)
+                .unwrap_err()
+                .contains("Leader")
+        );
+
+        let mut p = ssh_session();
+        p.insert("User".into(), owned(Value::from(1001u32)));
+        assert!(session_from_properties(&p, 0).unwrap_err().contains("User"));
+
+        // Only Id and Name are required; an older logind may lack the rest.
+        let mut p = HashMap::new();
+        p.insert("Id".to_string(), owned(Value::from("c1")));
+        p.insert("Name".to_string(), owned(Value::from("root")));
+        let s = session_from_properties(&p, 0).unwrap();
+        assert_eq!(
+            (s.id.as_str(), s.uid, s.state),
+            ("c1", None, SessionState::Unknown)
+        );
+    }
+
+    #[test]
+    fn error_names_map_to_kinds() {
+        for (name, kind) in [
+            (NO_SUCH_SESSION, ErrorKind::NotFound),
+            (NO_SESSION_FOR_PID, ErrorKind::NotFound),
+            (
+                "org.freedesktop.DBus.Error.UnknownObject",
+                ErrorKind::NotFound,
+            ),
+            (
+                "org.freedesktop.DBus.Error.AccessDenied",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
+                ErrorKind::PermissionDenied,
+            ),
+            (
+                "org.freedesktop.DBus.Error.ServiceUnknown",
+                ErrorKind::Unsupported,
+            ),
+            ("org.freedesktop.DBus.Error.NoReply", ErrorKind::TimedOut),
+            ("org.freedesktop.login1.Whatever", ErrorKind::Os),
+        ] {
+            assert_eq!(kind_of_error_name(name), kind, "{name}");
+        }
+        let denied = zbus::Error::FDO(Box::new(zbus::fdo::Error::AccessDenied("no".into())));
+        let e = dbus_error("terminate logind session 3", denied);
+        assert_eq!(e.kind, ErrorKind::PermissionDenied);
+        assert!(
+            e.to_string()
+                .starts_with("could not terminate logind session 3: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn no_bus_is_unsupported() {
+        let io = std::io::Error::from_raw_os_error(libc::ENOENT);
+        let e = connect_error(
+            "connect to systemd-logind",
+            zbus::Error::InputOutput(io.into()),
+        );
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+        let unknown = zbus::Error::FDO(Box::new(zbus::fdo::Error::ServiceUnknown("x".into())));
+        assert_eq!(connect_error("c", unknown).kind, ErrorKind::Unsupported);
+    }
+
+    /// Where there is no bus at the address, connect fails fast and says Unsupported.
+    #[test]
+    fn connect_to_a_missing_bus_fails_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("nobus");
+        let t0 = std::time::Instant::now();
+        let err = Logind::connect_at(Some(format!("unix:path={}", sock.display()))).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(3));
+        assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
+    }
+}

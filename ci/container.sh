@@ -17,6 +17,8 @@
 #   LOGOFF_MIRROR     Debian mirror (default: the one apt uses, else http://deb.debian.org/debian)
 #   LOGOFF_NSPAWN_CGROUP  unified (default), legacy or auto: the container's cgroup layout
 #   LOGOFF_BIND_RO    host directory bind-mounted read-only at /opt/logoff (optional)
+#   LOGOFF_VOLATILE   1 (default): changes inside the container vanish when it stops; 0: they
+#                     are written to the rootfs
 set -euo pipefail
 
 ROOTFS=${LOGOFF_ROOTFS:-/var/cache/logoff-users/rootfs-bookworm}
@@ -24,9 +26,9 @@ STATE=${LOGOFF_STATE:-/run/logoff-users/container}
 PORT=${LOGOFF_SSH_PORT:-2222}
 SUITE=bookworm
 # Bump when the rootfs recipe changes, so that a cached rootfs is rebuilt.
-RECIPE=3
+RECIPE=4
 STAMP=.logoff-users-rootfs
-PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,procps,psmisc,iproute2
+PACKAGES=systemd,systemd-sysv,dbus,libpam-systemd,openssh-server,procps,psmisc,sudo
 MACHINE=logoff-test
 
 log() { printf 'container.sh: %s\n' "$*" >&2; }
@@ -192,8 +194,11 @@ cmd_start() {
     install -d -m 700 "$ROOTFS/root/.ssh"
     install -m 600 "$STATE/id_ed25519.pub" "$ROOTFS/root/.ssh/authorized_keys"
 
-    local bind=()
-    if [ -n "${LOGOFF_BIND_RO:-}" ]; then bind=("--bind-ro=$LOGOFF_BIND_RO:/opt/logoff"); fi
+    local extra=()
+    if [ -n "${LOGOFF_BIND_RO:-}" ]; then extra+=("--bind-ro=$LOGOFF_BIND_RO:/opt/logoff"); fi
+    # A tmpfs overlay over the rootfs: whatever the tests change (users, homes) is gone
+    # when the container stops, and the cached rootfs stays clean.
+    if [ "${LOGOFF_VOLATILE:-1}" = 1 ]; then extra+=(--volatile=overlay); fi
 
     # The host mounts cgroup v1 controllers on a tmpfs at /sys/fs/cgroup and cgroup2 at
     # /sys/fs/cgroup/unified (a "hybrid" layout), and its PID 1 is not systemd. nspawn
@@ -214,7 +219,7 @@ cmd_start() {
     ( echo $BASHPID > "$cg/cgroup.procs"
       exec setsid systemd-nspawn --quiet --boot --register=no --keep-unit \
         --directory="$ROOTFS" --machine="$MACHINE" --console=passive \
-        "${bind[@]}" ) > "$STATE/nspawn.log" 2>&1 < /dev/null &
+        "${extra[@]}" ) > "$STATE/nspawn.log" 2>&1 < /dev/null &
     local npid=$!
     echo "$npid" > "$STATE/nspawn"
 

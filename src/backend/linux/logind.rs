@@ -154,8 +154,14 @@ impl Logind {
         Ok(sessions)
     }
 
-    /// Asks logind to terminate a session (`TerminateSession`): logind kills the session's
-    /// scope. Does not wait for it to be gone.
+    /// Ends a session: asks logind to terminate it (`TerminateSession`), which stops the
+    /// session's scope. Does not wait for it to be gone.
+    ///
+    /// A session that is already "closing" (its user logged out, processes remain because
+    /// of KillUserProcesses=no) is different: logind ignores `TerminateSession` for a
+    /// session that is stopping. For such a session this sends SIGTERM to every process in
+    /// it (`KillSession(id, "all", SIGTERM)`) instead. A process that ignores SIGTERM is
+    /// left for the caller's process sweep, or for [`Logind::kill_session`] with SIGKILL.
     ///
     /// # Errors
     ///
@@ -164,12 +170,41 @@ impl Logind {
     /// (any more) is `Ok(Done::AlreadyGone)`.
     pub fn terminate_session(&self, id: &str) -> Result<Done> {
         let action = format!("terminate logind session {id}");
+        match self.session_state(id) {
+            Ok(SessionState::Closing) => return self.kill_session(id, libc::SIGTERM),
+            Ok(_) => {}
+            Err(e) if is_gone(&e) => return Ok(Done::AlreadyGone),
+            Err(e) => return Err(dbus_error(&action, e)),
+        }
         match self.conn.call_method(
             Some(DESTINATION),
             MANAGER_PATH,
             Some(MANAGER_IFACE),
             "TerminateSession",
             &(id,),
+        ) {
+            Ok(_) => Ok(Done::Requested),
+            Err(e) if is_gone(&e) => Ok(Done::AlreadyGone),
+            Err(e) => Err(dbus_error(&action, e)),
+        }
+    }
+
+    /// Sends `signal` to every process of a session (`KillSession(id, "all", signal)`):
+    /// logind has systemd signal the session's scope, so processes that left the session's
+    /// process group (setsid, nohup) are reached too.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Logind::terminate_session`]; a session that does not exist (any more) is
+    /// `Ok(Done::AlreadyGone)`.
+    pub fn kill_session(&self, id: &str, signal: i32) -> Result<Done> {
+        let action = format!("signal the processes of logind session {id}");
+        match self.conn.call_method(
+            Some(DESTINATION),
+            MANAGER_PATH,
+            Some(MANAGER_IFACE),
+            "KillSession",
+            &(id, "all", signal),
         ) {
             Ok(_) => Ok(Done::Requested),
             Err(e) if is_gone(&e) => Ok(Done::AlreadyGone),
@@ -226,6 +261,27 @@ impl Logind {
             )
         })?;
         Ok(Some(id.to_string()))
+    }
+
+    /// The State of one session, looked up by id.
+    fn session_state(&self, id: &str) -> zbus::Result<SessionState> {
+        let reply = self.conn.call_method(
+            Some(DESTINATION),
+            MANAGER_PATH,
+            Some(MANAGER_IFACE),
+            "GetSession",
+            &(id,),
+        )?;
+        let path: OwnedObjectPath = reply.body().deserialize()?;
+        let reply = self.conn.call_method(
+            Some(DESTINATION),
+            path.as_str(),
+            Some(PROPERTIES_IFACE),
+            "Get",
+            &(SESSION_IFACE, "State"),
+        )?;
+        let value: OwnedValue = reply.body().deserialize()?;
+        Ok(as_str(&value).map_or(SessionState::Unknown, SessionState::parse))
     }
 
     fn session_properties(

@@ -410,7 +410,8 @@ fn realtime_now_usec() -> u64 {
 /// - `remote_host` is `RemoteHost` when `Remote` is true and the host is not empty;
 /// - `idle_seconds` is 0 when `IdleHint` is false, the time since `IdleSinceHint` when it
 ///   is true, and `None` when logind does not know since when;
-/// - `logon_time` is `Timestamp` in seconds; `leader` is `Leader` unless 0.
+/// - `logon_time` is `Timestamp` in seconds; `leader` is `Leader` unless 0 or the session
+///   is closing (its leader has exited then).
 ///
 /// # Errors
 ///
@@ -458,7 +459,11 @@ pub fn session_from_properties(
         .u64("Timestamp")?
         .filter(|&t| t > 0)
         .map(|t| (t / 1_000_000) as i64);
-    let leader = props.u32("Leader")?.filter(|&p| p > 0);
+    // A closing session's leader has exited (logind keeps reporting its pid), and the pid
+    // may belong to another process by now: it must not be signalled, so it is not given.
+    let leader = props
+        .u32("Leader")?
+        .filter(|&p| p > 0 && state != SessionState::Closing);
     Ok(Session {
         id,
         user,
@@ -580,81 +585,134 @@ mod tests {
         ObjectPath::try_from(p).unwrap()
     }
 
-    /// The GetAll reply for an ssh session, as systemd 252 (Debian 12) sends it
-    /// (`busctl get-property` / `GetAll` on /org/freedesktop/login1/session/_33), minus
-    /// the properties the conversion does not read.
-    fn ssh_session() -> HashMap<String, OwnedValue> {
-        let mut m = HashMap::new();
-        m.insert("Id".into(), owned(Value::from("3")));
-        m.insert(
-            "User".into(),
-            owned(Value::from((
-                1001u32,
-                path("/org/freedesktop/login1/user/_1001"),
-            ))),
-        );
-        m.insert("Name".into(), owned(Value::from("alice")));
-        m.insert(
-            "Timestamp".into(),
-            owned(Value::from(1_764_000_000_123_456u64)),
-        );
-        m.insert(
-            "TimestampMonotonic".into(),
-            owned(Value::from(3_141_592u64)),
-        );
-        m.insert("VTNr".into(), owned(Value::from(0u32)));
-        m.insert("Seat".into(), owned(Value::from(("", path("/")))));
-        m.insert("TTY".into(), owned(Value::from("pts/1")));
-        m.insert("Display".into(), owned(Value::from("")));
-        m.insert("Remote".into(), owned(Value::from(true)));
-        m.insert("RemoteHost".into(), owned(Value::from("127.0.0.1")));
-        m.insert("RemoteUser".into(), owned(Value::from("")));
-        m.insert("Service".into(), owned(Value::from("sshd")));
-        m.insert("Desktop".into(), owned(Value::from("")));
-        m.insert("Scope".into(), owned(Value::from("session-3.scope")));
-        m.insert("Leader".into(), owned(Value::from(4242u32)));
-        m.insert("Audit".into(), owned(Value::from(3u32)));
-        m.insert("Type".into(), owned(Value::from("tty")));
-        m.insert("Class".into(), owned(Value::from("user")));
-        m.insert("Active".into(), owned(Value::from(true)));
-        m.insert("State".into(), owned(Value::from("active")));
-        m.insert("IdleHint".into(), owned(Value::from(true)));
-        m.insert(
-            "IdleSinceHint".into(),
-            owned(Value::from(1_764_000_100_000_000u64)),
-        );
-        m.insert("IdleSinceHintMonotonic".into(), owned(Value::from(0u64)));
-        m.insert("LockedHint".into(), owned(Value::from(false)));
-        m
+    fn props(entries: Vec<(&str, Value<'_>)>) -> HashMap<String, OwnedValue> {
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), owned(v)))
+            .collect()
     }
 
+    /// Recorded from systemd 252 (Debian 12, the test container): session 55, an
+    /// `ssh -tt` login of u1 from 127.0.0.1 (`busctl get-property org.freedesktop.login1
+    /// /org/freedesktop/login1/session/_355 org.freedesktop.login1.Session ...`).
+    fn recorded_active() -> HashMap<String, OwnedValue> {
+        props(vec![
+            ("Id", Value::from("55")),
+            (
+                "User",
+                Value::from((1000u32, path("/org/freedesktop/login1/user/_1000"))),
+            ),
+            ("Name", Value::from("u1")),
+            ("Timestamp", Value::from(1_795_480_660_815_427u64)),
+            ("Seat", Value::from(("", path("/")))),
+            ("TTY", Value::from("pts/1")),
+            ("Display", Value::from("")),
+            ("Remote", Value::from(true)),
+            ("RemoteHost", Value::from("127.0.0.1")),
+            ("Leader", Value::from(51u32)),
+            ("Type", Value::from("tty")),
+            ("Class", Value::from("user")),
+            ("State", Value::from("active")),
+            ("IdleHint", Value::from(false)),
+            ("IdleSinceHint", Value::from(1_795_480_660_982_452u64)),
+            ("Service", Value::from("sshd")),
+            ("Scope", Value::from("session-55.scope")),
+        ])
+    }
+
+    /// Recorded as above: session 54 of u1, whose ssh connection (no pty) ended while a
+    /// `setsid nohup sleep` lives on (KillUserProcesses=no). The leader pid is still
+    /// reported although that process has exited.
+    fn recorded_closing() -> HashMap<String, OwnedValue> {
+        props(vec![
+            ("Id", Value::from("54")),
+            (
+                "User",
+                Value::from((1000u32, path("/org/freedesktop/login1/user/_1000"))),
+            ),
+            ("Name", Value::from("u1")),
+            ("Timestamp", Value::from(1_795_480_660_809_764u64)),
+            ("Seat", Value::from(("", path("/")))),
+            ("TTY", Value::from("")),
+            ("Display", Value::from("")),
+            ("Remote", Value::from(true)),
+            ("RemoteHost", Value::from("127.0.0.1")),
+            ("Leader", Value::from(50u32)),
+            ("Type", Value::from("tty")),
+            ("Class", Value::from("user")),
+            ("State", Value::from("closing")),
+            ("IdleHint", Value::from(false)),
+            ("IdleSinceHint", Value::from(0u64)),
+            ("Service", Value::from("sshd")),
+            ("Scope", Value::from("session-54.scope")),
+        ])
+    }
+
+    /// The recorded `date +%s%N` in the container, in microseconds, just after the above.
+    const RECORDED_NOW: u64 = 1_795_480_663_188_854;
+
     #[test]
-    fn converts_an_ssh_session() {
-        let now = 1_764_000_160_500_000u64;
-        let s = session_from_properties(&ssh_session(), now).unwrap();
+    fn converts_a_recorded_ssh_session() {
+        let s = session_from_properties(&recorded_active(), RECORDED_NOW).unwrap();
         assert_eq!(
             s,
             Session {
-                id: "3".into(),
-                user: "alice".into(),
+                id: "55".into(),
+                user: "u1".into(),
                 domain: None,
-                uid: Some(1001),
+                uid: Some(1000),
                 sid: None,
                 station: Some("pts/1".into()),
                 state: SessionState::Active,
                 remote_host: Some("127.0.0.1".into()),
-                logon_time: Some(1_764_000_000),
-                idle_seconds: Some(60),
+                logon_time: Some(1_795_480_660),
+                idle_seconds: Some(0),
                 class: Some("user".into()),
                 kind: Some("tty".into()),
-                leader: Some(4242),
+                leader: Some(51),
             }
         );
     }
 
     #[test]
+    fn converts_a_recorded_closing_session() {
+        let s = session_from_properties(&recorded_closing(), RECORDED_NOW).unwrap();
+        assert_eq!(s.id, "54");
+        assert_eq!(s.state, SessionState::Closing);
+        // The leader has exited and its pid may be reused: never report it.
+        assert_eq!(s.leader, None);
+        assert_eq!(s.station, None);
+        assert_eq!(s.remote_host.as_deref(), Some("127.0.0.1"));
+        assert_eq!(s.logon_time, Some(1_795_480_660));
+    }
+
+    #[test]
+    fn an_idle_session_reports_the_time_since_its_idle_hint() {
+        let mut p = recorded_active();
+        p.insert("IdleHint".into(), owned(Value::from(true)));
+        p.insert(
+            "IdleSinceHint".into(),
+            owned(Value::from(RECORDED_NOW - 61_500_000)),
+        );
+        assert_eq!(
+            session_from_properties(&p, RECORDED_NOW)
+                .unwrap()
+                .idle_seconds,
+            Some(61)
+        );
+        // Idle, but since when is unknown.
+        p.insert("IdleSinceHint".into(), owned(Value::from(0u64)));
+        assert_eq!(
+            session_from_properties(&p, RECORDED_NOW)
+                .unwrap()
+                .idle_seconds,
+            None
+        );
+    }
+
+    #[test]
     fn a_graphical_session_is_named_after_its_display_then_its_seat() {
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.insert("TTY".into(), owned(Value::from("")));
         p.insert("Display".into(), owned(Value::from(":0")));
         p.insert(
@@ -677,26 +735,17 @@ mod tests {
     }
 
     #[test]
-    fn a_closing_session_without_leader_tty_or_idle_time() {
-        // What logind reports for a session whose ssh connection ended while a nohup'd
-        // process lives on (KillUserProcesses=no): state "closing", leader 0.
-        let mut p = ssh_session();
-        p.insert("State".into(), owned(Value::from("closing")));
+    fn zero_leader_and_timestamp_are_unknown() {
+        let mut p = recorded_active();
         p.insert("Leader".into(), owned(Value::from(0u32)));
-        p.insert("TTY".into(), owned(Value::from("")));
-        p.insert("IdleSinceHint".into(), owned(Value::from(0u64)));
         p.insert("Timestamp".into(), owned(Value::from(0u64)));
-        let s = session_from_properties(&p, 5_000_000).unwrap();
-        assert_eq!(s.state, SessionState::Closing);
-        assert_eq!(s.leader, None);
-        assert_eq!(s.station, None);
-        assert_eq!(s.idle_seconds, None);
-        assert_eq!(s.logon_time, None);
+        let s = session_from_properties(&p, RECORDED_NOW).unwrap();
+        assert_eq!((s.leader, s.logon_time), (None, None));
     }
 
     #[test]
     fn idle_is_zero_when_not_idle_and_never_negative() {
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.insert("IdleHint".into(), owned(Value::from(false)));
         assert_eq!(
             session_from_properties(&p, 0).unwrap().idle_seconds,
@@ -719,7 +768,7 @@ mod tests {
             ("opening", SessionState::Opening),
             ("lingering", SessionState::Unknown),
         ] {
-            let mut p = ssh_session();
+            let mut p = recorded_active();
             p.insert("State".into(), owned(Value::from(word)));
             assert_eq!(
                 session_from_properties(&p, 0).unwrap().state,
@@ -731,7 +780,7 @@ mod tests {
 
     #[test]
     fn properties_wrapped_in_a_variant_are_read() {
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.insert(
             "Name".into(),
             owned(Value::Value(Box::new(Value::from("bob")))),
@@ -741,11 +790,11 @@ mod tests {
 
     #[test]
     fn missing_or_mistyped_properties() {
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.remove("Id");
         assert!(session_from_properties(&p, 0).unwrap_err().contains("Id"));
 
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.insert("Leader".into(), owned(Value::from("4242")));
         assert!(
             session_from_properties(&p, 0)
@@ -753,7 +802,7 @@ mod tests {
                 .contains("Leader")
         );
 
-        let mut p = ssh_session();
+        let mut p = recorded_active();
         p.insert("User".into(), owned(Value::from(1001u32)));
         assert!(session_from_properties(&p, 0).unwrap_err().contains("User"));
 

@@ -128,7 +128,28 @@ is_container_init() {
         [ "$(cat "/proc/$1/comm" 2>/dev/null)" = systemd ]
 }
 
-leader_pid() {
+# nspawn's cgroup (see cmd_start): the container's init is in payload/init.scope, nspawn
+# itself in supervisor. This finds a container even when its state directory is gone (a
+# test run that was killed).
+ct_cgroup() { echo "$(unified_root)/logoff-users-$MACHINE"; }
+
+cgroup_leader() {
+    local p
+    for p in $(cat "$(ct_cgroup)/payload/init.scope/cgroup.procs" 2>/dev/null); do
+        if is_container_init "$p"; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+cgroup_nspawn() {
+    local p
+    for p in $(cat "$(ct_cgroup)/supervisor/cgroup.procs" 2>/dev/null); do
+        if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = systemd-nspawn ]; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+state_leader() {
     [ -f "$STATE/leader" ] || return 1
     local pid
     pid=$(cat "$STATE/leader")
@@ -138,13 +159,16 @@ leader_pid() {
     echo "$pid"
 }
 
+leader_pid() { state_leader || cgroup_leader; }
+
 nspawn_pid() {
-    [ -f "$STATE/nspawn" ] || return 1
-    local pid
-    pid=$(cat "$STATE/nspawn")
-    [ -n "$pid" ] && [ -d "/proc/$pid" ] && grep -q systemd-nspawn "/proc/$pid/cmdline" 2>/dev/null \
-        || return 1
-    echo "$pid"
+    local pid=""
+    [ -f "$STATE/nspawn" ] && pid=$(cat "$STATE/nspawn")
+    if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = systemd-nspawn ]; then
+        echo "$pid"
+    else
+        cgroup_nspawn
+    fi
 }
 
 in_ct() {
@@ -180,7 +204,10 @@ start_failed() {
 cmd_start() {
     need_root
     rootfs_valid || die "no valid rootfs at $ROOTFS: run '$0 build' first"
-    if leader_pid >/dev/null; then log "already running (leader $(leader_pid))"; return 0; fi
+    if state_leader >/dev/null; then log "already running (leader $(state_leader))"; return 0; fi
+    if cgroup_leader >/dev/null; then
+        die "a container of an earlier run is still running (leader $(cgroup_leader)): run '$0 stop'"
+    fi
     port_busy && die "port $PORT on 127.0.0.1 is in use: set LOGOFF_SSH_PORT"
     mkdir -p "$STATE"
     rm -f "$STATE/leader" "$STATE/nspawn"
@@ -214,7 +241,7 @@ cmd_start() {
     # nspawn (not run by systemd here) creates "supervisor" and "payload" cgroups next to its
     # own cgroup: give it a cgroup of its own, so they do not land at the hierarchy's root.
     local cg
-    cg=$(unified_root)/logoff-users-$MACHINE
+    cg=$(ct_cgroup)
     mkdir -p "$cg"
     ( echo $BASHPID > "$cg/cgroup.procs"
       exec setsid systemd-nspawn --quiet --boot --register=no --keep-unit \
@@ -258,27 +285,35 @@ cmd_start() {
 }
 
 cmd_stop() {
-    local leader npid i
+    local leader npid cg i
     leader=$(leader_pid || true)
     npid=$(nspawn_pid || true)
-    if [ -z "$leader" ] && [ -z "$npid" ]; then log "not running"; rm -f "$STATE/leader" "$STATE/nspawn"; return 0; fi
+    cg=$(ct_cgroup)
     if [ -n "$leader" ]; then
         # SIGRTMIN+4 asks systemd for a clean poweroff (what machinectl poweroff sends).
         kill -s RTMIN+4 "$leader" 2>/dev/null || true
     fi
-    if [ -n "$npid" ]; then
-        for i in $(seq 1 100); do kill -0 "$npid" 2>/dev/null || break; sleep 0.1; done
-        if kill -0 "$npid" 2>/dev/null; then
-            log "did not power off in 10 s: killing"
-            kill -KILL "$npid" 2>/dev/null || true
-            [ -n "$leader" ] && kill -KILL "$leader" 2>/dev/null || true
+    for i in $(seq 1 100); do
+        { [ -n "$leader" ] && [ -d "/proc/$leader" ]; } || { [ -n "$npid" ] && [ -d "/proc/$npid" ]; } || break
+        sleep 0.1
+    done
+    # Whatever is still in the container's cgroup was started by this script: kill it all.
+    if [ -d "$cg" ] && [ -n "$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)" ]; then
+        log "did not power off in 10 s: killing"
+        if [ -f "$cg/cgroup.kill" ]; then
+            echo 1 > "$cg/cgroup.kill"
+        else
+            [ -n "$leader" ] && kill -KILL "$leader" 2>/dev/null
+            [ -n "$npid" ] && kill -KILL "$npid" 2>/dev/null
         fi
+        for i in $(seq 1 50); do
+            [ -z "$(find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] && break
+            sleep 0.1
+        done
     fi
     rm -f "$STATE/leader" "$STATE/nspawn"
-    local cg
-    cg=$(unified_root)/logoff-users-$MACHINE
-    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
-    log "stopped"
+    [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null
+    if [ -z "$leader" ] && [ -z "$npid" ]; then log "not running"; else log "stopped"; fi
 }
 
 cmd_status() {

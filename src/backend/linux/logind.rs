@@ -58,9 +58,10 @@ impl Logind {
     ///
     /// # Errors
     ///
-    /// `ErrorKind::Unsupported` when there is no system bus, or nobody owns (or can be
-    /// activated as) `org.freedesktop.login1`; `ErrorKind::TimedOut` when the bus or logind
-    /// do not answer within a couple of seconds; `ErrorKind::Os` for anything else.
+    /// `ErrorKind::Unsupported` when there is no system bus, nobody owns (or can be
+    /// activated as) `org.freedesktop.login1`, or the bus or logind do not answer within a
+    /// couple of seconds (so that a caller can fall back to utmp); `ErrorKind::PermissionDenied`
+    /// when the bus refuses us; `ErrorKind::Os` for anything else.
     pub fn connect() -> Result<Logind> {
         Logind::connect_at(None)
     }
@@ -88,7 +89,7 @@ impl Logind {
             Ok(Err(e)) => return Err(connect_error(ACTION, e)),
             Err(_) => {
                 return Err(Error::new(
-                    ErrorKind::TimedOut,
+                    ErrorKind::Unsupported,
                     ACTION,
                     format!(
                         "the system bus did not answer within {}s",
@@ -386,6 +387,9 @@ fn connect_error(action: &str, e: zbus::Error) -> Error {
     if no_bus || err.kind == ErrorKind::NotFound {
         err.kind = ErrorKind::Unsupported;
         err.cause = format!("no system D-Bus: {}", err.cause);
+    } else if err.kind == ErrorKind::TimedOut {
+        err.kind = ErrorKind::Unsupported;
+        err.cause = format!("systemd-logind did not answer: {}", err.cause);
     } else if err.kind == ErrorKind::Unsupported {
         err.cause = format!(
             "systemd-logind is not running on the system bus: {}",
@@ -863,6 +867,22 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::Unsupported);
         let unknown = zbus::Error::FDO(Box::new(zbus::fdo::Error::ServiceUnknown("x".into())));
         assert_eq!(connect_error("c", unknown).kind, ErrorKind::Unsupported);
+        let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        let e = connect_error("c", zbus::Error::InputOutput(timeout.into()));
+        assert_eq!(e.kind, ErrorKind::Unsupported);
+    }
+
+    /// A socket that accepts but never speaks D-Bus: connect gives up after a couple of
+    /// seconds instead of hanging.
+    #[test]
+    fn connect_to_a_silent_bus_fails_fast() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("silent");
+        let _listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let t0 = std::time::Instant::now();
+        let err = Logind::connect_at(Some(format!("unix:path={}", sock.display()))).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+        assert_eq!(err.kind, ErrorKind::Unsupported, "{err}");
     }
 
     /// Where there is no bus at the address, connect fails fast and says Unsupported.

@@ -72,9 +72,7 @@ mod probe {
                 logoff(&logind, users, Duration::from_secs(timeout))
             }
             _ => {
-                eprintln!(
-                    "usage: logind_probe --list --format json | USERS [--timeout 30s] | --session-of PID"
-                );
+                eprintln!("usage: logind_probe --list --format json | USERS [--timeout 30s] | --session-of PID");
                 2
             }
         }
@@ -119,10 +117,8 @@ mod probe {
                 return 1;
             }
         };
-        let targets: Vec<Session> = sessions
-            .into_iter()
-            .filter(|s| is_target(s, users) && Some(&s.id) != own.as_ref())
-            .collect();
+        let targets: Vec<Session> =
+            sessions.into_iter().filter(|s| is_target(s, users) && Some(&s.id) != own.as_ref()).collect();
         let mut code = 0;
         for s in &targets {
             match logind.terminate_session(&s.id) {
@@ -154,11 +150,7 @@ mod probe {
                 return code;
             }
             if Instant::now() >= deadline {
-                println!(
-                    "still there after {}s: {}",
-                    timeout.as_secs(),
-                    left.join(", ")
-                );
+                println!("still there after {}s: {}", timeout.as_secs(), left.join(", "));
                 return 1;
             }
             std::thread::sleep(Duration::from_millis(200));

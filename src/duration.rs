@@ -18,21 +18,13 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = s;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
         if digits == 0 {
-            return Err(format!(
-                "bad duration {input:?}: expected a number before a unit (90s, 5m, 1h30m)"
-            ));
+            return Err(format!("bad duration {input:?}: expected a number before a unit (90s, 5m, 1h30m)"));
         }
-        let n: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("bad duration {input:?}: number too large"))?;
+        let n: u64 = rest[..digits].parse().map_err(|_| format!("bad duration {input:?}: number too large"))?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
         let part = match unit {
@@ -41,16 +33,8 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             "m" => Duration::from_secs(n.saturating_mul(60)),
             "h" => Duration::from_secs(n.saturating_mul(3600)),
             "d" => Duration::from_secs(n.saturating_mul(86400)),
-            "" => {
-                return Err(format!(
-                    "bad duration {input:?}: a unit (ms, s, m, h, d) must follow each number"
-                ));
-            }
-            other => {
-                return Err(format!(
-                    "bad duration {input:?}: unknown unit {other:?} (use ms, s, m, h, d)"
-                ));
-            }
+            "" => return Err(format!("bad duration {input:?}: a unit (ms, s, m, h, d) must follow each number")),
+            other => return Err(format!("bad duration {input:?}: unknown unit {other:?} (use ms, s, m, h, d)")),
         };
         total = total.saturating_add(part);
     }
@@ -94,11 +78,7 @@ mod tests {
             (" 7s ", 7_000),
         ];
         for (input, ms) in table {
-            assert_eq!(
-                parse_duration(input).unwrap().as_millis() as u64,
-                *ms,
-                "{input}"
-            );
+            assert_eq!(parse_duration(input).unwrap().as_millis() as u64, *ms, "{input}");
         }
     }
 

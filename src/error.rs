@@ -41,12 +41,7 @@ pub struct Error {
 impl Error {
     /// Builds an error of `kind` for `action` with `cause`.
     pub fn new(kind: ErrorKind, action: impl Into<String>, cause: impl Into<String>) -> Error {
-        Error {
-            kind,
-            action: action.into(),
-            cause: cause.into(),
-            code: None,
-        }
+        Error { kind, action: action.into(), cause: cause.into(), code: None }
     }
 
     /// Builds an error from an `io::Error`, mapping its kind.
@@ -64,12 +59,7 @@ impl Error {
                 _ => ErrorKind::Os,
             },
         };
-        Error {
-            kind,
-            action: action.into(),
-            cause: err.to_string(),
-            code: err.raw_os_error(),
-        }
+        Error { kind, action: action.into(), cause: err.to_string(), code: err.raw_os_error() }
     }
 
     /// An `Unsupported` error for an operation this platform cannot do.

@@ -282,12 +282,7 @@ mod tests {
 
     #[test]
     fn ownership_counts_real_effective_and_saved_uid() {
-        let owner = Account {
-            user: "u".into(),
-            domain: None,
-            uid: Some(1001),
-            sid: None,
-        };
+        let owner = Account { user: "u".into(), domain: None, uid: Some(1001), sid: None };
         assert!(proc_with(1001, None, None).is_owned_by(&owner));
         assert!(proc_with(0, Some(1001), None).is_owned_by(&owner));
         assert!(proc_with(0, None, Some(1001)).is_owned_by(&owner));

@@ -36,35 +36,18 @@ fn script() -> PathBuf {
 
 /// `target/debug` (or wherever cargo put the binary under test).
 fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_logoff-users"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_BIN_EXE_logoff-users")).parent().unwrap().to_path_buf()
 }
 
 /// Whether to run; a skip is a printed note, or a failure when real tests are required.
 fn should_run() -> bool {
     let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
-    let why_not = if std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(1)
-        != 0
-    {
+    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
         Some("not running as root".to_string())
-    } else if !Command::new(script())
-        .arg("valid")
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        Some(format!(
-            "no container rootfs: run `sudo {} build` first",
-            script().display()
-        ))
+    } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
+        Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
     } else if !target_dir().join(TOOL).is_file() {
-        Some(format!(
-            "{} is not built (cargo test builds examples)",
-            target_dir().join(TOOL).display()
-        ))
+        Some(format!("{} is not built (cargo test builds examples)", target_dir().join(TOOL).display()))
     } else {
         None
     };
@@ -95,21 +78,10 @@ struct Container {
 
 impl Container {
     fn start() -> Container {
-        let state = tempfile::Builder::new()
-            .prefix("logoff-ct-")
-            .tempdir_in("/run")
-            .unwrap();
-        let ct = Container {
-            state,
-            port: spare_port(),
-            clients: Vec::new(),
-        };
+        let state = tempfile::Builder::new().prefix("logoff-ct-").tempdir_in("/run").unwrap();
+        let ct = Container { state, port: spare_port(), clients: Vec::new() };
         let out = ct.script_cmd().arg("start").output().unwrap();
-        assert!(
-            out.status.success(),
-            "container start failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "container start failed:\n{}", String::from_utf8_lossy(&out.stderr));
         eprint!("{}", String::from_utf8_lossy(&out.stderr));
         ct
     }
@@ -125,23 +97,13 @@ impl Container {
 
     /// Runs a command inside the container as root, outside any session.
     fn exec(&self, args: &[&str]) -> Output {
-        self.script_cmd()
-            .arg("exec")
-            .args(args)
-            .env("LC_ALL", "C")
-            .output()
-            .unwrap()
+        self.script_cmd().arg("exec").args(args).env("LC_ALL", "C").output().unwrap()
     }
 
     /// Like [`Container::exec`], but the command must succeed; returns its stdout.
     fn run(&self, args: &[&str]) -> String {
         let out = self.exec(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -150,20 +112,8 @@ impl Container {
         c.arg("-i")
             .arg(self.state.path().join("id_ed25519"))
             .args(["-p", &self.port.to_string()])
-            .args([
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-            ])
-            .args([
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "ConnectTimeout=10",
-            ]);
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
         if tty {
             c.arg("-tt");
         }
@@ -188,10 +138,8 @@ impl Container {
         self.wait_for(&format!("a new active session of {user}"), || {
             let now = sessions_of(&self.loginctl_sessions(), user);
             now.difference(&before).any(|id| {
-                matches!(
-                    self.session_property(id, "State").as_str(),
-                    "active" | "online"
-                ) && !self.session_property(id, "TTY").is_empty()
+                matches!(self.session_property(id, "State").as_str(), "active" | "online")
+                    && !self.session_property(id, "TTY").is_empty()
             })
         });
     }
@@ -202,17 +150,11 @@ impl Container {
         let before = sessions_of(&self.loginctl_sessions(), user);
         let out = self
             .ssh_cmd(user, false)
-            .arg(format!(
-                "setsid nohup sleep {marker_secs} >/dev/null 2>&1 </dev/null & exit 0"
-            ))
+            .arg(format!("setsid nohup sleep {marker_secs} >/dev/null 2>&1 </dev/null & exit 0"))
             .stdin(Stdio::null())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "ssh {user} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "ssh {user} failed: {}", String::from_utf8_lossy(&out.stderr));
         let mut id = String::new();
         self.wait_for(&format!("a closing session of {user}"), || {
             let now = sessions_of(&self.loginctl_sessions(), user);
@@ -257,10 +199,7 @@ impl Container {
     fn pids_of(&self, user: &str) -> BTreeSet<u32> {
         // pgrep exits 1 when nothing matches.
         let out = self.exec(&["pgrep", "-u", user]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
     }
 
     /// The end of the container's journal, for failure messages.
@@ -272,10 +211,7 @@ impl Container {
     /// The `sleep` processes of `user`: the test's markers.
     fn sleeps_of(&self, user: &str) -> BTreeSet<u32> {
         let out = self.exec(&["pgrep", "-u", user, "-x", "sleep"]);
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect()
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
     }
 
     /// The tool's `--list --format json` document, run inside the container as root.
@@ -301,10 +237,7 @@ impl Drop for Container {
 }
 
 fn sessions_of(all: &BTreeSet<(String, String)>, user: &str) -> BTreeSet<String> {
-    all.iter()
-        .filter(|(_, u)| u == user)
-        .map(|(id, _)| id.clone())
-        .collect()
+    all.iter().filter(|(_, u)| u == user).map(|(id, _)| id.clone()).collect()
 }
 
 /// Uids in use on the host: in /etc/passwd, or by a running process.
@@ -316,12 +249,7 @@ fn host_uids() -> BTreeSet<u32> {
         .collect();
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(m) = entry.metadata() {
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .bytes()
-                .all(|b| b.is_ascii_digit())
-            {
+            if entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
                 uids.insert(m.uid());
             }
         }
@@ -347,16 +275,7 @@ fn setup_users(ct: &Container) {
     let base = spare_uid_base();
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
         let uid = (base + i as u32).to_string();
-        ct.run(&[
-            "useradd",
-            "--create-home",
-            "--shell",
-            "/bin/bash",
-            "--uid",
-            &uid,
-            "--user-group",
-            user,
-        ]);
+        ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid, "--user-group", user]);
         let script = format!(
             "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && \
              printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
@@ -366,11 +285,7 @@ fn setup_users(ct: &Container) {
         );
         ct.run(&["sh", "-c", &script]);
     }
-    ct.run(&[
-        "sh",
-        "-c",
-        &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}"),
-    ]);
+    ct.run(&["sh", "-c", &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}")]);
 }
 
 /// What the tool listed: (id, user) per session, and the whole session objects.
@@ -381,12 +296,7 @@ fn listed(doc: &serde_json::Value) -> (BTreeSet<(String, String)>, Vec<serde_jso
     let sessions = host["sessions"].as_array().unwrap().clone();
     let ids = sessions
         .iter()
-        .map(|s| {
-            (
-                s["id"].as_str().unwrap().to_string(),
-                s["user"].as_str().unwrap().to_string(),
-            )
-        })
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["user"].as_str().unwrap().to_string()))
         .collect();
     (ids, sessions)
 }
@@ -417,16 +327,8 @@ fn logs_users_off_a_real_logind() {
     assert_eq!(sessions_of(&ids, ALICE).len(), 2);
     for s in &sessions {
         let id = s["id"].as_str().unwrap();
-        assert_eq!(
-            s["uid"].to_string(),
-            ct.session_property(id, "User"),
-            "uid of {id}: {s}"
-        );
-        assert_eq!(
-            s["state"],
-            ct.session_property(id, "State"),
-            "state of {id}"
-        );
+        assert_eq!(s["uid"].to_string(), ct.session_property(id, "User"), "uid of {id}: {s}");
+        assert_eq!(s["state"], ct.session_property(id, "State"), "state of {id}");
         let tty = ct.session_property(id, "TTY");
         if !tty.is_empty() {
             assert_eq!(s["station"], tty.as_str(), "station of {id}");
@@ -434,41 +336,24 @@ fn logs_users_off_a_real_logind() {
         assert_eq!(s["class"], "user", "class of {id}");
         assert_eq!(s["type"], "tty", "type of {id}");
         assert_eq!(s["remote_host"], "127.0.0.1", "remote host of {id}");
-        assert!(
-            s["logon_time"].as_i64().unwrap() > 1_600_000_000,
-            "logon time of {id}: {s}"
-        );
+        assert!(s["logon_time"].as_i64().unwrap() > 1_600_000_000, "logon time of {id}: {s}");
     }
-    let closing = sessions
-        .iter()
-        .find(|s| s["id"] == alice_closing.as_str())
-        .unwrap();
+    let closing = sessions.iter().find(|s| s["id"] == alice_closing.as_str()).unwrap();
     assert_eq!(closing["state"], "closing", "{closing}");
 
     // (b) Log off alice: both her sessions and every process of hers go, including the
     // nohup'd sleep in the closing session; bob, carol and the admin are untouched.
     // Their marker processes (the sleeps on their ptys); other processes of theirs, such
     // as helpers of their user managers, may come and go on their own.
-    let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN]
-        .iter()
-        .map(|u| (*u, ct.sleeps_of(u)))
-        .collect();
+    let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN].iter().map(|u| (*u, ct.sleeps_of(u))).collect();
     let before = ct.loginctl_sessions();
     assert!(!ct.pids_of(ALICE).is_empty());
     let tool = format!("/opt/logoff/{TOOL}");
     let out = ct.exec(&[&tool, ALICE, "--timeout", "30s"]);
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "logoff {ALICE} failed: {}\n{log}",
-        out.status
-    );
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
     let after = ct.loginctl_sessions();
-    assert!(
-        sessions_of(&after, ALICE).is_empty(),
-        "alice still has sessions: {after:?}\n{log}"
-    );
+    assert!(sessions_of(&after, ALICE).is_empty(), "alice still has sessions: {after:?}\n{log}");
     // The session's processes go with it; alice's user manager (systemd --user) stops
     // when her last session is gone, after logind's UserStopDelaySec (10 s by default).
     ct.wait_for("alice's processes to end", || ct.pids_of(ALICE).is_empty());
@@ -496,34 +381,20 @@ fn logs_users_off_a_real_logind() {
     let before = ct.loginctl_sessions();
     let out = ct
         .ssh_cmd(ADMIN, false)
-        .arg(format!(
-            "sudo -n {tool} ALL --timeout 30s; echo \"tool-exit=$?\"; cat /proc/self/cgroup"
-        ))
+        .arg(format!("sudo -n {tool} ALL --timeout 30s; echo \"tool-exit=$?\"; cat /proc/self/cgroup"))
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let log =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(
-        log.contains("tool-exit=0"),
-        "ALL failed, or the tool's own session was ended:\n{log}"
-    );
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("tool-exit=0"), "ALL failed, or the tool's own session was ended:\n{log}");
     let after = ct.loginctl_sessions();
     for user in [BOB, CAROL] {
-        assert!(
-            sessions_of(&after, user).is_empty(),
-            "{user} still has sessions: {after:?}\n{log}"
-        );
+        assert!(sessions_of(&after, user).is_empty(), "{user} still has sessions: {after:?}\n{log}");
     }
     let admin_before = sessions_of(&before, ADMIN);
     let admin_after = sessions_of(&after, ADMIN);
-    assert!(
-        admin_after.is_disjoint(&admin_before),
-        "admin's other session survived ALL:\n{log}"
-    );
-    ct.wait_for("bob's and carol's processes to end", || {
-        ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty()
-    });
+    assert!(admin_after.is_disjoint(&admin_before), "admin's other session survived ALL:\n{log}");
+    ct.wait_for("bob's and carol's processes to end", || ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty());
     let t_all = t0.elapsed();
 
     eprintln!(

@@ -98,24 +98,13 @@ impl Fake {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::from_io(format!("read fake state {}", path.display()), &e))?;
         let state: FakeState = serde_json::from_str(&text).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidInput,
-                format!("parse fake state {}", path.display()),
-                e.to_string(),
-            )
+            Error::new(ErrorKind::InvalidInput, format!("parse fake state {}", path.display()), e.to_string())
         })?;
         if let Some(msg) = &state.faults.unreachable {
             let host = state.host.clone().unwrap_or_else(|| "localhost".into());
-            return Err(Error::new(
-                ErrorKind::Unreachable,
-                format!("open server {host}"),
-                msg.clone(),
-            ));
+            return Err(Error::new(ErrorKind::Unreachable, format!("open server {host}"), msg.clone()));
         }
-        Ok(Fake {
-            path: Some(path.to_path_buf()),
-            state,
-        })
+        Ok(Fake { path: Some(path.to_path_buf()), state })
     }
 
     /// A fake over an in-memory state that is never written anywhere.
@@ -123,13 +112,7 @@ impl Fake {
         Fake { path: None, state }
     }
 
-    fn record(
-        &mut self,
-        action: &str,
-        session: Option<&str>,
-        user: String,
-        text: Option<&str>,
-    ) -> Result<()> {
+    fn record(&mut self, action: &str, session: Option<&str>, user: String, text: Option<&str>) -> Result<()> {
         self.state.actions.push(FakeAction {
             action: action.to_string(),
             session: session.map(str::to_string),
@@ -140,12 +123,9 @@ impl Fake {
     }
 
     fn save(&self) -> Result<()> {
-        let Some(path) = &self.path else {
-            return Ok(());
-        };
+        let Some(path) = &self.path else { return Ok(()) };
         let text = serde_json::to_string_pretty(&self.state).expect("fake state serializes");
-        std::fs::write(path, text)
-            .map_err(|e| Error::from_io(format!("write fake state {}", path.display()), &e))
+        std::fs::write(path, text).map_err(|e| Error::from_io(format!("write fake state {}", path.display()), &e))
     }
 }
 
@@ -155,10 +135,7 @@ impl Backend for Fake {
     }
 
     fn host(&self) -> String {
-        self.state
-            .host
-            .clone()
-            .unwrap_or_else(|| "localhost".to_string())
+        self.state.host.clone().unwrap_or_else(|| "localhost".to_string())
     }
 
     fn policy(&self) -> Policy {
@@ -202,49 +179,32 @@ impl Backend for Fake {
         self.record("logoff_session", Some(&session.id), who.clone(), None)?;
         let faults = &self.state.faults;
         if let Some(msg) = faults.logoff_fails.get(&session.id) {
-            return Err(Error::new(
-                ErrorKind::Os,
-                format!("log off session {} of {who}", session.id),
-                msg.clone(),
-            ));
+            return Err(Error::new(ErrorKind::Os, format!("log off session {} of {who}", session.id), msg.clone()));
         }
         if faults.vanish_before_logoff.contains(&session.id) {
             self.state.sessions.retain(|s| s.id != session.id);
             self.save()?;
             return Ok(Done::AlreadyGone);
         }
-        if !self
-            .state
-            .sessions
-            .iter()
-            .any(|s| s.id == session.id && s.user == session.user)
-        {
+        if !self.state.sessions.iter().any(|s| s.id == session.id && s.user == session.user) {
             return Ok(Done::AlreadyGone);
         }
         if !faults.refuse_to_go.contains(&session.id) {
             let survivors = faults.survivors.clone();
             self.state.sessions.retain(|s| s.id != session.id);
-            self.state.processes.retain(|p| {
-                p.session_id.as_deref() != Some(&session.id) || survivors.contains(&p.pid)
-            });
+            self.state
+                .processes
+                .retain(|p| p.session_id.as_deref() != Some(&session.id) || survivors.contains(&p.pid));
             self.save()?;
         }
         Ok(Done::Requested)
     }
 
-    fn terminate_processes(
-        &mut self,
-        owner: &Account,
-        opts: &TerminateOptions,
-    ) -> Result<Terminated> {
+    fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         self.record("terminate_processes", None, who.clone(), None)?;
         if let Some(msg) = self.state.faults.terminate_fails.get(&owner.user) {
-            return Err(Error::new(
-                ErrorKind::Os,
-                format!("terminate the processes of {who}"),
-                msg.clone(),
-            ));
+            return Err(Error::new(ErrorKind::Os, format!("terminate the processes of {who}"), msg.clone()));
         }
         let survivors = self.state.faults.survivors.clone();
         let before = self.state.processes.len();
@@ -256,20 +216,10 @@ impl Backend for Fake {
         });
         let signalled = (before - self.state.processes.len()) as u64;
         self.save()?;
-        Ok(Terminated {
-            signalled,
-            method: "fake".into(),
-            remaining: 0,
-            zombies: 0,
-        })
+        Ok(Terminated { signalled, method: "fake".into(), remaining: 0, zombies: 0 })
     }
 
     fn send_message(&mut self, session: &Session, _title: &str, text: &str) -> Result<()> {
-        self.record(
-            "send_message",
-            Some(&session.id),
-            session.account().display_name(),
-            Some(text),
-        )
+        self.record("send_message", Some(&session.id), session.account().display_name(), Some(text))
     }
 }

@@ -107,11 +107,7 @@ pub trait Backend {
 
     /// Terminates every process of `owner` (polite signal, grace, then force), except
     /// `opts.spare_pids`.
-    fn terminate_processes(
-        &mut self,
-        owner: &Account,
-        opts: &TerminateOptions,
-    ) -> Result<Terminated>;
+    fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated>;
 
     /// Shows a message to a session.
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()>;
@@ -126,10 +122,7 @@ impl Unsupported {
     fn err<T>(what: &str) -> Result<T> {
         Err(crate::error::Error::unsupported(
             what,
-            format!(
-                "{} is not supported yet by logoff-users",
-                std::env::consts::OS
-            ),
+            format!("{} is not supported yet by logoff-users", std::env::consts::OS),
         ))
     }
 }

@@ -337,6 +337,13 @@ fn logs_users_off_a_real_logind() {
         assert_eq!(s["type"], "tty", "type of {id}");
         assert_eq!(s["remote_host"], "127.0.0.1", "remote host of {id}");
         assert!(s["logon_time"].as_i64().unwrap() > 1_600_000_000, "logon time of {id}: {s}");
+        // A closing session's leader has exited: the tool must not offer its pid.
+        let leader = ct.session_property(id, "Leader");
+        if s["state"] == "closing" {
+            assert!(s["leader"].is_null(), "leader of closing {id}: {s}");
+        } else {
+            assert_eq!(s["leader"].to_string(), leader, "leader of {id}");
+        }
     }
     let closing = sessions.iter().find(|s| s["id"] == alice_closing.as_str()).unwrap();
     assert_eq!(closing["state"], "closing", "{closing}");

@@ -6,8 +6,9 @@
 //! with recorded property values.
 //!
 //! What does not live here: signalling processes (`kill.rs`), reading `/proc` (`procfs.rs`),
-//! and utmp (`utmp.rs`). logind's own `KillUser`/`KillSession` are deliberately not used:
-//! the process sweep is done by `kill.rs`, the same way with or without logind.
+//! and utmp (`utmp.rs`). logind's `KillUser` is deliberately not used: the process sweep
+//! is done by `kill.rs`, the same way with or without logind. `KillSession` is used only for
+//! a session that is already closing, which `TerminateSession` ignores.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -29,9 +30,10 @@ const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
 const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
 
-/// How long to wait for the bus to accept a connection, and for any one method reply.
-/// A machine without logind must not make the tool hang: it falls back to utmp.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long to wait for the bus to accept a connection and logind to answer a ping, and
+/// for any one method reply later. A machine without logind must not make the tool hang:
+/// it falls back to utmp.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const METHOD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A connection to systemd-logind (or elogind) on the system bus.
@@ -69,7 +71,8 @@ impl Logind {
         const ACTION: &str = "connect to systemd-logind";
         // Building a connection can block in the authentication handshake when the socket
         // exists but nobody serves it, and zbus's method timeout does not cover that. A
-        // helper thread bounds it; if it hangs, it is left behind and dies with the process.
+        // helper thread bounds the whole connect; if it hangs, it is left behind and dies
+        // with the process.
         let (tx, rx) = mpsc::channel();
         std::thread::Builder::new()
             .name("logind-connect".into())
@@ -78,27 +81,23 @@ impl Logind {
                     Some(a) => Builder::address(a.as_str()),
                     None => Builder::system(),
                 };
-                let built = builder.and_then(|b| b.method_timeout(METHOD_TIMEOUT).build());
-                let _ = tx.send(built);
+                let connected = builder.and_then(|b| b.method_timeout(METHOD_TIMEOUT).build()).and_then(|conn| {
+                    // Ping activates logind if it is bus-activatable but not running yet, and
+                    // fails with ServiceUnknown where there is no logind at all.
+                    conn.call_method(Some(DESTINATION), MANAGER_PATH, Some(PEER_IFACE), "Ping", &())?;
+                    Ok(conn)
+                });
+                let _ = tx.send(connected);
             })
             .map_err(|e| Error::from_io(ACTION, &e))?;
-        let conn = match rx.recv_timeout(CONNECT_TIMEOUT) {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return Err(connect_error(ACTION, e)),
-            Err(_) => {
-                return Err(Error::new(
-                    ErrorKind::Unsupported,
-                    ACTION,
-                    format!("the system bus did not answer within {}s", CONNECT_TIMEOUT.as_secs()),
-                ));
-            }
-        };
-        // Ping activates logind if it is bus-activatable but not running yet, and fails with
-        // ServiceUnknown where there is no logind at all.
-        let ping = conn.call_method(Some(DESTINATION), MANAGER_PATH, Some(PEER_IFACE), "Ping", &());
-        match ping {
-            Ok(_) => Ok(Logind { conn }),
-            Err(e) => Err(connect_error(ACTION, e)),
+        match rx.recv_timeout(CONNECT_TIMEOUT) {
+            Ok(Ok(conn)) => Ok(Logind { conn }),
+            Ok(Err(e)) => Err(connect_error(ACTION, e)),
+            Err(_) => Err(Error::new(
+                ErrorKind::Unsupported,
+                ACTION,
+                format!("the system bus or logind did not answer within {}s", CONNECT_TIMEOUT.as_secs()),
+            )),
         }
     }
 

@@ -3,6 +3,8 @@
 //!
 //! (Being built: see issue 7.)
 
+pub mod logind;
+
 use super::{Backend, NativeOptions};
 use crate::error::Result;
 

@@ -1,0 +1,411 @@
+//! Tier-4 test against a real systemd-logind: a Debian 12 container booted with
+//! systemd-nspawn (`ci/container.sh`), real ssh logins on 127.0.0.1, and the tool run
+//! inside the container, so that it talks to the container's logind.
+//!
+//! Needs root and a rootfs built by `ci/container.sh build`. Without them the test prints
+//! why and passes, unless `LOGOFF_REQUIRE_REAL_TESTS=1`, when it fails instead.
+//!
+//! Everything it signals or stops it created: the container (its own state directory, its
+//! own ssh port), the users inside it, and its own ssh client processes on the host. The
+//! container runs with a volatile overlay, so the cached rootfs is not changed.
+#![cfg(target_os = "linux")]
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The tool run inside the container, relative to the target directory (`target/debug`),
+/// which is bind-mounted read-only at `/opt/logoff`. Both speak the same arguments.
+/// Switch to the real binary with: `const TOOL: &str = "logoff-users";`
+const TOOL: &str = "examples/logind_probe";
+
+const ALICE: &str = "lu_alice";
+const BOB: &str = "lu_bob";
+const CAROL: &str = "lu_carol";
+const ADMIN: &str = "lu_admin";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn script() -> PathBuf {
+    manifest_dir().join("ci/container.sh")
+}
+
+/// `target/debug` (or wherever cargo put the binary under test).
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_logoff-users")).parent().unwrap().to_path_buf()
+}
+
+/// Whether to run; a skip is a printed note, or a failure when real tests are required.
+fn should_run() -> bool {
+    let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
+    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
+        Some("not running as root".to_string())
+    } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
+        Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
+    } else if !target_dir().join(TOOL).is_file() {
+        Some(format!("{} is not built (cargo test builds examples)", target_dir().join(TOOL).display()))
+    } else {
+        None
+    };
+    match why_not {
+        None => true,
+        Some(why) if required => {
+            panic!("real logind test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}")
+        }
+        Some(why) => {
+            eprintln!("SKIPPED linux_logind: {why}");
+            false
+        }
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on right now.
+fn spare_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// The running container; stopped (and its ssh clients killed) on drop, also on panic.
+struct Container {
+    state: tempfile::TempDir,
+    port: u16,
+    clients: Vec<Child>,
+}
+
+impl Container {
+    fn start() -> Container {
+        let state = tempfile::Builder::new().prefix("logoff-ct-").tempdir_in("/run").unwrap();
+        let ct = Container { state, port: spare_port(), clients: Vec::new() };
+        let out = ct.script_cmd().arg("start").output().unwrap();
+        assert!(out.status.success(), "container start failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        ct
+    }
+
+    fn script_cmd(&self) -> Command {
+        let mut c = Command::new(script());
+        c.env("LOGOFF_STATE", self.state.path())
+            .env("LOGOFF_SSH_PORT", self.port.to_string())
+            .env("LOGOFF_BIND_RO", target_dir())
+            .env("LOGOFF_VOLATILE", "1");
+        c
+    }
+
+    /// Runs a command inside the container as root, outside any session.
+    fn exec(&self, args: &[&str]) -> Output {
+        self.script_cmd().arg("exec").args(args).env("LC_ALL", "C").output().unwrap()
+    }
+
+    /// Like [`Container::exec`], but the command must succeed; returns its stdout.
+    fn run(&self, args: &[&str]) -> String {
+        let out = self.exec(args);
+        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn ssh_cmd(&self, user: &str, tty: bool) -> Command {
+        let mut c = Command::new("ssh");
+        c.arg("-i")
+            .arg(self.state.path().join("id_ed25519"))
+            .args(["-p", &self.port.to_string()])
+            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
+            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
+        if tty {
+            c.arg("-tt");
+        }
+        c.arg(format!("{user}@127.0.0.1"));
+        c
+    }
+
+    /// Opens an ssh session that stays open (a `sleep` on a pty) until the test ends or
+    /// the session is terminated.
+    fn open_session(&mut self, user: &str, marker_secs: u32) {
+        let before = sessions_of(&self.loginctl_sessions(), user);
+        let child = self
+            .ssh_cmd(user, true)
+            .arg(format!("exec sleep {marker_secs}"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.clients.push(child);
+        // A new session is "opening" until its pty and scope are set up: wait for more.
+        self.wait_for(&format!("a new active session of {user}"), || {
+            let now = sessions_of(&self.loginctl_sessions(), user);
+            now.difference(&before).any(|id| {
+                matches!(self.session_property(id, "State").as_str(), "active" | "online")
+                    && !self.session_property(id, "TTY").is_empty()
+            })
+        });
+    }
+
+    /// Opens an ssh session that leaves `setsid nohup sleep` behind and logs out, so the
+    /// session stays "closing" (KillUserProcesses=no). Returns the session id.
+    fn leave_closing_session(&mut self, user: &str, marker_secs: u32) -> String {
+        let before = sessions_of(&self.loginctl_sessions(), user);
+        let out = self
+            .ssh_cmd(user, false)
+            .arg(format!("setsid nohup sleep {marker_secs} >/dev/null 2>&1 </dev/null & exit 0"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ssh {user} failed: {}", String::from_utf8_lossy(&out.stderr));
+        let mut id = String::new();
+        self.wait_for(&format!("a closing session of {user}"), || {
+            let now = sessions_of(&self.loginctl_sessions(), user);
+            match now.difference(&before).next() {
+                Some(new) if self.session_property(new, "State") == "closing" => {
+                    id = new.clone();
+                    true
+                }
+                _ => false,
+            }
+        });
+        id
+    }
+
+    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (session id, user) from `loginctl list-sessions`.
+    fn loginctl_sessions(&self) -> BTreeSet<(String, String)> {
+        self.run(&["loginctl", "list-sessions", "--no-legend"])
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let id = f.next()?;
+                let _uid = f.next()?;
+                let user = f.next()?;
+                Some((id.to_string(), user.to_string()))
+            })
+            .collect()
+    }
+
+    fn session_property(&self, id: &str, prop: &str) -> String {
+        let out = self.exec(&["loginctl", "show-session", id, "-p", prop, "--value"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn pids_of(&self, user: &str) -> BTreeSet<u32> {
+        // pgrep exits 1 when nothing matches.
+        let out = self.exec(&["pgrep", "-u", user]);
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    /// The end of the container's journal, for failure messages.
+    fn journal(&self) -> String {
+        let out = self.exec(&["journalctl", "--no-pager", "-n", "60"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The `sleep` processes of `user`: the test's markers.
+    fn sleeps_of(&self, user: &str) -> BTreeSet<u32> {
+        let out = self.exec(&["pgrep", "-u", user, "-x", "sleep"]);
+        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    }
+
+    /// The tool's `--list --format json` document, run inside the container as root.
+    fn tool_list(&self) -> serde_json::Value {
+        let tool = format!("/opt/logoff/{TOOL}");
+        let out = self.run(&[&tool, "--list", "--format", "json"]);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("bad JSON from {TOOL}: {e}\n{out}"))
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        for c in &mut self.clients {
+            // Our own ssh clients only; most have exited when their session ended.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let out = self.script_cmd().arg("stop").output();
+        if let Ok(out) = out {
+            eprint!("{}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+}
+
+fn sessions_of(all: &BTreeSet<(String, String)>, user: &str) -> BTreeSet<String> {
+    all.iter().filter(|(_, u)| u == user).map(|(id, _)| id.clone()).collect()
+}
+
+/// Uids in use on the host: in /etc/passwd, or by a running process.
+fn host_uids() -> BTreeSet<u32> {
+    let mut uids: BTreeSet<u32> = std::fs::read_to_string("/etc/passwd")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
+        .collect();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(m) = entry.metadata() {
+            if entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+                uids.insert(m.uid());
+            }
+        }
+    }
+    uids
+}
+
+/// The first uid of four consecutive uids that the host does not use.
+///
+/// The container has no user namespace: its uids are the host's. Other tests on the
+/// machine create host users (usually from 1000 up) and kill every process of their uid,
+/// which would reach container processes of the same uid, and the other way round.
+fn spare_uid_base() -> u32 {
+    let used = host_uids();
+    (61_000..64_000)
+        .step_by(10)
+        .find(|base| (*base..base + 4).all(|u| !used.contains(&u)))
+        .expect("no spare uids in 61000..64000")
+}
+
+fn setup_users(ct: &Container) {
+    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
+    let base = spare_uid_base();
+    for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
+        let uid = (base + i as u32).to_string();
+        ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid, "--user-group", user]);
+        let script = format!(
+            "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && \
+             printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
+             chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
+             chmod 600 /home/{user}/.ssh/authorized_keys",
+            key = key.trim()
+        );
+        ct.run(&["sh", "-c", &script]);
+    }
+    ct.run(&["sh", "-c", &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}")]);
+}
+
+/// What the tool listed: (id, user) per session, and the whole session objects.
+fn listed(doc: &serde_json::Value) -> (BTreeSet<(String, String)>, Vec<serde_json::Value>) {
+    assert_eq!(doc["version"], 1, "{doc}");
+    let host = &doc["hosts"][0];
+    assert_eq!(host["backend"], "logind", "{doc}");
+    let sessions = host["sessions"].as_array().unwrap().clone();
+    let ids = sessions
+        .iter()
+        .map(|s| (s["id"].as_str().unwrap().to_string(), s["user"].as_str().unwrap().to_string()))
+        .collect();
+    (ids, sessions)
+}
+
+#[test]
+fn logs_users_off_a_real_logind() {
+    if !should_run() {
+        return;
+    }
+    let t0 = Instant::now();
+    let mut ct = Container::start();
+    let t_boot = t0.elapsed();
+    setup_users(&ct);
+
+    // Sessions: alice has an open one and a closing one with a nohup'd process left
+    // behind; bob and carol one open each; the admin one open, plus the one the tool
+    // runs in later.
+    ct.open_session(ALICE, 1001);
+    let alice_closing = ct.leave_closing_session(ALICE, 1002);
+    ct.open_session(BOB, 1003);
+    ct.open_session(CAROL, 1004);
+    ct.open_session(ADMIN, 1005);
+    let t_sessions = t0.elapsed();
+
+    // (a) --list agrees with loginctl: ids and users, and the properties read from logind.
+    let (ids, sessions) = listed(&ct.tool_list());
+    assert_eq!(ids, ct.loginctl_sessions(), "tool and loginctl disagree");
+    assert_eq!(sessions_of(&ids, ALICE).len(), 2);
+    for s in &sessions {
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(s["uid"].to_string(), ct.session_property(id, "User"), "uid of {id}: {s}");
+        assert_eq!(s["state"], ct.session_property(id, "State"), "state of {id}");
+        let tty = ct.session_property(id, "TTY");
+        if !tty.is_empty() {
+            assert_eq!(s["station"], tty.as_str(), "station of {id}");
+        }
+        assert_eq!(s["class"], "user", "class of {id}");
+        assert_eq!(s["type"], "tty", "type of {id}");
+        assert_eq!(s["remote_host"], "127.0.0.1", "remote host of {id}");
+        assert!(s["logon_time"].as_i64().unwrap() > 1_600_000_000, "logon time of {id}: {s}");
+        // A closing session's leader has exited: the tool must not offer its pid.
+        let leader = ct.session_property(id, "Leader");
+        if s["state"] == "closing" {
+            assert!(s["leader"].is_null(), "leader of closing {id}: {s}");
+        } else {
+            assert_eq!(s["leader"].to_string(), leader, "leader of {id}");
+        }
+    }
+    let closing = sessions.iter().find(|s| s["id"] == alice_closing.as_str()).unwrap();
+    assert_eq!(closing["state"], "closing", "{closing}");
+
+    // (b) Log off alice: both her sessions and every process of hers go, including the
+    // nohup'd sleep in the closing session; bob, carol and the admin are untouched.
+    // Their marker processes (the sleeps on their ptys); other processes of theirs, such
+    // as helpers of their user managers, may come and go on their own.
+    let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN].iter().map(|u| (*u, ct.sleeps_of(u))).collect();
+    let before = ct.loginctl_sessions();
+    assert!(!ct.pids_of(ALICE).is_empty());
+    let tool = format!("/opt/logoff/{TOOL}");
+    let out = ct.exec(&[&tool, ALICE, "--timeout", "30s"]);
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
+    let after = ct.loginctl_sessions();
+    assert!(sessions_of(&after, ALICE).is_empty(), "alice still has sessions: {after:?}\n{log}");
+    // The session's processes go with it; alice's user manager (systemd --user) stops
+    // when her last session is gone, after logind's UserStopDelaySec (10 s by default).
+    ct.wait_for("alice's processes to end", || ct.pids_of(ALICE).is_empty());
+    for user in [BOB, CAROL, ADMIN] {
+        assert_eq!(
+            sessions_of(&after, user),
+            sessions_of(&before, user),
+            "{user}'s sessions changed\n{log}\n{}",
+            ct.journal()
+        );
+    }
+    for (user, pids) in &bystanders {
+        assert!(
+            pids.is_subset(&ct.sleeps_of(user)),
+            "a process of bystander {user} is gone: {pids:?} then {:?}, sessions {:?}\n{}",
+            ct.sleeps_of(user),
+            ct.loginctl_sessions(),
+            ct.journal()
+        );
+    }
+    let t_one = t0.elapsed();
+
+    // (c) ALL, run by the admin through sudo from an ssh session: every user session goes,
+    // except the one the tool runs in (the admin's other session goes too).
+    let before = ct.loginctl_sessions();
+    let out = ct
+        .ssh_cmd(ADMIN, false)
+        .arg(format!("sudo -n {tool} ALL --timeout 30s; echo \"tool-exit=$?\"; cat /proc/self/cgroup"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("tool-exit=0"), "ALL failed, or the tool's own session was ended:\n{log}");
+    let after = ct.loginctl_sessions();
+    for user in [BOB, CAROL] {
+        assert!(sessions_of(&after, user).is_empty(), "{user} still has sessions: {after:?}\n{log}");
+    }
+    let admin_before = sessions_of(&before, ADMIN);
+    let admin_after = sessions_of(&after, ADMIN);
+    assert!(admin_after.is_disjoint(&admin_before), "admin's other session survived ALL:\n{log}");
+    ct.wait_for("bob's and carol's processes to end", || ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty());
+    let t_all = t0.elapsed();
+
+    eprintln!(
+        "linux_logind timings: boot {:?}, sessions ready {:?}, one user {:?}, ALL {:?}",
+        t_boot, t_sessions, t_one, t_all
+    );
+}

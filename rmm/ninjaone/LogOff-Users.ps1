@@ -11,7 +11,7 @@
 #   1  some action failed or could not be verified
 #   2  bad input (an empty list, a missing Users value, ...): nothing was done
 #   3  not enough privilege, or OS not supported: nothing was done
-#   10 this script could not get the binary (not configured, share or download failed)
+#   10 this script could not get or start the binary (not configured, fetch failed, blocked)
 #   11 the binary's SHA-256 is not the pinned one: refused to run it
 #
 # See README.md beside this file.
@@ -91,7 +91,8 @@ if ($hash -ne $ExpectedSha256) {
         exit 11
     }
     try {
-        Move-Item -LiteralPath $TempPath -Destination $ExePath -Force -ErrorAction Stop
+        if (Test-Path -LiteralPath $ExePath) { Remove-Item -LiteralPath $ExePath -Force -ErrorAction Stop }
+        Move-Item -LiteralPath $TempPath -Destination $ExePath -ErrorAction Stop
     } catch {
         Write-Output "error: could not install $ExePath ($($_.Exception.Message)); nothing was done"
         Remove-Item -LiteralPath $TempPath -Force -ErrorAction SilentlyContinue
@@ -119,9 +120,16 @@ try { [Console]::OutputEncoding = [Text.Encoding]::UTF8 } catch { }
 # With Continue, the tool's stderr lines (error records here) are printed like the others
 # instead of stopping the script.
 $ErrorActionPreference = 'Continue'
+# A program that cannot be started (blocked by policy, say) is an error that does not stop
+# the script: an unset exit code tells it apart from a run.
+$global:LASTEXITCODE = $null
 if ($toolArgv) {
     & $ExePath $toolArgv 2>&1 | ForEach-Object { "$_" }
 } else {
     & $ExePath 2>&1 | ForEach-Object { "$_" }
+}
+if ($null -eq $LASTEXITCODE) {
+    Write-Output "error: $ExePath could not be started; nothing was done"
+    exit 10
 }
 exit $LASTEXITCODE

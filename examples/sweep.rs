@@ -42,7 +42,7 @@ mod linux {
             .owned_by(uid)
             .expect("scan /proc")
             .iter()
-            .filter(|(_, dead)| !dead)
+            .filter(|(_, st)| !st.is_dead())
             .count()
     }
 

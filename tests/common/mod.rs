@@ -97,7 +97,7 @@ impl TestUser {
             .owned_by(self.uid)
             .unwrap()
             .into_iter()
-            .filter(|(_, dead)| !dead)
+            .filter(|(_, st)| !st.is_dead())
             .map(|(p, _)| p)
             .collect()
     }

@@ -33,11 +33,16 @@ pub const METHOD_PIDFD: &str = "pidfd";
 /// (`nogroup`); the gid plays no part in the kernel's permission check for signals.
 const NOGROUP: u32 = 65534;
 
-/// One scan's view of the uid's processes.
+/// One full scan's view of the uid's processes.
 #[derive(Debug, Default)]
 struct Census {
+    /// Live processes (spared ones left out).
     live: Vec<u32>,
-    zombies: u64,
+    /// Live processes that `kill(-1)` as the uid cannot reach: the uid is only their
+    /// effective uid.
+    out_of_reach: Vec<u32>,
+    /// Zombies: gone, not reaped yet.
+    zombie_pids: Vec<u32>,
 }
 
 /// Terminates every process whose real, effective or saved uid is `uid`, except `spare`
@@ -50,6 +55,10 @@ pub struct Sweep<'a> {
     spare: HashSet<u32>,
     /// Every live pid seen, for the `signalled` count.
     seen: HashSet<u32>,
+    /// Zombies seen: they stay zombies until reaped, so the quick scan skips them.
+    zombies: HashSet<u32>,
+    /// SIGKILL rounds so far.
+    passes: u32,
     who: String,
 }
 
@@ -79,6 +88,8 @@ impl<'a> Sweep<'a> {
             gid: gid.filter(|&g| g != 0).unwrap_or(NOGROUP),
             spare: spare.iter().copied().collect(),
             seen: HashSet::new(),
+            zombies: HashSet::new(),
+            passes: 0,
             who: who.to_string(),
         })
     }
@@ -93,11 +104,14 @@ impl<'a> Sweep<'a> {
             .owned_by(self.uid)
             .map_err(|e| Error::from_io("scan /proc", &e))?;
         let mut census = Census::default();
-        for (pid, dead) in owned {
-            if dead {
-                census.zombies += 1;
+        for (pid, st) in owned {
+            if st.is_dead() {
+                census.zombie_pids.push(pid);
             } else if !self.spare.contains(&pid) {
                 census.live.push(pid);
+                if st.uids[0] != self.uid && st.uids[2] != self.uid {
+                    census.out_of_reach.push(pid);
+                }
                 self.seen.insert(pid);
             }
         }
@@ -135,29 +149,58 @@ impl<'a> Sweep<'a> {
         }
     }
 
-    /// One signalling pass: `kill(-1)` as the uid (unless `atomic` is off), then every
-    /// process still found is signalled by pidfd.
-    fn pass(&mut self, atomic: bool, signal: libc::c_int) -> Result<Census> {
+    /// Sends `signal` to the uid's processes until `until`, and waits for them to go.
+    ///
+    /// In atomic mode, `kill(-1)` as the uid goes first; then, while processes exit, the
+    /// cheap `stat` scan ([`ProcFs::owned_dirs`]) is polled. A full census runs when that
+    /// finds nothing left, when it stops shrinking, or when time is up; the census alone
+    /// decides, and whatever it finds that `kill(-1)` cannot reach (or everything, in
+    /// pidfd mode) is signalled by pidfd.
+    fn signal_and_wait(
+        &mut self,
+        atomic: bool,
+        signal: libc::c_int,
+        until: Instant,
+    ) -> Result<Census> {
         if atomic {
             sys::kill_all_as(self.uid, self.gid, signal)
                 .map_err(|e| Error::from_io(self.action(), &e))?;
         }
-        let census = self.census()?;
-        self.signal_each(&census.live, signal);
-        Ok(census)
-    }
-
-    /// Waits until no live process is left or `until` passes, scanning with a growing pause.
-    fn wait_gone(&mut self, until: Instant) -> Result<Census> {
-        let mut pause = Duration::from_millis(2);
+        let mut pause = Duration::from_millis(1);
+        let mut previous = usize::MAX;
+        let mut census_due = !atomic;
         loop {
-            let census = self.census()?;
-            let now = Instant::now();
-            if census.live.is_empty() || now >= until {
-                return Ok(census);
+            if !census_due {
+                let quick = self
+                    .procfs
+                    .owned_dirs(self.uid)
+                    .map_err(|e| Error::from_io("scan /proc", &e))?;
+                let left = quick
+                    .iter()
+                    .filter(|p| !self.zombies.contains(p) && !self.spare.contains(p))
+                    .count();
+                census_due = left == 0 || left >= previous || Instant::now() >= until;
+                previous = left;
             }
-            std::thread::sleep(pause.min(until - now));
-            pause = (pause * 2).min(Duration::from_millis(50));
+            if census_due {
+                let census = self.census()?;
+                self.zombies.extend(census.zombie_pids.iter().copied());
+                if census.live.is_empty() || Instant::now() >= until {
+                    return Ok(census);
+                }
+                self.signal_each(
+                    if atomic {
+                        &census.out_of_reach
+                    } else {
+                        &census.live
+                    },
+                    signal,
+                );
+                census_due = !atomic;
+                previous = usize::MAX;
+            }
+            std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
+            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 
@@ -171,7 +214,6 @@ impl<'a> Sweep<'a> {
     pub fn run(mut self, opts: &TerminateOptions) -> Result<Terminated> {
         let start = Instant::now();
         let deadline = start + opts.timeout;
-        let first = self.census()?;
         let atomic = !self.spare_in_reach();
         let method = if atomic {
             METHOD_KILL_AS_UID
@@ -179,35 +221,36 @@ impl<'a> Sweep<'a> {
             METHOD_PIDFD
         }
         .to_string();
-        if first.live.is_empty() {
-            return Ok(Terminated {
-                signalled: 0,
-                method,
-                remaining: 0,
-                zombies: first.zombies,
-            });
-        }
+        // A count for the report only: kill(-1) does not say how many it signalled, and a
+        // full census here would cost as much as the whole wait for a thousand processes.
+        let before = self
+            .procfs
+            .owned_dirs(self.uid)
+            .map_err(|e| Error::from_io("scan /proc", &e))?;
+        self.seen
+            .extend(before.iter().filter(|p| !self.spare.contains(p)));
 
-        let mut last = first;
+        let mut last = Census::default();
         if !opts.grace.is_zero() {
-            self.pass(atomic, libc::SIGTERM)?;
-            last = self.wait_gone((start + opts.grace).min(deadline))?;
+            last =
+                self.signal_and_wait(atomic, libc::SIGTERM, (start + opts.grace).min(deadline))?;
         }
-        let mut pause = Duration::from_millis(5);
-        while !last.live.is_empty() && Instant::now() < deadline {
-            // kill(-1) returns 0 even when it signalled nothing, so only a scan says
-            // whether anything is left.
-            self.pass(atomic, libc::SIGKILL)?;
-            // A SIGKILLed process can still look alive for a moment while it exits.
-            let until = (Instant::now() + pause).min(deadline);
-            last = self.wait_gone(until)?;
-            pause = (pause * 2).min(Duration::from_millis(200));
+        let mut round = Duration::from_millis(50);
+        while (opts.grace.is_zero() && self.passes == 0)
+            || (!last.live.is_empty() && Instant::now() < deadline)
+        {
+            self.passes += 1;
+            // kill(-1) returns 0 even when it signalled nothing: only a census says whether
+            // anything is left, and a SIGKILLed process can look alive for a moment.
+            let until = (Instant::now() + round).min(deadline);
+            last = self.signal_and_wait(atomic, libc::SIGKILL, until)?;
+            round = (round * 2).min(Duration::from_secs(1));
         }
         Ok(Terminated {
             signalled: self.seen.len() as u64,
             method,
             remaining: last.live.len() as u64,
-            zombies: last.zombies,
+            zombies: last.zombie_pids.len() as u64,
         })
     }
 }

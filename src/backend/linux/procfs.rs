@@ -256,16 +256,34 @@ impl ProcFs {
         Ok(out)
     }
 
-    /// The processes whose real, effective or saved uid is `uid`: their pids, and whether
-    /// each one is already dead (a zombie). Only `status` is read, to keep the scan short.
+    /// The pids whose `/proc/PID` directory belongs to `uid`: a `stat` per process, about
+    /// five times cheaper than reading `status`.
+    ///
+    /// The directory's owner is the effective uid of a dumpable process, and root for a
+    /// non-dumpable one (after a setuid exec), so this is a fast first look, never proof
+    /// that a uid has no process: [`ProcFs::owned_by`] is.
     ///
     /// # Errors
     ///
     /// Fails only when the root cannot be read.
-    pub fn owned_by(&self, uid: u32) -> io::Result<Vec<(u32, bool)>> {
+    pub fn owned_dirs(&self, uid: u32) -> io::Result<Vec<u32>> {
+        use std::os::unix::fs::MetadataExt;
+        Ok(scan(&self.pids()?, |pid, _| {
+            let meta = std::fs::metadata(self.root.join(pid.to_string())).ok()?;
+            (meta.uid() == uid).then_some(pid)
+        }))
+    }
+
+    /// The processes whose real, effective or saved uid is `uid`, with their status. Only
+    /// `status` is read, to keep the scan short.
+    ///
+    /// # Errors
+    ///
+    /// Fails only when the root cannot be read.
+    pub fn owned_by(&self, uid: u32) -> io::Result<Vec<(u32, Status)>> {
         Ok(scan(&self.pids()?, |pid, buf| {
             let st = self.status_with(pid, buf)?;
-            st.is_owned_by(uid).then(|| (pid, st.is_dead()))
+            st.is_owned_by(uid).then_some((pid, st))
         }))
     }
 
@@ -383,7 +401,12 @@ mod tests {
         assert!(list[3].zombie);
         assert_eq!(list[4].euid, Some(1001));
 
-        let mut owned = procfs.owned_by(1001).unwrap();
+        let mut owned: Vec<(u32, bool)> = procfs
+            .owned_by(1001)
+            .unwrap()
+            .into_iter()
+            .map(|(pid, st)| (pid, st.is_dead()))
+            .collect();
         owned.sort();
         assert_eq!(owned, [(20, false), (21, false), (22, true), (23, false)]);
         assert_eq!(procfs.ancestry(21), [21, 20, 1]);

@@ -5,8 +5,9 @@
 # user's processes. Prints markdown tables:
 #   1. idle processes: median of REPS runs of the time from start until no live process of
 #      the uid remains (zombies count as gone), for N = SIZES;
-#   2. fork storm (RLIMIT_NPROC 3000, self-ending after 20 s): survivors after one pass, and
-#      the time until zero when the pass is repeated;
+#   2. fork storm (`sweep storm`: RLIMIT_NPROC 3000, self-ending after 20 s): survivors
+#      after one pass, and the time until zero when the pass is repeated; the library runs
+#      with its default 5 s grace (SIGTERM first) and with grace 0;
 #   3. the library's /proc listing with LIST_N processes on the machine.
 #
 # Usage: sudo bench/kill-bench.sh            (env: REPS=5 SIZES="100 1000 5000" LIST_N=10000)
@@ -54,6 +55,7 @@ METHODS=(library pkill killall kill-1)
 run_method() {
     case "$1" in
         library) "$SWEEP" kill "$U" >/dev/null ;;
+        library-grace0) "$SWEEP" kill "$U" 0 >/dev/null ;;
         pkill) pkill -KILL -u "$U" || true ;;
         killall) killall -q -KILL -u "$NAME" || true ;;
         kill-1) setpriv --reuid="$U" --regid="$G" --clear-groups kill -KILL -1 2>/dev/null || true ;;
@@ -83,18 +85,13 @@ for n in $SIZES; do
     echo "| $n | ${med[library]} | ${med[pkill]} | ${med[killall]} | ${med[kill-1]} | $ratio |"
 done
 
-STORM='ulimit -u 3000
-END=$((EPOCHSECONDS + 20))
-storm() { while ((EPOCHSECONDS < END)); do storm & done; exit 0; }
-storm'
-
 echo
-echo "## Fork storm (RLIMIT_NPROC 3000, ends by itself after 20 s)"
+echo "## Fork storm (every process forks two and exits; RLIMIT_NPROC 3000; reaped at once by a subreaper; ends by itself after 20 s)"
 echo
 echo "| method | live at start | survivors after one pass | time until zero (ms) | passes |"
 echo "|---|---:|---:|---:|---:|"
-for m in "${METHODS[@]}"; do
-    setpriv --reuid="$U" --regid="$G" --clear-groups bash -c "$STORM" </dev/null >/dev/null 2>&1 &
+for m in library library-grace0 pkill killall kill-1; do
+    "$SWEEP" storm "$U" &
     leader=$!
     t=0
     while [ "$(live)" -lt 1000 ] && [ $t -lt 60 ]; do sleep 0.05; t=$((t + 1)); done
@@ -119,10 +116,15 @@ echo
 echo "## Listing with $LIST_N processes of the test user on the machine"
 echo
 spawn "$LIST_N"
-total=$(ls -d /proc/[0-9]* | wc -l)
-echo "| processes on the machine | library list_processes (median of 5, ms) |"
-echo "|---:|---:|"
-echo "| $total | $("$SWEEP" list 5 | sed 's/.*median_ms=//') |"
+listing=$("$SWEEP" list 5)
+total=${listing#processes=}
+total=${total%% *}
+t0=$EPOCHREALTIME
+pgrep -u "$U" >/dev/null
+pgrep_ms=$(ms_since "$t0")
+echo "| processes on the machine | library list_processes (median of 5, ms) | pgrep -u, once (ms) |"
+echo "|---:|---:|---:|"
+echo "| $total | ${listing##*median_ms=} | $pgrep_ms |"
 "$SWEEP" kill "$U" 0 >/dev/null
 wait "$SPAWNER" || true
 SPAWNER=

@@ -6,6 +6,7 @@
 //! sweep count UID             print how many live processes UID has
 //! sweep list [RUNS]           time the /proc listing, print the median in ms
 //! sweep spawn UID N           start N idle `sleep` processes as UID, reap them as they die
+//! sweep storm UID             start a fork storm as UID (see STORM), reap it as it churns
 //! ```
 
 #[cfg(target_os = "linux")]
@@ -30,6 +31,43 @@ mod linux {
     use logoff_users::backend::{NativeOptions, SessionSource, TerminateOptions};
     use logoff_users::model::Account;
 
+    /// A fork storm with churn: every process forks two children and exits, so pids come
+    /// and go all the time. RLIMIT_NPROC caps it at 3000 processes, and it stops by itself
+    /// 20 s after it began.
+    pub const STORM: &str = r#"
+ulimit -u 3000
+END=$((EPOCHSECONDS + 20))
+storm() { ((EPOCHSECONDS < END)) || exit 0; storm & storm & exit 0; }
+storm
+"#;
+
+    /// Runs [`STORM`] as `uid`, as a child subreaper that reaps every orphan at once, so
+    /// that exits free RLIMIT_NPROC slots for new forks (here PID 1 reaps only every ~2 s).
+    fn storm(uid: u32) {
+        let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
+        // SAFETY: prctl with integer arguments only changes this process's reaper flag.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let mut leader = Command::new("bash")
+            .args(["-c", STORM])
+            .uid(uid)
+            .gid(gid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bash");
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into a valid local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break; // ECHILD: the storm is over.
+            }
+        }
+        // Reaped in the loop already: this only tells std so (ECHILD).
+        let _ = leader.wait();
+    }
+
     fn arg(args: &[String], i: usize, what: &str) -> u64 {
         args.get(i).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
             eprintln!("sweep: missing or bad {what}");
@@ -38,12 +76,7 @@ mod linux {
     }
 
     fn live(uid: u32) -> usize {
-        ProcFs::new("/proc")
-            .owned_by(uid)
-            .expect("scan /proc")
-            .iter()
-            .filter(|(_, st)| !st.is_dead())
-            .count()
+        ProcFs::new("/proc").owned_by(uid).expect("scan /proc").iter().filter(|(_, st)| !st.is_dead()).count()
     }
 
     pub fn main() {
@@ -52,20 +85,12 @@ mod linux {
             Some("kill") => {
                 let uid = arg(&args, 1, "uid") as u32;
                 let grace = args.get(2).map_or(5000, |_| arg(&args, 2, "grace"));
-                let opts = NativeOptions {
-                    source: SessionSource::Utmp,
-                    ..Default::default()
-                };
+                let opts = NativeOptions { source: SessionSource::Utmp, ..Default::default() };
                 let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
                 let own = backend.own_pids();
                 let t = Instant::now();
                 let done = backend.terminate_processes(
-                    &Account {
-                        user: uid.to_string(),
-                        domain: None,
-                        uid: Some(uid),
-                        sid: None,
-                    },
+                    &Account { user: uid.to_string(), domain: None, uid: Some(uid), sid: None },
                     &TerminateOptions {
                         grace: Duration::from_millis(grace),
                         timeout: Duration::from_secs(60),
@@ -90,8 +115,7 @@ mod linux {
             }
             Some("wait") => {
                 let uid = arg(&args, 1, "uid") as u32;
-                let timeout =
-                    Duration::from_millis(args.get(2).map_or(60_000, |_| arg(&args, 2, "timeout")));
+                let timeout = Duration::from_millis(args.get(2).map_or(60_000, |_| arg(&args, 2, "timeout")));
                 let t = Instant::now();
                 while live(uid) > 0 {
                     if t.elapsed() > timeout {
@@ -115,13 +139,22 @@ mod linux {
                 }
                 times.sort_by(f64::total_cmp);
                 println!("processes={n} median_ms={:.1}", times[times.len() / 2]);
+                if std::env::var_os("SWEEP_SCAN_DETAIL").is_some() {
+                    let time = |what: &str, f: &dyn Fn() -> usize| {
+                        let t = Instant::now();
+                        let n = f();
+                        println!("{what}: {n} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+                    };
+                    time("readdir", &|| procfs.pids().unwrap().len());
+                    time("stat() scan", &|| procfs.owned_dirs(0).unwrap().len());
+                    time("status scan", &|| procfs.owned_by(0).unwrap().len());
+                    time("status+stat listing", &|| procfs.list_processes(&passwd).unwrap().len());
+                }
             }
             Some("spawn") => {
                 let uid = arg(&args, 1, "uid") as u32;
                 let n = arg(&args, 2, "count");
-                let gid = Passwd::load("/etc/passwd".as_ref())
-                    .by_uid(uid)
-                    .map_or(65534, |e| e.gid);
+                let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
                 let mut children = Vec::new();
                 for _ in 0..n {
                     let child = Command::new("sleep")
@@ -140,8 +173,9 @@ mod linux {
                     let _ = c.wait();
                 }
             }
+            Some("storm") => storm(arg(&args, 1, "uid") as u32),
             _ => {
-                eprintln!("usage: sweep kill|wait|count|list|spawn ...");
+                eprintln!("usage: sweep kill|wait|count|list|spawn|storm ...");
                 std::process::exit(2);
             }
         }

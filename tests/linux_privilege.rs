@@ -33,24 +33,12 @@ fn check_privilege_fails_without_root() {
     let out = std::process::Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&exe)
-        .args([
-            "--exact",
-            "check_privilege_fails_without_root",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "check_privilege_fails_without_root", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, "1")
         .env("TMPDIR", "/tmp")
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "the unprivileged run failed:\n{text}");
-    assert!(
-        text.contains("1 passed"),
-        "the unprivileged run did not run the check:\n{text}"
-    );
+    assert!(text.contains("1 passed"), "the unprivileged run did not run the check:\n{text}");
 }

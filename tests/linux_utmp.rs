@@ -14,10 +14,7 @@ use logoff_users::backend::linux::utmp::{self, DEAD_PROCESS, Record, USER_PROCES
 use logoff_users::model::SessionState;
 
 fn now() -> i32 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i32
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32
 }
 
 fn record(kind: i16, pid: u32, user: &str, line: &str, host: &str, tv_sec: i32) -> Record {
@@ -53,14 +50,7 @@ fn utmp_sessions_are_listed_and_logged_off() {
         file.path(),
         &[
             record(2, 0, "reboot", "~", "", t - 1000),
-            record(
-                USER_PROCESS,
-                leader_a.id(),
-                &a.name,
-                "pts/901",
-                "192.0.2.7",
-                t,
-            ),
+            record(USER_PROCESS, leader_a.id(), &a.name, "pts/901", "192.0.2.7", t),
             record(USER_PROCESS, leader_b.id(), &b.name, "tty63", "", t),
             // A dead leader (its pid may be reused already: the logon time predates it).
             record(USER_PROCESS, gone_pid, &a.name, "pts/902", "", t - 3600),
@@ -99,14 +89,8 @@ fn utmp_sessions_are_listed_and_logged_off() {
 
     let after = linux.list_sessions().unwrap();
     assert!(after.iter().all(|s| s.id != id_a), "{after:?}");
-    assert!(
-        after.iter().any(|s| s.id == id_b),
-        "the other session must stay"
-    );
-    assert!(
-        leader_b.try_wait().unwrap().is_none(),
-        "B's leader must be untouched"
-    );
+    assert!(after.iter().any(|s| s.id == id_b), "the other session must stay");
+    assert!(leader_b.try_wait().unwrap().is_none(), "B's leader must be untouched");
 
     // No terminal: a message cannot be shown.
     let mut no_tty = sessions[1].clone();

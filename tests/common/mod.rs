@@ -23,9 +23,7 @@ pub fn real_tests(test: &str) -> bool {
     if std::env::var("LOGOFF_REQUIRE_REAL_TESTS").as_deref() == Ok("1") {
         panic!("{test}: LOGOFF_REQUIRE_REAL_TESTS=1 but not running as root (euid {euid})");
     }
-    eprintln!(
-        "note: skipping {test}: real-system tests need root (set LOGOFF_REQUIRE_REAL_TESTS=1 to fail instead)"
-    );
+    eprintln!("note: skipping {test}: real-system tests need root (set LOGOFF_REQUIRE_REAL_TESTS=1 to fail instead)");
     false
 }
 
@@ -38,24 +36,15 @@ pub struct TestUser {
 }
 
 fn id(flag: &str, name: &str) -> u32 {
-    let out = Command::new("id")
-        .args([flag, name])
-        .output()
-        .expect("run id");
+    let out = Command::new("id").args([flag, name]).output().expect("run id");
     assert!(out.status.success(), "id {flag} {name} failed");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("numeric id")
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
 }
 
 impl TestUser {
     pub fn create() -> TestUser {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
         let name = format!(
             "lut{:x}{:x}{}",
             std::process::id() & 0xfff,
@@ -103,12 +92,7 @@ impl TestUser {
     }
 
     pub fn account(&self) -> logoff_users::model::Account {
-        logoff_users::model::Account {
-            user: self.name.clone(),
-            domain: None,
-            uid: Some(self.uid),
-            sid: None,
-        }
+        logoff_users::model::Account { user: self.name.clone(), domain: None, uid: Some(self.uid), sid: None }
     }
 }
 
@@ -130,10 +114,7 @@ impl Drop for TestUser {
         while !self.live_processes().is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("userdel")
-            .args(["-r", &self.name])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("userdel").args(["-r", &self.name]).stderr(Stdio::null()).status();
     }
 }
 

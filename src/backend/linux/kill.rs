@@ -68,13 +68,7 @@ impl<'a> Sweep<'a> {
     /// # Errors
     ///
     /// `InvalidInput` for uid 0, which is never swept.
-    pub fn new(
-        procfs: &'a ProcFs,
-        uid: u32,
-        gid: Option<u32>,
-        spare: &[u32],
-        who: &str,
-    ) -> Result<Sweep<'a>> {
+    pub fn new(procfs: &'a ProcFs, uid: u32, gid: Option<u32>, spare: &[u32], who: &str) -> Result<Sweep<'a>> {
         if uid == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -99,10 +93,7 @@ impl<'a> Sweep<'a> {
     }
 
     fn census(&mut self) -> Result<Census> {
-        let owned = self
-            .procfs
-            .owned_by(self.uid)
-            .map_err(|e| Error::from_io("scan /proc", &e))?;
+        let owned = self.procfs.owned_by(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
         let mut census = Census::default();
         for (pid, st) in owned {
             if st.is_dead() {
@@ -120,11 +111,9 @@ impl<'a> Sweep<'a> {
 
     /// Whether `kill(-1)` as the uid would hit a spared process.
     fn spare_in_reach(&self) -> bool {
-        self.spare.iter().any(|&pid| {
-            self.procfs
-                .status(pid)
-                .is_some_and(|st| st.uids[0] == self.uid || st.uids[2] == self.uid)
-        })
+        self.spare
+            .iter()
+            .any(|&pid| self.procfs.status(pid).is_some_and(|st| st.uids[0] == self.uid || st.uids[2] == self.uid))
     }
 
     /// Signals each of `pids` through a pidfd, after checking, with the pidfd already
@@ -156,51 +145,40 @@ impl<'a> Sweep<'a> {
     /// finds nothing left, when it stops shrinking, or when time is up; the census alone
     /// decides, and whatever it finds that `kill(-1)` cannot reach (or everything, in
     /// pidfd mode) is signalled by pidfd.
-    fn signal_and_wait(
-        &mut self,
-        atomic: bool,
-        signal: libc::c_int,
-        until: Instant,
-    ) -> Result<Census> {
+    fn signal_and_wait(&mut self, atomic: bool, signal: libc::c_int, until: Instant) -> Result<Census> {
         if atomic {
-            sys::kill_all_as(self.uid, self.gid, signal)
-                .map_err(|e| Error::from_io(self.action(), &e))?;
+            sys::kill_all_as(self.uid, self.gid, signal).map_err(|e| Error::from_io(self.action(), &e))?;
         }
+        // Poll about as long as a scan takes: often when scans are cheap, and never more
+        // than half of a CPU while the dying processes need it.
         let mut pause = Duration::from_millis(1);
-        let mut previous = usize::MAX;
+        let (mut previous, mut stalls) = (usize::MAX, 0);
         let mut census_due = !atomic;
         loop {
             if !census_due {
-                let quick = self
-                    .procfs
-                    .owned_dirs(self.uid)
-                    .map_err(|e| Error::from_io("scan /proc", &e))?;
-                let left = quick
-                    .iter()
-                    .filter(|p| !self.zombies.contains(p) && !self.spare.contains(p))
-                    .count();
-                census_due = left == 0 || left >= previous || Instant::now() >= until;
+                let began = Instant::now();
+                let quick = self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
+                pause = began.elapsed().clamp(Duration::from_millis(1), Duration::from_millis(20));
+                let left = quick.iter().filter(|p| !self.zombies.contains(p) && !self.spare.contains(p)).count();
+                // Not shrinking for a few polls: what is left is not exiting by itself
+                // (or the uid is only its effective uid): time for the census.
+                stalls = if left >= previous { stalls + 1 } else { 0 };
+                census_due = left == 0 || stalls >= 3 || Instant::now() >= until;
                 previous = left;
             }
             if census_due {
+                let began = Instant::now();
                 let census = self.census()?;
+                pause = began.elapsed().clamp(Duration::from_millis(1), Duration::from_millis(20));
                 self.zombies.extend(census.zombie_pids.iter().copied());
                 if census.live.is_empty() || Instant::now() >= until {
                     return Ok(census);
                 }
-                self.signal_each(
-                    if atomic {
-                        &census.out_of_reach
-                    } else {
-                        &census.live
-                    },
-                    signal,
-                );
+                self.signal_each(if atomic { &census.out_of_reach } else { &census.live }, signal);
                 census_due = !atomic;
-                previous = usize::MAX;
+                (previous, stalls) = (usize::MAX, 0);
             }
             std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
-            pause = (pause * 2).min(Duration::from_millis(20));
         }
     }
 
@@ -215,28 +193,20 @@ impl<'a> Sweep<'a> {
         let start = Instant::now();
         let deadline = start + opts.timeout;
         let atomic = !self.spare_in_reach();
-        let method = if atomic {
-            METHOD_KILL_AS_UID
-        } else {
-            METHOD_PIDFD
-        }
-        .to_string();
+        let method = if atomic { METHOD_KILL_AS_UID } else { METHOD_PIDFD }.to_string();
         // A count for the report only: kill(-1) does not say how many it signalled, and a
         // full census here would cost as much as the whole wait for a thousand processes.
-        let before = self
-            .procfs
-            .owned_dirs(self.uid)
-            .map_err(|e| Error::from_io("scan /proc", &e))?;
-        self.seen
-            .extend(before.iter().filter(|p| !self.spare.contains(p)));
+        let before = self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
+        self.seen.extend(before.iter().filter(|p| !self.spare.contains(p)));
 
         let mut last = Census::default();
         if !opts.grace.is_zero() {
-            last =
-                self.signal_and_wait(atomic, libc::SIGTERM, (start + opts.grace).min(deadline))?;
+            last = self.signal_and_wait(atomic, libc::SIGTERM, (start + opts.grace).min(deadline))?;
         }
         let mut round = Duration::from_millis(50);
-        while (opts.grace.is_zero() && self.passes == 0)
+        // At least one SIGKILL round when anything is left (or no polite round ran), even
+        // with a zero timeout.
+        while (self.passes == 0 && (opts.grace.is_zero() || !last.live.is_empty()))
             || (!last.live.is_empty() && Instant::now() < deadline)
         {
             self.passes += 1;

@@ -14,10 +14,7 @@ pub struct Logind {
 impl Logind {
     /// Connects to logind (honours `DBUS_SYSTEM_BUS_ADDRESS`).
     pub fn connect() -> Result<Logind> {
-        Err(Error::unsupported(
-            "connect to logind",
-            "the logind client is not merged yet",
-        ))
+        Err(Error::unsupported("connect to logind", "the logind client is not merged yet"))
     }
 
     /// Lists logind's sessions.

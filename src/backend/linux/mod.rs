@@ -66,23 +66,15 @@ impl Linux {
     /// See [`open`].
     pub fn open(opts: &NativeOptions) -> Result<Linux> {
         let utmp = || Source::Utmp {
-            path: opts
-                .utmp_path
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_UTMP)),
+            path: opts.utmp_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_UTMP)),
             explicit: opts.utmp_path.is_some(),
         };
         let source = match opts.source {
             SessionSource::Logind => Source::Logind(Logind::connect()?),
             SessionSource::Utmp => utmp(),
-            SessionSource::Auto => Logind::connect()
-                .map(Source::Logind)
-                .unwrap_or_else(|_| utmp()),
+            SessionSource::Auto => Logind::connect().map(Source::Logind).unwrap_or_else(|_| utmp()),
         };
-        Ok(Linux {
-            source,
-            procfs: ProcFs::new("/proc"),
-        })
+        Ok(Linux { source, procfs: ProcFs::new("/proc") })
     }
 
     fn passwd() -> Passwd {
@@ -108,29 +100,18 @@ impl Linux {
     /// Whether `pid` is alive and old enough to be the leader of a login at `logon`.
     fn is_leader(&self, pid: u32, logon: i64) -> bool {
         match self.procfs.status(pid) {
-            Some(st) if !st.is_dead() => self
-                .procfs
-                .start_time(pid)
-                .is_none_or(|start| start <= logon + LEADER_START_SLACK_SECS),
+            Some(st) if !st.is_dead() => {
+                self.procfs.start_time(pid).is_none_or(|start| start <= logon + LEADER_START_SLACK_SECS)
+            }
             _ => false,
         }
     }
 
     /// SIGHUP, then SIGTERM, to a utmp session's leader, through a pidfd.
     fn signal_leader(&self, session: &Session) -> Result<Done> {
-        let action = || {
-            format!(
-                "log off session {} of {}",
-                session.id,
-                session.account().display_name()
-            )
-        };
+        let action = || format!("log off session {} of {}", session.id, session.account().display_name());
         let Some(pid) = session.leader.or_else(|| utmp::leader_of(&session.id)) else {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                action(),
-                "the session has no leader pid",
-            ));
+            return Err(Error::new(ErrorKind::InvalidInput, action(), "the session has no leader pid"));
         };
         let fd = match sys::pidfd_open(pid) {
             Ok(fd) => fd,
@@ -138,9 +119,7 @@ impl Linux {
             Err(e) => return Err(Error::from_io(action(), &e)),
         };
         // Checked with the pidfd open, so the signals below reach the process checked here.
-        let logon = session
-            .logon_time
-            .unwrap_or(i64::MAX - LEADER_START_SLACK_SECS);
+        let logon = session.logon_time.unwrap_or(i64::MAX - LEADER_START_SLACK_SECS);
         if !self.is_leader(pid, logon) {
             return Ok(Done::AlreadyGone);
         }
@@ -164,14 +143,8 @@ impl Backend for Linux {
     }
 
     fn policy(&self) -> Policy {
-        let uid_min = std::fs::read_to_string(LOGIN_DEFS)
-            .map(|t| procfs::parse_uid_min(&t))
-            .unwrap_or(1000);
-        Policy {
-            sweep_after_logoff: true,
-            uid_min: Some(uid_min),
-            local_domain: None,
-        }
+        let uid_min = std::fs::read_to_string(LOGIN_DEFS).map(|t| procfs::parse_uid_min(&t)).unwrap_or(1000);
+        Policy { sweep_after_logoff: true, uid_min: Some(uid_min), local_domain: None }
     }
 
     fn check_privilege(&mut self) -> Result<()> {
@@ -186,9 +159,7 @@ impl Backend for Linux {
     }
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
-        self.procfs
-            .list_processes(&Self::passwd())
-            .map_err(|e| Error::from_io("list processes in /proc", &e))
+        self.procfs.list_processes(&Self::passwd()).map_err(|e| Error::from_io("list processes in /proc", &e))
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
@@ -198,12 +169,9 @@ impl Backend for Linux {
                 let ancestry = self.procfs.ancestry(std::process::id());
                 let sessions = self.utmp_sessions(path, *explicit)?;
                 // The nearest ancestor that leads a session is the tool's session.
-                Ok(ancestry.iter().find_map(|pid| {
-                    sessions
-                        .iter()
-                        .find(|s| s.leader == Some(*pid))
-                        .map(|s| s.id.clone())
-                }))
+                Ok(ancestry
+                    .iter()
+                    .find_map(|pid| sessions.iter().find(|s| s.leader == Some(*pid)).map(|s| s.id.clone())))
             }
         }
     }
@@ -219,11 +187,7 @@ impl Backend for Linux {
         }
     }
 
-    fn terminate_processes(
-        &mut self,
-        owner: &Account,
-        opts: &TerminateOptions,
-    ) -> Result<Terminated> {
+    fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let passwd = Self::passwd();
         let who = owner.display_name();
         let entry = match owner.uid {
@@ -237,14 +201,7 @@ impl Backend for Linux {
                 "no such user in /etc/passwd",
             ));
         };
-        kill::Sweep::new(
-            &self.procfs,
-            uid,
-            entry.map(|e| e.gid),
-            &opts.spare_pids,
-            &who,
-        )?
-        .run(opts)
+        kill::Sweep::new(&self.procfs, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
     }
 
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
@@ -260,8 +217,7 @@ impl Backend for Linux {
             .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
             .open(&tty)
             .map_err(|e| Error::from_io(action(), &e))?;
-        file.write_all(format_message(title, text).as_bytes())
-            .map_err(|e| Error::from_io(action(), &e))
+        file.write_all(format_message(title, text).as_bytes()).map_err(|e| Error::from_io(action(), &e))
     }
 }
 
@@ -273,9 +229,7 @@ fn check_euid(euid: u32) -> Result<()> {
     Err(Error::new(
         ErrorKind::PermissionDenied,
         "log users off",
-        format!(
-            "this needs root, and the effective uid is {euid}; run it as root (for example with sudo)"
-        ),
+        format!("this needs root, and the effective uid is {euid}; run it as root (for example with sudo)"),
     ))
 }
 
@@ -283,22 +237,15 @@ fn check_euid(euid: u32) -> Result<()> {
 fn is_tty_name(station: &str) -> bool {
     !station.is_empty()
         && !station.starts_with('/')
-        && station
-            .split('/')
-            .all(|part| !part.is_empty() && part != "." && part != "..")
-        && (station.starts_with("pts/")
-            || station.starts_with("tty")
-            || station.starts_with("console"))
+        && station.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && (station.starts_with("pts/") || station.starts_with("tty") || station.starts_with("console"))
 }
 
 /// The text written to a terminal: CR LF line ends (the tty may be in raw mode), a bell,
 /// and no control characters from the caller other than newlines and tabs.
 fn format_message(title: &str, text: &str) -> String {
     let clean = |s: &str| -> String {
-        s.chars()
-            .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
-            .collect::<String>()
-            .replace('\n', "\r\n")
+        s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect::<String>().replace('\n', "\r\n")
     };
     format!("\r\n\x07{}\r\n\r\n{}\r\n", clean(title), clean(text))
 }
@@ -318,60 +265,31 @@ mod tests {
     #[test]
     fn tty_names() {
         assert!(is_tty_name("pts/3") && is_tty_name("tty1") && is_tty_name("console"));
-        for bad in [
-            "",
-            "/etc/passwd",
-            "pts/../../etc/shadow",
-            ":0",
-            "pts//1",
-            "sda",
-        ] {
+        for bad in ["", "/etc/passwd", "pts/../../etc/shadow", ":0", "pts//1", "sda"] {
             assert!(!is_tty_name(bad), "{bad}");
         }
     }
 
     #[test]
     fn message_is_tty_safe() {
-        assert_eq!(
-            format_message("T\x1b[2J", "a\nb"),
-            "\r\n\x07T[2J\r\n\r\na\r\nb\r\n"
-        );
+        assert_eq!(format_message("T\x1b[2J", "a\nb"), "\r\n\x07T[2J\r\n\r\na\r\nb\r\n");
     }
 
     #[test]
     fn uid_zero_is_refused() {
         let procfs = ProcFs::new("/proc");
-        let err = kill::Sweep::new(&procfs, 0, Some(0), &[], "root")
-            .err()
-            .unwrap();
+        let err = kill::Sweep::new(&procfs, 0, Some(0), &[], "root").err().unwrap();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
-        let mut linux = Linux {
-            source: Source::Utmp {
-                path: "/nonexistent".into(),
-                explicit: true,
-            },
-            procfs,
-        };
+        let mut linux = Linux { source: Source::Utmp { path: "/nonexistent".into(), explicit: true }, procfs };
         let opts = TerminateOptions {
             grace: std::time::Duration::ZERO,
             timeout: std::time::Duration::from_secs(1),
             include_services: false,
             spare_pids: vec![],
         };
-        let root = Account {
-            user: "root".into(),
-            domain: None,
-            uid: Some(0),
-            sid: None,
-        };
-        assert_eq!(
-            linux.terminate_processes(&root, &opts).unwrap_err().kind,
-            ErrorKind::InvalidInput
-        );
+        let root = Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
+        assert_eq!(linux.terminate_processes(&root, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
         let by_name = Account { uid: None, ..root };
-        assert_eq!(
-            linux.terminate_processes(&by_name, &opts).unwrap_err().kind,
-            ErrorKind::InvalidInput
-        );
+        assert_eq!(linux.terminate_processes(&by_name, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
     }
 }

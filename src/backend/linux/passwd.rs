@@ -29,9 +29,7 @@ impl Passwd {
     /// Reads `path` (normally `/etc/passwd`). A missing or unreadable file gives an empty
     /// table: names are then unknown, which is reported, not fatal.
     pub fn load(path: &Path) -> Passwd {
-        std::fs::read(path)
-            .map(|bytes| Passwd::parse(&String::from_utf8_lossy(&bytes)))
-            .unwrap_or_default()
+        std::fs::read(path).map(|bytes| Passwd::parse(&String::from_utf8_lossy(&bytes))).unwrap_or_default()
     }
 
     /// Parses passwd text; malformed lines (and NIS `+`/`-` lines) are skipped.
@@ -52,11 +50,7 @@ impl Passwd {
             };
             // The first entry for a uid names it, as getpwuid does.
             table.by_uid.entry(uid).or_insert(table.entries.len());
-            table.entries.push(Entry {
-                name: name.to_string(),
-                uid,
-                gid,
-            });
+            table.entries.push(Entry { name: name.to_string(), uid, gid });
         }
         table
     }

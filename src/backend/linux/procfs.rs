@@ -62,12 +62,7 @@ pub fn parse_status(text: &str) -> Option<Status> {
             _ => {}
         }
     }
-    Some(Status {
-        name: name?,
-        state: state?,
-        ppid: ppid?,
-        uids: uids?,
-    })
+    Some(Status { name: name?, state: state?, ppid: ppid?, uids: uids? })
 }
 
 /// `status` escapes `\n` and `\\` in the name; undo the two escapes.
@@ -90,9 +85,7 @@ pub fn parse_stat_start_ticks(text: &str) -> Option<u64> {
 
 /// `btime` of `/proc/stat`: the boot time in seconds since the epoch.
 pub fn parse_boot_time(text: &str) -> Option<i64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix("btime "))
-        .and_then(|v| v.trim().parse().ok())
+    text.lines().find_map(|l| l.strip_prefix("btime ")).and_then(|v| v.trim().parse().ok())
 }
 
 /// `UID_MIN` of `/etc/login.defs`; 1000 when absent or unreadable.
@@ -101,9 +94,7 @@ pub fn parse_uid_min(text: &str) -> u32 {
         .rev()
         .find_map(|l| {
             let mut words = l.split_ascii_whitespace();
-            (words.next() == Some("UID_MIN"))
-                .then(|| words.next()?.parse().ok())
-                .flatten()
+            (words.next() == Some("UID_MIN")).then(|| words.next()?.parse().ok()).flatten()
         })
         .unwrap_or(1000)
 }
@@ -133,16 +124,11 @@ fn read_into(path: &Path, buf: &mut Vec<u8>) -> io::Result<usize> {
 /// each file, so threads scale it almost linearly. Results keep no particular order.
 fn scan<T: Send>(pids: &[u32], f: impl Fn(u32, &mut Vec<u8>) -> Option<T> + Sync) -> Vec<T> {
     const PER_THREAD_MIN: usize = 256;
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let threads = threads.min(pids.len() / PER_THREAD_MIN).max(1);
     let run = |chunk: &[u32]| {
         let mut buf = Vec::new();
-        chunk
-            .iter()
-            .filter_map(|&pid| f(pid, &mut buf))
-            .collect::<Vec<T>>()
+        chunk.iter().filter_map(|&pid| f(pid, &mut buf)).collect::<Vec<T>>()
     };
     if threads == 1 {
         return run(pids);
@@ -151,10 +137,7 @@ fn scan<T: Send>(pids: &[u32], f: impl Fn(u32, &mut Vec<u8>) -> Option<T> + Sync
     std::thread::scope(|s| {
         let handles: Vec<_> = pids.chunks(chunk).map(|c| s.spawn(|| run(c))).collect();
         // A scan thread only parses text; if one panicked, that is a bug worth surfacing.
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("scan thread panicked"))
-            .collect()
+        handles.into_iter().flat_map(|h| h.join().expect("scan thread panicked")).collect()
     })
 }
 
@@ -197,13 +180,7 @@ impl ProcFs {
     }
 
     /// The start time of `pid` in seconds since the epoch, given the boot time.
-    fn start_time_with(
-        &self,
-        pid: u32,
-        boot: Option<i64>,
-        ticks: u64,
-        buf: &mut Vec<u8>,
-    ) -> Option<i64> {
+    fn start_time_with(&self, pid: u32, boot: Option<i64>, ticks: u64, buf: &mut Vec<u8>) -> Option<i64> {
         let len = read_into(&self.root.join(format!("{pid}/stat")), buf).ok()?;
         let start = parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))?;
         Some(boot? + (start / ticks.max(1)) as i64)
@@ -211,19 +188,12 @@ impl ProcFs {
 
     /// The start time of `pid` in seconds since the epoch; `None` when it is gone.
     pub fn start_time(&self, pid: u32) -> Option<i64> {
-        self.start_time_with(
-            pid,
-            self.boot_time(),
-            super::sys::clock_ticks(),
-            &mut Vec::new(),
-        )
+        self.start_time_with(pid, self.boot_time(), super::sys::clock_ticks(), &mut Vec::new())
     }
 
     /// The boot time, from `stat` at the root.
     pub fn boot_time(&self) -> Option<i64> {
-        std::fs::read_to_string(self.root.join("stat"))
-            .ok()
-            .and_then(|t| parse_boot_time(&t))
+        std::fs::read_to_string(self.root.join("stat")).ok().and_then(|t| parse_boot_time(&t))
     }
 
     /// Lists every process, with names from `passwd`.
@@ -342,25 +312,16 @@ mod tests {
 
     #[test]
     fn parses_stat_with_hostile_comm() {
-        assert_eq!(
-            parse_stat_start_ticks(&stat_text(7, "a) b (c", 4242)),
-            Some(4242)
-        );
+        assert_eq!(parse_stat_start_ticks(&stat_text(7, "a) b (c", 4242)), Some(4242));
         assert_eq!(parse_stat_start_ticks("7 (x) S 1 2"), None);
         assert_eq!(parse_stat_start_ticks("garbage"), None);
     }
 
     #[test]
     fn parses_boot_time_and_uid_min() {
-        assert_eq!(
-            parse_boot_time("cpu 1 2\nbtime 1700000000\nprocesses 5\n"),
-            Some(1_700_000_000)
-        );
+        assert_eq!(parse_boot_time("cpu 1 2\nbtime 1700000000\nprocesses 5\n"), Some(1_700_000_000));
         assert_eq!(parse_boot_time("cpu 1\n"), None);
-        assert_eq!(
-            parse_uid_min("# UID_MIN 5\nUID_MIN\t\t\t 1500\nUID_MAX 60000\n"),
-            1500
-        );
+        assert_eq!(parse_uid_min("# UID_MIN 5\nUID_MIN\t\t\t 1500\nUID_MAX 60000\n"), 1500);
         assert_eq!(parse_uid_min("SYS_UID_MIN 100\n"), 1000);
         assert_eq!(parse_uid_min("UID_MIN nonsense\n"), 1000);
     }
@@ -389,10 +350,7 @@ mod tests {
 
         let procfs = ProcFs::new(root);
         let list = procfs.list_processes(&passwd).unwrap();
-        assert_eq!(
-            list.iter().map(|p| p.pid).collect::<Vec<_>>(),
-            [1, 20, 21, 22, 23]
-        );
+        assert_eq!(list.iter().map(|p| p.pid).collect::<Vec<_>>(), [1, 20, 21, 22, 23]);
         let su = &list[2];
         assert_eq!((su.uid, su.euid, su.suid), (Some(1001), Some(0), Some(0)));
         assert_eq!(su.user.as_deref(), Some("alice"));
@@ -401,12 +359,8 @@ mod tests {
         assert!(list[3].zombie);
         assert_eq!(list[4].euid, Some(1001));
 
-        let mut owned: Vec<(u32, bool)> = procfs
-            .owned_by(1001)
-            .unwrap()
-            .into_iter()
-            .map(|(pid, st)| (pid, st.is_dead()))
-            .collect();
+        let mut owned: Vec<(u32, bool)> =
+            procfs.owned_by(1001).unwrap().into_iter().map(|(pid, st)| (pid, st.is_dead())).collect();
         owned.sort();
         assert_eq!(owned, [(20, false), (21, false), (22, true), (23, false)]);
         assert_eq!(procfs.ancestry(21), [21, 20, 1]);

@@ -9,11 +9,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
-    if ret < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(ret)
-    }
+    if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
 }
 
 /// The effective uid of the calling thread.
@@ -83,22 +79,13 @@ pub fn pidfd_send_signal(pidfd: &OwnedFd, signal: libc::c_int) -> io::Result<()>
 /// nothing, so success says nothing about how many processes there were.
 pub fn kill_all_as(uid: u32, gid: u32, signal: libc::c_int) -> io::Result<()> {
     if uid == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            "refusing to signal as uid 0",
-        ));
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "refusing to signal as uid 0"));
     }
     std::thread::Builder::new()
         .name("kill-as-uid".into())
         .spawn(move || -> io::Result<()> {
             // SAFETY: setgroups(0, NULL) clears the supplementary groups of this thread only.
-            check(unsafe {
-                libc::syscall(
-                    libc::SYS_setgroups,
-                    0 as libc::size_t,
-                    std::ptr::null::<libc::gid_t>(),
-                )
-            })?;
+            check(unsafe { libc::syscall(libc::SYS_setgroups, 0 as libc::size_t, std::ptr::null::<libc::gid_t>()) })?;
             // SAFETY: raw setresgid changes the credentials of this thread only.
             check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
             // SAFETY: raw setresuid changes the credentials of this thread only; moving all
@@ -133,19 +120,10 @@ fn thread_has_capabilities() -> io::Result<bool> {
         inheritable: u32,
     }
     const VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: VERSION_3,
-        pid: 0,
-    };
+    let mut header = Header { version: VERSION_3, pid: 0 };
     let mut data = [Data::default(); 2];
     // SAFETY: header and data are valid for writing; version 3 uses two Data structs.
-    check(unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut header as *mut Header,
-            data.as_mut_ptr(),
-        )
-    })?;
+    check(unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) })?;
     Ok(data.iter().any(|d| d.effective != 0))
 }
 

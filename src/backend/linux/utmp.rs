@@ -204,13 +204,7 @@ mod tests {
     #[test]
     fn full_width_fields_without_nul_decode() {
         let long = "u".repeat(40);
-        let b = encode(&rec(
-            USER_PROCESS,
-            9,
-            &long,
-            &"l".repeat(32),
-            &"h".repeat(300),
-        ));
+        let b = encode(&rec(USER_PROCESS, 9, &long, &"l".repeat(32), &"h".repeat(300)));
         let r = decode(&b).unwrap();
         assert_eq!(r.user, "u".repeat(32));
         assert_eq!(r.line, "l".repeat(32));
@@ -231,11 +225,7 @@ mod tests {
         let bytes: Vec<u8> = records.iter().flat_map(encode).collect();
         let parsed = parse(&bytes);
         assert_eq!(parsed, records);
-        let s = sessions(
-            &parsed,
-            |pid, _| pid != 400,
-            |u| (u == "alice").then_some(1001),
-        );
+        let s = sessions(&parsed, |pid, _| pid != 400, |u| (u == "alice").then_some(1001));
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].id, "utmp:100");
         assert_eq!(s[0].uid, Some(1001));

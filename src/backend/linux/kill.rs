@@ -196,6 +196,8 @@ impl<'a> Sweep<'a> {
         let method = if atomic { METHOD_KILL_AS_UID } else { METHOD_PIDFD }.to_string();
         // A count for the report only: kill(-1) does not say how many it signalled, and a
         // full census here would cost as much as the whole wait for a thousand processes.
+        // So `signalled` is the uid's /proc directories before the first signal (which
+        // includes zombies not reaped yet), plus whatever a census saw alive later.
         let before = self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
         self.seen.extend(before.iter().filter(|p| !self.spare.contains(p)));
 

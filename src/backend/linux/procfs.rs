@@ -238,10 +238,17 @@ impl ProcFs {
     /// Fails only when the root cannot be read.
     pub fn owned_dirs(&self, uid: u32) -> io::Result<Vec<u32>> {
         use std::os::unix::fs::MetadataExt;
-        Ok(scan(&self.pids()?, |pid, _| {
-            let meta = std::fs::metadata(self.root.join(pid.to_string())).ok()?;
-            (meta.uid() == uid).then_some(pid)
-        }))
+        // One thread: `DirEntry::metadata` is an fstatat relative to the open directory,
+        // cheaper than a path walk per pid even when those are spread over two CPUs.
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&self.root)? {
+            let Ok(entry) = entry else { continue };
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            if entry.metadata().is_ok_and(|m| m.uid() == uid) {
+                out.push(pid);
+            }
+        }
+        Ok(out)
     }
 
     /// The processes whose real, effective or saved uid is `uid`, with their status. Only

@@ -21,6 +21,12 @@ if [ "$(id -u)" != 0 ]; then
     echo "kill-bench.sh: run as root" >&2
     exit 3
 fi
+for tool in pkill killall setpriv useradd bash awk; do
+    command -v "$tool" >/dev/null || {
+        echo "kill-bench.sh: $tool is missing (apt-get install procps psmisc util-linux passwd)" >&2
+        exit 3
+    }
+done
 cd "$(dirname "$0")/.."
 cargo build --quiet --release --example sweep
 SWEEP=$PWD/target/release/examples/sweep

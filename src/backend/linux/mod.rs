@@ -1,18 +1,295 @@
 //! The Linux backend: sessions from systemd-logind (D-Bus) or utmp, processes from /proc,
-//! and a race-free kill of a user's processes.
+//! and a race-free sweep of a user's processes.
 //!
-//! (Being built: see issue 7.)
+//! - [`logind`] is the D-Bus client (sessions, TerminateSession, GetSessionByPID);
+//! - [`utmp`] parses the utmp file, for machines without logind;
+//! - [`procfs`] scans /proc; [`passwd`] reads /etc/passwd (no NSS);
+//! - `kill` is the sweep (`kill(-1)` as the uid, then pidfd for stragglers);
+//! - `sys` holds every `unsafe` system call wrapper.
+//!
+//! Which session source is used is decided once, when the backend is opened.
 
+mod kill;
 pub mod logind;
+pub mod passwd;
+pub mod procfs;
+mod sys;
+pub mod utmp;
 
-use super::{Backend, NativeOptions};
-use crate::error::Result;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::{Backend, Done, NativeOptions, Policy, SessionSource, TerminateOptions, Terminated};
+use crate::error::{Error, ErrorKind, Result};
+use crate::model::{Account, Process, Session};
+use logind::Logind;
+use passwd::Passwd;
+use procfs::ProcFs;
+
+/// The utmp file glibc writes.
+pub const DEFAULT_UTMP: &str = "/var/run/utmp";
+const PASSWD: &str = "/etc/passwd";
+const LOGIN_DEFS: &str = "/etc/login.defs";
+
+/// A utmp leader must have started by the recorded login time; `/proc` start times are
+/// computed from a boot time rounded to the second, hence the slack. A live pid that
+/// started later is a recycled pid, not the leader.
+const LEADER_START_SLACK_SECS: i64 = 2;
 
 /// Opens the Linux backend.
 ///
 /// # Errors
 ///
-/// Fails when the requested session source is not available.
-pub fn open(_opts: &NativeOptions) -> Result<Box<dyn Backend>> {
-    Ok(Box::new(super::Unsupported))
+/// With `SessionSource::Logind`, fails when logind does not answer on the system bus.
+/// `Auto` falls back to utmp and never fails.
+pub fn open(opts: &NativeOptions) -> Result<Box<dyn Backend>> {
+    Ok(Box::new(Linux::open(opts)?))
+}
+
+enum Source {
+    Logind(Logind),
+    Utmp { path: PathBuf, explicit: bool },
+}
+
+/// The Linux backend. See the module documentation.
+pub struct Linux {
+    source: Source,
+    procfs: ProcFs,
+}
+
+impl Linux {
+    /// Opens the backend with the session source `opts` asks for.
+    ///
+    /// # Errors
+    ///
+    /// See [`open`].
+    pub fn open(opts: &NativeOptions) -> Result<Linux> {
+        let utmp = || Source::Utmp {
+            path: opts.utmp_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_UTMP)),
+            explicit: opts.utmp_path.is_some(),
+        };
+        let source = match opts.source {
+            SessionSource::Logind => Source::Logind(Logind::connect()?),
+            SessionSource::Utmp => utmp(),
+            SessionSource::Auto => Logind::connect().map(Source::Logind).unwrap_or_else(|_| utmp()),
+        };
+        Ok(Linux { source, procfs: ProcFs::new("/proc") })
+    }
+
+    fn passwd() -> Passwd {
+        // Read on every use: accounts come and go while the tool runs (tests add them).
+        Passwd::load(Path::new(PASSWD))
+    }
+
+    fn utmp_sessions(&self, path: &Path, explicit: bool) -> Result<Vec<Session>> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            // No utmp file at the default place: nobody logged in through utmp.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Vec::new(),
+            Err(e) => return Err(Error::from_io(format!("read {}", path.display()), &e)),
+        };
+        let passwd = Self::passwd();
+        Ok(utmp::sessions(
+            &utmp::parse(&bytes),
+            |pid, logon| self.is_leader(pid, logon),
+            |name| passwd.by_name(name).map(|e| e.uid),
+        ))
+    }
+
+    /// Whether `pid` is alive and old enough to be the leader of a login at `logon`.
+    fn is_leader(&self, pid: u32, logon: i64) -> bool {
+        match self.procfs.status(pid) {
+            Some(st) if !st.is_dead() => {
+                self.procfs.start_time(pid).is_none_or(|start| start <= logon + LEADER_START_SLACK_SECS)
+            }
+            _ => false,
+        }
+    }
+
+    /// SIGHUP, then SIGTERM, to a utmp session's leader, through a pidfd.
+    fn signal_leader(&self, session: &Session) -> Result<Done> {
+        let action = || format!("log off session {} of {}", session.id, session.account().display_name());
+        let Some(pid) = session.leader.or_else(|| utmp::leader_of(&session.id)) else {
+            return Err(Error::new(ErrorKind::InvalidInput, action(), "the session has no leader pid"));
+        };
+        let fd = match sys::pidfd_open(pid) {
+            Ok(fd) => fd,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Done::AlreadyGone),
+            Err(e) => return Err(Error::from_io(action(), &e)),
+        };
+        // Checked with the pidfd open, so the signals below reach the process checked here.
+        let logon = session.logon_time.unwrap_or(i64::MAX - LEADER_START_SLACK_SECS);
+        if !self.is_leader(pid, logon) {
+            return Ok(Done::AlreadyGone);
+        }
+        for signal in [libc::SIGHUP, libc::SIGTERM] {
+            match sys::pidfd_send_signal(&fd, signal) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Done::AlreadyGone),
+                Err(e) => return Err(Error::from_io(action(), &e)),
+            }
+        }
+        Ok(Done::Requested)
+    }
+}
+
+impl Backend for Linux {
+    fn name(&self) -> &str {
+        match self.source {
+            Source::Logind(_) => "logind",
+            Source::Utmp { .. } => "utmp",
+        }
+    }
+
+    fn policy(&self) -> Policy {
+        let uid_min = std::fs::read_to_string(LOGIN_DEFS).map(|t| procfs::parse_uid_min(&t)).unwrap_or(1000);
+        Policy { sweep_after_logoff: true, uid_min: Some(uid_min), local_domain: None, can_disconnect: false }
+    }
+
+    fn check_privilege(&mut self) -> Result<()> {
+        check_euid(sys::effective_uid())
+    }
+
+    fn list_sessions(&mut self) -> Result<Vec<Session>> {
+        match &self.source {
+            Source::Logind(l) => l.list_sessions(),
+            Source::Utmp { path, explicit } => self.utmp_sessions(path, *explicit),
+        }
+    }
+
+    fn list_processes(&mut self) -> Result<Vec<Process>> {
+        self.procfs.list_processes(&Self::passwd()).map_err(|e| Error::from_io("list processes in /proc", &e))
+    }
+
+    fn current_session(&mut self) -> Result<Option<String>> {
+        match &self.source {
+            Source::Logind(l) => l.session_of_pid(std::process::id()),
+            Source::Utmp { path, explicit } => {
+                let ancestry = self.procfs.ancestry(std::process::id());
+                let sessions = self.utmp_sessions(path, *explicit)?;
+                // The nearest ancestor that leads a session is the tool's session.
+                Ok(ancestry
+                    .iter()
+                    .find_map(|pid| sessions.iter().find(|s| s.leader == Some(*pid)).map(|s| s.id.clone())))
+            }
+        }
+    }
+
+    fn own_pids(&mut self) -> Vec<u32> {
+        self.procfs.ancestry(std::process::id())
+    }
+
+    fn logoff_session(&mut self, session: &Session) -> Result<Done> {
+        match &self.source {
+            Source::Logind(l) => l.terminate_session(&session.id),
+            Source::Utmp { .. } => self.signal_leader(session),
+        }
+    }
+
+    fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
+        let passwd = Self::passwd();
+        let who = owner.display_name();
+        let entry = match owner.uid {
+            Some(uid) => passwd.by_uid(uid),
+            None => passwd.by_name(&owner.user),
+        };
+        let Some(uid) = owner.uid.or(entry.map(|e| e.uid)) else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("terminate the processes of {who}"),
+                "no such user in /etc/passwd",
+            ));
+        };
+        kill::Sweep::new(&self.procfs, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
+    }
+
+    fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
+        let action = || format!("send a message to session {}", session.id);
+        let Some(station) = session.station.as_deref().filter(|s| is_tty_name(s)) else {
+            return Err(Error::unsupported(action(), "the session has no terminal"));
+        };
+        let tty = Path::new("/dev").join(station);
+        // O_NOCTTY: never become the tty's controlling process; O_NONBLOCK: a stuck
+        // terminal (XOFF) must not hang the tool, as wall(1) does.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(&tty)
+            .map_err(|e| Error::from_io(action(), &e))?;
+        file.write_all(format_message(title, text).as_bytes()).map_err(|e| Error::from_io(action(), &e))
+    }
+}
+
+/// Privilege is the effective uid 0: the sweep needs to take other users' credentials.
+fn check_euid(euid: u32) -> Result<()> {
+    if euid == 0 {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        "log users off",
+        format!("this needs root, and the effective uid is {euid}; run it as root (for example with sudo)"),
+    ))
+}
+
+/// A tty name under /dev: `pts/3`, `tty1`. Nothing that could leave /dev.
+fn is_tty_name(station: &str) -> bool {
+    !station.is_empty()
+        && !station.starts_with('/')
+        && station.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && (station.starts_with("pts/") || station.starts_with("tty") || station.starts_with("console"))
+}
+
+/// The text written to a terminal: CR LF line ends (the tty may be in raw mode), a bell,
+/// and no control characters from the caller other than newlines and tabs.
+fn format_message(title: &str, text: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect::<String>().replace('\n', "\r\n")
+    };
+    format!("\r\n\x07{}\r\n\r\n{}\r\n", clean(title), clean(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn privilege_needs_euid_zero() {
+        assert!(check_euid(0).is_ok());
+        let err = check_euid(1000).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::PermissionDenied);
+        assert!(err.to_string().contains("sudo"), "{err}");
+    }
+
+    #[test]
+    fn tty_names() {
+        assert!(is_tty_name("pts/3") && is_tty_name("tty1") && is_tty_name("console"));
+        for bad in ["", "/etc/passwd", "pts/../../etc/shadow", ":0", "pts//1", "sda"] {
+            assert!(!is_tty_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn message_is_tty_safe() {
+        assert_eq!(format_message("T\x1b[2J", "a\nb"), "\r\n\x07T[2J\r\n\r\na\r\nb\r\n");
+    }
+
+    #[test]
+    fn uid_zero_is_refused() {
+        let procfs = ProcFs::new("/proc");
+        let err = kill::Sweep::new(&procfs, 0, Some(0), &[], "root").err().unwrap();
+        assert_eq!(err.kind, ErrorKind::InvalidInput);
+        let mut linux = Linux { source: Source::Utmp { path: "/nonexistent".into(), explicit: true }, procfs };
+        let opts = TerminateOptions {
+            grace: std::time::Duration::ZERO,
+            timeout: std::time::Duration::from_secs(1),
+            include_services: false,
+            spare_pids: vec![],
+        };
+        let root = Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
+        assert_eq!(linux.terminate_processes(&root, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
+        let by_name = Account { uid: None, ..root };
+        assert_eq!(linux.terminate_processes(&by_name, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
+    }
 }

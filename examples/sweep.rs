@@ -1,0 +1,183 @@
+//! A small driver of the Linux backend for `bench/kill-bench.sh` (run as root).
+//!
+//! ```text
+//! sweep kill UID [GRACE_MS]   terminate every process of UID (the library's sweep), print stats
+//! sweep wait UID [TIMEOUT_MS] wait until UID has no live process (zombies count as gone)
+//! sweep count UID             print how many live processes UID has
+//! sweep list [RUNS]           time the /proc listing, print the median in ms
+//! sweep spawn UID N           start N idle `sleep` processes as UID, reap them as they die
+//! sweep storm UID             start a fork storm as UID (see STORM), reap it as it churns
+//! ```
+
+#[cfg(target_os = "linux")]
+fn main() {
+    linux::main();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    eprintln!("sweep: Linux only");
+    std::process::exit(3);
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use logoff_users::backend::linux::passwd::Passwd;
+    use logoff_users::backend::linux::procfs::ProcFs;
+    use logoff_users::backend::{NativeOptions, SessionSource, TerminateOptions};
+    use logoff_users::model::Account;
+
+    /// A fork storm with churn: every process forks two children and exits, so pids come
+    /// and go all the time. RLIMIT_NPROC caps it at 3000 processes, and it stops by itself
+    /// 20 s after it began.
+    pub const STORM: &str = r#"
+ulimit -u 3000
+END=$((EPOCHSECONDS + 20))
+storm() { ((EPOCHSECONDS < END)) || exit 0; storm & storm & exit 0; }
+storm
+"#;
+
+    /// Runs [`STORM`] as `uid`, as a child subreaper that reaps every orphan at once, so
+    /// that exits free RLIMIT_NPROC slots for new forks (here PID 1 reaps only every ~2 s).
+    fn storm(uid: u32) {
+        let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
+        // SAFETY: prctl with integer arguments only changes this process's reaper flag.
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+        let mut leader = Command::new("bash")
+            .args(["-c", STORM])
+            .uid(uid)
+            .gid(gid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start bash");
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid writes the status into a valid local.
+            let pid = unsafe { libc::waitpid(-1, &mut status, 0) };
+            if pid < 0 && std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break; // ECHILD: the storm is over.
+            }
+        }
+        // Reaped in the loop already: this only tells std so (ECHILD).
+        let _ = leader.wait();
+    }
+
+    fn arg(args: &[String], i: usize, what: &str) -> u64 {
+        args.get(i).and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            eprintln!("sweep: missing or bad {what}");
+            std::process::exit(2)
+        })
+    }
+
+    fn live(uid: u32) -> usize {
+        ProcFs::new("/proc").owned_by(uid).expect("scan /proc").iter().filter(|(_, st)| !st.is_dead()).count()
+    }
+
+    pub fn main() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        match args.first().map(String::as_str) {
+            Some("kill") => {
+                let uid = arg(&args, 1, "uid") as u32;
+                let grace = args.get(2).map_or(5000, |_| arg(&args, 2, "grace"));
+                let opts = NativeOptions { source: SessionSource::Utmp, ..Default::default() };
+                let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                let own = backend.own_pids();
+                let t = Instant::now();
+                let done = backend.terminate_processes(
+                    &Account { user: uid.to_string(), domain: None, uid: Some(uid), sid: None },
+                    &TerminateOptions {
+                        grace: Duration::from_millis(grace),
+                        timeout: Duration::from_secs(60),
+                        include_services: false,
+                        spare_pids: own,
+                    },
+                );
+                match done {
+                    Ok(d) => println!(
+                        "signalled={} method={:?} remaining={} zombies={} ms={:.1}",
+                        d.signalled,
+                        d.method,
+                        d.remaining,
+                        d.zombies,
+                        t.elapsed().as_secs_f64() * 1e3
+                    ),
+                    Err(e) => {
+                        eprintln!("sweep: {e}");
+                        std::process::exit(1)
+                    }
+                }
+            }
+            Some("wait") => {
+                let uid = arg(&args, 1, "uid") as u32;
+                let timeout = Duration::from_millis(args.get(2).map_or(60_000, |_| arg(&args, 2, "timeout")));
+                let t = Instant::now();
+                while live(uid) > 0 {
+                    if t.elapsed() > timeout {
+                        eprintln!("sweep: uid {uid} still has processes");
+                        std::process::exit(1);
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+            Some("count") => println!("{}", live(arg(&args, 1, "uid") as u32)),
+            Some("list") => {
+                let runs = args.get(1).map_or(5, |_| arg(&args, 1, "runs"));
+                let passwd = Passwd::load("/etc/passwd".as_ref());
+                let procfs = ProcFs::new("/proc");
+                let mut times = Vec::new();
+                let mut n = 0;
+                for _ in 0..runs {
+                    let t = Instant::now();
+                    n = procfs.list_processes(&passwd).expect("list").len();
+                    times.push(t.elapsed().as_secs_f64() * 1e3);
+                }
+                times.sort_by(f64::total_cmp);
+                println!("processes={n} median_ms={:.1}", times[times.len() / 2]);
+                if std::env::var_os("SWEEP_SCAN_DETAIL").is_some() {
+                    let time = |what: &str, f: &dyn Fn() -> usize| {
+                        let t = Instant::now();
+                        let n = f();
+                        println!("{what}: {n} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
+                    };
+                    time("readdir", &|| procfs.pids().unwrap().len());
+                    time("stat() scan", &|| procfs.owned_dirs(0).unwrap().len());
+                    time("status scan", &|| procfs.owned_by(0).unwrap().len());
+                    time("status+stat listing", &|| procfs.list_processes(&passwd).unwrap().len());
+                }
+            }
+            Some("spawn") => {
+                let uid = arg(&args, 1, "uid") as u32;
+                let n = arg(&args, 2, "count");
+                let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
+                let mut children = Vec::new();
+                for _ in 0..n {
+                    let child = Command::new("sleep")
+                        .arg("3600")
+                        .uid(uid)
+                        .gid(gid)
+                        .stdin(Stdio::null())
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .spawn()
+                        .expect("spawn sleep");
+                    children.push(child);
+                }
+                println!("ready");
+                for mut c in children {
+                    let _ = c.wait();
+                }
+            }
+            Some("storm") => storm(arg(&args, 1, "uid") as u32),
+            _ => {
+                eprintln!("usage: sweep kill|wait|count|list|spawn|storm ...");
+                std::process::exit(2);
+            }
+        }
+    }
+}

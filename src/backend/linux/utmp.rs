@@ -1,0 +1,264 @@
+//! The utmp file (`/var/run/utmp`), parsed in pure Rust in the glibc x86_64 layout.
+//!
+//! libc's `getutxent` is not used: under musl it is a stub that finds nothing, and `who`
+//! is not run either. This module converts records to [`Session`]s; it does not decide
+//! whether a leader is alive (the caller passes that in), and it never signals anything.
+//! [`encode`] and [`write_file`] exist for tests, which build utmp files of their own.
+
+use std::io;
+use std::path::Path;
+
+use crate::model::{Session, SessionState};
+
+/// The size of one glibc utmp record on x86_64 (and every 64-bit glibc target that uses
+/// the 32-bit time compatibility layout).
+pub const RECORD_SIZE: usize = 384;
+
+/// `ut_type` of a record: a normal process, i.e. a user login.
+pub const USER_PROCESS: i16 = 7;
+/// `ut_type` of a record whose login has ended.
+pub const DEAD_PROCESS: i16 = 8;
+
+const LINE: std::ops::Range<usize> = 8..40;
+const ID: std::ops::Range<usize> = 40..44;
+const USER: std::ops::Range<usize> = 44..76;
+const HOST: std::ops::Range<usize> = 76..332;
+const SESSION: usize = 336;
+const TV_SEC: usize = 340;
+const TV_USEC: usize = 344;
+const ADDR_V6: std::ops::Range<usize> = 348..364;
+
+/// One utmp record, the fields this tool uses or writes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Record {
+    /// `ut_type`.
+    pub kind: i16,
+    /// `ut_pid`: the session leader.
+    pub pid: i32,
+    /// `ut_line`: the tty, without `/dev/`.
+    pub line: String,
+    /// `ut_id`: the inittab id or tty suffix.
+    pub id: String,
+    /// `ut_user`.
+    pub user: String,
+    /// `ut_host`: the remote host, empty for a local login.
+    pub host: String,
+    /// `ut_session`.
+    pub session: i32,
+    /// `ut_tv.tv_sec`: the login time.
+    pub tv_sec: i32,
+    /// `ut_tv.tv_usec`.
+    pub tv_usec: i32,
+    /// `ut_addr_v6`, raw.
+    pub addr_v6: [u8; 16],
+}
+
+fn c_string(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+fn i32_at(rec: &[u8], at: usize) -> i32 {
+    i32::from_ne_bytes([rec[at], rec[at + 1], rec[at + 2], rec[at + 3]])
+}
+
+/// Decodes one record of exactly [`RECORD_SIZE`] bytes; `None` for any other length.
+pub fn decode(rec: &[u8]) -> Option<Record> {
+    if rec.len() != RECORD_SIZE {
+        return None;
+    }
+    let mut addr_v6 = [0u8; 16];
+    addr_v6.copy_from_slice(&rec[ADDR_V6]);
+    Some(Record {
+        kind: i16::from_ne_bytes([rec[0], rec[1]]),
+        pid: i32_at(rec, 4),
+        line: c_string(&rec[LINE]),
+        id: c_string(&rec[ID]),
+        user: c_string(&rec[USER]),
+        host: c_string(&rec[HOST]),
+        session: i32_at(rec, SESSION),
+        tv_sec: i32_at(rec, TV_SEC),
+        tv_usec: i32_at(rec, TV_USEC),
+        addr_v6,
+    })
+}
+
+/// Decodes a whole utmp file. A truncated last record is ignored, as glibc does.
+pub fn parse(bytes: &[u8]) -> Vec<Record> {
+    bytes.chunks_exact(RECORD_SIZE).filter_map(decode).collect()
+}
+
+fn put_str(dst: &mut [u8], s: &str) {
+    // Fields are fixed-size and need not be NUL-terminated when full, like glibc's.
+    let n = s.len().min(dst.len());
+    dst[..n].copy_from_slice(&s.as_bytes()[..n]);
+}
+
+/// Encodes a record in the glibc layout; strings too long for their field are cut.
+pub fn encode(r: &Record) -> [u8; RECORD_SIZE] {
+    let mut rec = [0u8; RECORD_SIZE];
+    rec[0..2].copy_from_slice(&r.kind.to_ne_bytes());
+    rec[4..8].copy_from_slice(&r.pid.to_ne_bytes());
+    put_str(&mut rec[LINE], &r.line);
+    put_str(&mut rec[ID], &r.id);
+    put_str(&mut rec[USER], &r.user);
+    put_str(&mut rec[HOST], &r.host);
+    rec[SESSION..SESSION + 4].copy_from_slice(&r.session.to_ne_bytes());
+    rec[TV_SEC..TV_SEC + 4].copy_from_slice(&r.tv_sec.to_ne_bytes());
+    rec[TV_USEC..TV_USEC + 4].copy_from_slice(&r.tv_usec.to_ne_bytes());
+    rec[ADDR_V6].copy_from_slice(&r.addr_v6);
+    rec
+}
+
+/// Writes `records` to `path` as a utmp file (for tests and tools that build one).
+///
+/// # Errors
+///
+/// Fails when the file cannot be written.
+pub fn write_file(path: &Path, records: &[Record]) -> io::Result<()> {
+    let bytes: Vec<u8> = records.iter().flat_map(encode).collect();
+    std::fs::write(path, bytes)
+}
+
+/// The utmp session id of a leader pid.
+pub fn session_id(pid: u32) -> String {
+    format!("utmp:{pid}")
+}
+
+/// The leader pid of a utmp session id, or `None` if `id` is not one.
+pub fn leader_of(id: &str) -> Option<u32> {
+    id.strip_prefix("utmp:")?.parse().ok()
+}
+
+/// The sessions of the USER_PROCESS records whose leader `is_alive` says is alive; `uid_of`
+/// resolves user names. One session per leader pid: the first record wins.
+pub fn sessions(
+    records: &[Record],
+    is_alive: impl Fn(u32, i64) -> bool,
+    uid_of: impl Fn(&str) -> Option<u32>,
+) -> Vec<Session> {
+    let mut out: Vec<Session> = Vec::new();
+    for r in records {
+        let Ok(pid) = u32::try_from(r.pid) else {
+            continue;
+        };
+        if r.kind != USER_PROCESS || pid == 0 || r.user.is_empty() {
+            continue;
+        }
+        let id = session_id(pid);
+        if out.iter().any(|s| s.id == id) || !is_alive(pid, i64::from(r.tv_sec)) {
+            continue;
+        }
+        out.push(Session {
+            id,
+            user: r.user.clone(),
+            domain: None,
+            uid: uid_of(&r.user),
+            sid: None,
+            station: (!r.line.is_empty()).then(|| r.line.clone()),
+            state: SessionState::LoggedIn,
+            remote_host: (!r.host.is_empty()).then(|| r.host.clone()),
+            logon_time: Some(i64::from(r.tv_sec)),
+            idle_seconds: None,
+            class: None,
+            kind: None,
+            leader: Some(pid),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(kind: i16, pid: i32, user: &str, line: &str, host: &str) -> Record {
+        Record {
+            kind,
+            pid,
+            line: line.into(),
+            id: "ts/1".into(),
+            user: user.into(),
+            host: host.into(),
+            session: 3,
+            tv_sec: 1_700_000_000,
+            tv_usec: 5,
+            addr_v6: [1; 16],
+        }
+    }
+
+    #[test]
+    fn layout_offsets_match_glibc() {
+        let r = rec(USER_PROCESS, 0x0102_0304, "alice", "pts/1", "10.0.0.1");
+        let b = encode(&r);
+        assert_eq!(b.len(), 384);
+        assert_eq!(&b[0..2], &7i16.to_ne_bytes());
+        assert_eq!(&b[4..8], &0x0102_0304i32.to_ne_bytes());
+        assert_eq!(&b[8..13], b"pts/1");
+        assert_eq!(&b[44..49], b"alice");
+        assert_eq!(&b[76..84], b"10.0.0.1");
+        assert_eq!(&b[340..344], &1_700_000_000i32.to_ne_bytes());
+        assert_eq!(decode(&b), Some(r));
+    }
+
+    #[test]
+    fn full_width_fields_without_nul_decode() {
+        let long = "u".repeat(40);
+        let b = encode(&rec(USER_PROCESS, 9, &long, &"l".repeat(32), &"h".repeat(300)));
+        let r = decode(&b).unwrap();
+        assert_eq!(r.user, "u".repeat(32));
+        assert_eq!(r.line, "l".repeat(32));
+        assert_eq!(r.host, "h".repeat(256));
+    }
+
+    #[test]
+    fn sessions_keep_live_user_processes_only() {
+        let records = vec![
+            rec(2, 0, "reboot", "~", ""),
+            rec(USER_PROCESS, 100, "alice", "pts/1", "host.example"),
+            rec(USER_PROCESS, 100, "alice", "pts/1", "dup"),
+            rec(USER_PROCESS, 200, "bob", "tty1", ""),
+            rec(DEAD_PROCESS, 300, "carol", "pts/2", ""),
+            rec(USER_PROCESS, 400, "dave", "pts/3", ""),
+            rec(USER_PROCESS, -5, "eve", "pts/4", ""),
+        ];
+        let bytes: Vec<u8> = records.iter().flat_map(encode).collect();
+        let parsed = parse(&bytes);
+        assert_eq!(parsed, records);
+        let s = sessions(&parsed, |pid, _| pid != 400, |u| (u == "alice").then_some(1001));
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[0].id, "utmp:100");
+        assert_eq!(s[0].uid, Some(1001));
+        assert_eq!(s[0].remote_host.as_deref(), Some("host.example"));
+        assert_eq!(s[0].station.as_deref(), Some("pts/1"));
+        assert_eq!(s[0].state, SessionState::LoggedIn);
+        assert_eq!(s[0].leader, Some(100));
+        assert_eq!(s[0].logon_time, Some(1_700_000_000));
+        assert_eq!(s[1].user, "bob");
+        assert_eq!(s[1].uid, None);
+        assert_eq!(s[1].remote_host, None);
+        assert_eq!(leader_of("utmp:100"), Some(100));
+        assert_eq!(leader_of("c2"), None);
+    }
+
+    #[test]
+    fn truncated_and_garbage_input_never_panics() {
+        let good = encode(&rec(USER_PROCESS, 1, "a", "b", "c"));
+        for len in 0..good.len() {
+            assert!(parse(&good[..len]).is_empty());
+        }
+        assert_eq!(parse(&[&good[..], &good[..100]].concat()).len(), 1);
+        // Pseudo-random bytes, including invalid UTF-8 and no NULs.
+        let mut x: u32 = 12345;
+        let garbage: Vec<u8> = (0..RECORD_SIZE * 7 + 13)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let parsed = parse(&garbage);
+        assert_eq!(parsed.len(), 7);
+        let _ = sessions(&parsed, |_, _| true, |_| None);
+        assert!(decode(&garbage[..10]).is_none());
+    }
+}

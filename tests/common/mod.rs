@@ -1,0 +1,153 @@
+//! Helpers of the real-system Linux tests: the root gate, throw-away users, and processes
+//! the tests start themselves (the only processes they ever signal).
+
+#![allow(dead_code)]
+
+use std::os::unix::process::CommandExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use logoff_users::backend::linux::procfs::ProcFs;
+use logoff_users::backend::{TerminateOptions, linux};
+
+/// Whether the real-system tests can run: they need root. Without root they are skipped
+/// with a note, unless `LOGOFF_REQUIRE_REAL_TESTS=1`, which turns the skip into a failure
+/// (CI sets it, so that a lost privilege cannot make the suite pass vacuously).
+pub fn real_tests(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let euid = unsafe { libc::geteuid() };
+    if euid == 0 {
+        return true;
+    }
+    if std::env::var("LOGOFF_REQUIRE_REAL_TESTS").as_deref() == Ok("1") {
+        panic!("{test}: LOGOFF_REQUIRE_REAL_TESTS=1 but not running as root (euid {euid})");
+    }
+    eprintln!("note: skipping {test}: real-system tests need root (set LOGOFF_REQUIRE_REAL_TESTS=1 to fail instead)");
+    false
+}
+
+/// A user made with `useradd`, deleted with `userdel -r` when dropped (after its remaining
+/// processes, which only the test can have started, are killed as that user).
+pub struct TestUser {
+    pub name: String,
+    pub uid: u32,
+    pub gid: u32,
+}
+
+fn id(flag: &str, name: &str) -> u32 {
+    let out = Command::new("id").args([flag, name]).output().expect("run id");
+    assert!(out.status.success(), "id {flag} {name} failed");
+    String::from_utf8_lossy(&out.stdout).trim().parse().expect("numeric id")
+}
+
+impl TestUser {
+    pub fn create() -> TestUser {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!(
+            "lut{:x}{:x}{}",
+            std::process::id() & 0xfff,
+            nanos & 0xffff,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let status = Command::new("useradd")
+            .args(["-m", "-s", "/bin/sh", &name])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run useradd");
+        assert!(status.success(), "useradd {name} failed");
+        let (uid, gid) = (id("-u", &name), id("-g", &name));
+        assert_ne!(uid, 0);
+        TestUser { name, uid, gid }
+    }
+
+    /// Starts `program args` as this user (no supplementary groups).
+    pub fn spawn(&self, program: &str, args: &[&str]) -> Child {
+        Command::new(program)
+            .args(args)
+            .uid(self.uid)
+            .gid(self.gid)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program} as {}: {e}", self.name))
+    }
+
+    /// Starts `n` idle `sleep` processes as this user.
+    pub fn spawn_sleeps(&self, n: usize) -> Vec<Child> {
+        (0..n).map(|_| self.spawn("sleep", &["600"])).collect()
+    }
+
+    /// Live (non-zombie) processes whose real, effective or saved uid is this user's.
+    pub fn live_processes(&self) -> Vec<u32> {
+        ProcFs::new("/proc")
+            .owned_by(self.uid)
+            .unwrap()
+            .into_iter()
+            .filter(|(_, st)| !st.is_dead())
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    pub fn account(&self) -> logoff_users::model::Account {
+        logoff_users::model::Account { user: self.name.clone(), domain: None, uid: Some(self.uid), sid: None }
+    }
+}
+
+impl Drop for TestUser {
+    fn drop(&mut self) {
+        // Leftovers after a failed assertion: kill(-1) as the user reaches only its processes.
+        let _ = Command::new("setpriv")
+            .args([
+                &format!("--reuid={}", self.uid),
+                &format!("--regid={}", self.gid),
+                "--clear-groups",
+                "kill",
+                "-KILL",
+                "-1",
+            ])
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.live_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("userdel").args(["-r", &self.name]).stderr(Stdio::null()).status();
+    }
+}
+
+/// Reaps children that should be dead, without hanging on one that is not.
+pub fn reap(children: &mut [Child]) {
+    for c in children.iter_mut() {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+/// The start time of `pid`, as the library reads it.
+pub fn start_time(pid: u32) -> Option<i64> {
+    ProcFs::new("/proc").start_time(pid)
+}
+
+/// The Linux backend over a utmp file of the test's own (empty unless the test writes it).
+pub fn backend(utmp: &std::path::Path) -> Box<dyn logoff_users::backend::Backend> {
+    let opts = logoff_users::backend::NativeOptions {
+        source: logoff_users::backend::SessionSource::Utmp,
+        utmp_path: Some(utmp.to_path_buf()),
+        ..Default::default()
+    };
+    linux::open(&opts).expect("open the Linux backend")
+}
+
+pub fn terminate_options(spare: Vec<u32>, grace_ms: u64, timeout_s: u64) -> TerminateOptions {
+    TerminateOptions {
+        grace: Duration::from_millis(grace_ms),
+        timeout: Duration::from_secs(timeout_s),
+        include_services: false,
+        spare_pids: spare,
+    }
+}

@@ -1,0 +1,83 @@
+//! Real-system test of the sweep (root only): two target users with many processes, one
+//! of them also owning a process only by effective uid, and a bystander whose processes
+//! must all survive.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use common::{TestUser, backend, real_tests, reap, start_time, terminate_options};
+
+#[test]
+fn sweep_ends_every_target_process_and_spares_bystanders() {
+    if !real_tests("sweep_ends_every_target_process_and_spares_bystanders") {
+        return;
+    }
+    let (a, b, bystander) = (TestUser::create(), TestUser::create(), TestUser::create());
+    let mut a_children = a.spawn_sleeps(500);
+    let mut b_children = b.spawn_sleeps(50);
+    // Real uid 0, effective uid A, saved uid 0: kill(-1) as A cannot reach it, so the
+    // pidfd straggler pass must.
+    let euid_only = std::process::Command::new("perl")
+        .args(["-e", "$> = shift; sleep 600", &a.uid.to_string()])
+        .spawn()
+        .expect("spawn perl");
+    a_children.push(euid_only);
+    let mut by_children = bystander.spawn_sleeps(30);
+    let bystanders: Vec<(u32, Option<i64>)> = by_children.iter().map(|c| (c.id(), start_time(c.id()))).collect();
+
+    // Wait until the perl process has dropped its effective uid.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while a.live_processes().len() < 501 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(a.live_processes().len(), 501);
+    let perl = logoff_users::backend::linux::procfs::ProcFs::new("/proc").status(a_children[500].id()).unwrap();
+    assert_eq!(perl.uids[..3], [0, a.uid, 0], "the perl process should be A's by effective uid only");
+    assert_eq!(b.live_processes().len(), 50);
+
+    let utmp = tempfile::NamedTempFile::new().unwrap();
+    let mut linux = backend(utmp.path());
+    let spare = linux.own_pids();
+    for (user, expected) in [(&a, 501), (&b, 50)] {
+        let done = linux.terminate_processes(&user.account(), &terminate_options(spare.clone(), 2000, 30)).unwrap();
+        assert_eq!(done.remaining, 0, "{done:?}");
+        assert_eq!(done.method, "kill(-1) as uid");
+        assert!(done.signalled >= expected, "{done:?}");
+        assert!(user.live_processes().is_empty(), "{} has {:?}", user.name, user.live_processes());
+    }
+    reap(&mut a_children);
+    reap(&mut b_children);
+    assert!(a.live_processes().is_empty() && b.live_processes().is_empty());
+
+    for (pid, started) in &bystanders {
+        assert!(started.is_some());
+        assert_eq!(start_time(*pid), *started, "bystander {pid} is gone or was replaced");
+    }
+    assert_eq!(bystander.live_processes().len(), 30);
+    for c in &mut by_children {
+        assert!(c.try_wait().unwrap().is_none(), "bystander {} exited", c.id());
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+
+    // Nothing left: a second sweep finds nothing alive. (Its `signalled` may count zombies
+    // of an earlier user with the same, recycled uid that are not reaped yet.)
+    let again = linux.terminate_processes(&a.account(), &terminate_options(spare, 0, 5)).unwrap();
+    assert_eq!(again.remaining, 0, "{again:?}");
+    assert!(a.live_processes().is_empty());
+}
+
+#[test]
+fn sweep_of_root_is_refused() {
+    if !real_tests("sweep_of_root_is_refused") {
+        return;
+    }
+    let utmp = tempfile::NamedTempFile::new().unwrap();
+    let mut linux = backend(utmp.path());
+    let root = logoff_users::model::Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
+    let err = linux.terminate_processes(&root, &terminate_options(vec![], 0, 1)).unwrap_err();
+    assert_eq!(err.kind, logoff_users::error::ErrorKind::InvalidInput);
+    let by_name = logoff_users::model::Account { uid: None, ..root };
+    assert!(linux.terminate_processes(&by_name, &terminate_options(vec![], 0, 1)).is_err());
+}

@@ -1,0 +1,113 @@
+//! Real-system test (root only) of utmp sessions: a utmp file the test writes, whose
+//! USER_PROCESS records name processes the test started as test users.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::os::unix::process::ExitStatusExt;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{TestUser, backend, real_tests};
+use logoff_users::backend::Done;
+use logoff_users::backend::linux::utmp::{self, DEAD_PROCESS, Record, USER_PROCESS};
+use logoff_users::model::SessionState;
+
+fn now() -> i32 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32
+}
+
+fn record(kind: i16, pid: u32, user: &str, line: &str, host: &str, tv_sec: i32) -> Record {
+    Record {
+        kind,
+        pid: pid as i32,
+        line: line.into(),
+        id: line.chars().rev().take(4).collect(),
+        user: user.into(),
+        host: host.into(),
+        tv_sec,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn utmp_sessions_are_listed_and_logged_off() {
+    if !real_tests("utmp_sessions_are_listed_and_logged_off") {
+        return;
+    }
+    let (a, b) = (TestUser::create(), TestUser::create());
+    let mut leader_a = a.spawn("sleep", &["600"]);
+    let mut leader_b = b.spawn("sleep", &["600"]);
+    let mut gone = a.spawn("true", &[]);
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    // Make sure the leaders exist before the records claim a logon time.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let t = now();
+
+    let file = tempfile::NamedTempFile::new().unwrap();
+    utmp::write_file(
+        file.path(),
+        &[
+            record(2, 0, "reboot", "~", "", t - 1000),
+            record(USER_PROCESS, leader_a.id(), &a.name, "pts/901", "192.0.2.7", t),
+            record(USER_PROCESS, leader_b.id(), &b.name, "tty63", "", t),
+            // A dead leader (its pid may be reused already: the logon time predates it).
+            record(USER_PROCESS, gone_pid, &a.name, "pts/902", "", t - 3600),
+            // A logout record with a live pid: not a session.
+            record(DEAD_PROCESS, leader_b.id(), "", "pts/903", "", t),
+            // The test process itself leads a session, so it is the current session.
+            record(USER_PROCESS, std::process::id(), &b.name, "pts/904", "", t),
+        ],
+    )
+    .unwrap();
+
+    let mut linux = backend(file.path());
+    assert_eq!(linux.name(), "utmp");
+    let sessions = linux.list_sessions().unwrap();
+    let ids: Vec<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    let id_a = format!("utmp:{}", leader_a.id());
+    let id_b = format!("utmp:{}", leader_b.id());
+    let id_self = format!("utmp:{}", std::process::id());
+    assert_eq!(ids, [id_a.as_str(), id_b.as_str(), id_self.as_str()]);
+    let sa = &sessions[0];
+    assert_eq!(sa.user, a.name);
+    assert_eq!(sa.uid, Some(a.uid));
+    assert_eq!(sa.station.as_deref(), Some("pts/901"));
+    assert_eq!(sa.remote_host.as_deref(), Some("192.0.2.7"));
+    assert_eq!(sa.logon_time, Some(i64::from(t)));
+    assert_eq!(sa.state, SessionState::LoggedIn);
+    assert_eq!(sa.leader, Some(leader_a.id()));
+    assert_eq!(sessions[1].remote_host, None);
+
+    assert_eq!(linux.current_session().unwrap(), Some(id_self));
+
+    assert_eq!(linux.logoff_session(sa).unwrap(), Done::Requested);
+    let status = leader_a.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
+    assert_eq!(linux.logoff_session(sa).unwrap(), Done::AlreadyGone);
+
+    let after = linux.list_sessions().unwrap();
+    assert!(after.iter().all(|s| s.id != id_a), "{after:?}");
+    assert!(after.iter().any(|s| s.id == id_b), "the other session must stay");
+    assert!(leader_b.try_wait().unwrap().is_none(), "B's leader must be untouched");
+
+    // No terminal: a message cannot be shown.
+    let mut no_tty = sessions[1].clone();
+    no_tty.station = None;
+    let err = linux.send_message(&no_tty, "t", "x").unwrap_err();
+    assert_eq!(err.kind, logoff_users::error::ErrorKind::Unsupported);
+
+    assert_eq!(linux.logoff_session(&sessions[1]).unwrap(), Done::Requested);
+    assert!(leader_b.wait().unwrap().signal().is_some());
+}
+
+#[test]
+fn missing_explicit_utmp_file_is_an_error() {
+    if !real_tests("missing_explicit_utmp_file_is_an_error") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut linux = backend(&dir.path().join("absent"));
+    assert!(linux.list_sessions().is_err());
+}

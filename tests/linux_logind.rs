@@ -17,9 +17,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The tool run inside the container, relative to the target directory (`target/debug`),
-/// which is bind-mounted read-only at `/opt/logoff`. Both speak the same arguments.
-/// Switch to the real binary with: `const TOOL: &str = "logoff-users";`
-const TOOL: &str = "examples/logind_probe";
+/// which is bind-mounted read-only at `/opt/logoff`: the real binary.
+const TOOL: &str = "logoff-users";
 
 const ALICE: &str = "lu_alice";
 const BOB: &str = "lu_bob";
@@ -123,25 +122,37 @@ impl Container {
 
     /// Opens an ssh session that stays open (a `sleep` on a pty) until the test ends or
     /// the session is terminated.
-    fn open_session(&mut self, user: &str, marker_secs: u32) {
+    fn open_session(&mut self, user: &str, marker_secs: u32) -> String {
+        self.open_session_to(user, marker_secs, Stdio::null())
+    }
+
+    /// Like [`Container::open_session`], with the session's terminal output (what the ssh
+    /// client prints) going to `stdout`. Returns the new session's id.
+    fn open_session_to(&mut self, user: &str, marker_secs: u32, stdout: Stdio) -> String {
         let before = sessions_of(&self.loginctl_sessions(), user);
         let child = self
             .ssh_cmd(user, true)
             .arg(format!("exec sleep {marker_secs}"))
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         self.clients.push(child);
         // A new session is "opening" until its pty and scope are set up: wait for more.
+        let mut new = String::new();
         self.wait_for(&format!("a new active session of {user}"), || {
             let now = sessions_of(&self.loginctl_sessions(), user);
-            now.difference(&before).any(|id| {
+            let found = now.difference(&before).find(|id| {
                 matches!(self.session_property(id, "State").as_str(), "active" | "online")
                     && !self.session_property(id, "TTY").is_empty()
-            })
+            });
+            if let Some(id) = found {
+                new = id.clone();
+            }
+            found.is_some()
         });
+        new
     }
 
     /// Opens an ssh session that leaves `setsid nohup sleep` behind and logs out, so the
@@ -316,8 +327,9 @@ fn logs_users_off_a_real_logind() {
     // runs in later.
     ct.open_session(ALICE, 1001);
     let alice_closing = ct.leave_closing_session(ALICE, 1002);
-    ct.open_session(BOB, 1003);
-    ct.open_session(CAROL, 1004);
+    let bob_out = ct.state.path().join("bob-terminal.out");
+    let bob_session = ct.open_session_to(BOB, 1003, Stdio::from(std::fs::File::create(&bob_out).unwrap()));
+    let carol_session = ct.open_session(CAROL, 1004);
     ct.open_session(ADMIN, 1005);
     let t_sessions = t0.elapsed();
 
@@ -348,6 +360,50 @@ fn logs_users_off_a_real_logind() {
     let closing = sessions.iter().find(|s| s["id"] == alice_closing.as_str()).unwrap();
     assert_eq!(closing["state"], "closing", "{closing}");
 
+    let tool = format!("/opt/logoff/{TOOL}");
+
+    // (d) --idle-over honours logind's IdleSinceHint: logind derives it from the tty's
+    // access time, so age carol's pty by two hours; only her session is selected.
+    let carol_tty = ct.session_property(&carol_session, "TTY");
+    ct.run(&["touch", "-a", "-d", "2 hours ago", &format!("/dev/{carol_tty}")]);
+    assert_eq!(ct.session_property(&carol_session, "IdleHint"), "yes", "logind does not see carol idle");
+    let out = ct.run(&[&tool, "ALL", "--idle-over", "1h", "--dry-run", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let planned: Vec<String> = doc["hosts"][0]["plan"]["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|u| u["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(planned, [carol_session.clone()], "--idle-over 1h planned {planned:?}\n{out}");
+    let idle = doc["hosts"][0]["plan"]["users"][0]["sessions"][0]["idle_seconds"].as_u64().unwrap();
+    assert!((7100..7300).contains(&idle), "carol idle for {idle} s");
+
+    // (e) --message reaches the terminal of bob's ssh session; SIGTERM during the grace
+    // period cancels (exit 4) and leaves every session alive.
+    let before = ct.loginctl_sessions();
+    let out = ct.exec(&[
+        "timeout",
+        "--preserve-status",
+        "-s",
+        "TERM",
+        "3s",
+        &tool,
+        BOB,
+        "--message",
+        "logoff-users test: save your work",
+        "--grace",
+        "10m",
+    ]);
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "cancel did not exit 4:\n{log}");
+    assert!(log.contains("cancelled during the grace period: no one was logged off"), "{log}");
+    assert!(log.contains(&format!("  ok: session {bob_session} of {BOB}: message delivered")), "{log}");
+    assert_eq!(ct.loginctl_sessions(), before, "a session changed during a cancelled grace period\n{log}");
+    ct.wait_for("the message on bob's terminal", || {
+        std::fs::read_to_string(&bob_out).unwrap_or_default().contains("logoff-users test: save your work")
+    });
+
     // (b) Log off alice: both her sessions and every process of hers go, including the
     // nohup'd sleep in the closing session; bob, carol and the admin are untouched.
     // Their marker processes (the sleeps on their ptys); other processes of theirs, such
@@ -355,15 +411,15 @@ fn logs_users_off_a_real_logind() {
     let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN].iter().map(|u| (*u, ct.sleeps_of(u))).collect();
     let before = ct.loginctl_sessions();
     assert!(!ct.pids_of(ALICE).is_empty());
-    let tool = format!("/opt/logoff/{TOOL}");
     let out = ct.exec(&[&tool, ALICE, "--timeout", "30s"]);
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
     let after = ct.loginctl_sessions();
     assert!(sessions_of(&after, ALICE).is_empty(), "alice still has sessions: {after:?}\n{log}");
-    // The session's processes go with it; alice's user manager (systemd --user) stops
-    // when her last session is gone, after logind's UserStopDelaySec (10 s by default).
-    ct.wait_for("alice's processes to end", || ct.pids_of(ALICE).is_empty());
+    // The tool verified before it exited: every process of alice's is gone already,
+    // the nohup'd sleep of the closing session and her user manager included.
+    assert!(ct.pids_of(ALICE).is_empty(), "alice still has processes {:?}\n{log}", ct.pids_of(ALICE));
+    assert!(log.contains(&format!("verified: {ALICE} is logged off")), "{log}");
     for user in [BOB, CAROL, ADMIN] {
         assert_eq!(
             sessions_of(&after, user),
@@ -401,7 +457,7 @@ fn logs_users_off_a_real_logind() {
     let admin_before = sessions_of(&before, ADMIN);
     let admin_after = sessions_of(&after, ADMIN);
     assert!(admin_after.is_disjoint(&admin_before), "admin's other session survived ALL:\n{log}");
-    ct.wait_for("bob's and carol's processes to end", || ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty());
+    assert!(ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty(), "bob or carol kept processes\n{log}");
     let t_all = t0.elapsed();
 
     eprintln!(

@@ -1,0 +1,137 @@
+//! Real-system tests (root only) of the real binary on Linux, without logind: sessions from
+//! a utmp file the test writes, processes the test starts as users it creates. The tool's
+//! JSON must say what happened, the targets must end with no process, the bystander must
+//! keep every process, and a second run must find nothing to do.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::process::{Command, Output};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use common::{TestUser, real_tests, reap, start_time};
+use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
+
+const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
+
+fn session_record(pid: u32, user: &str, line: &str) -> Record {
+    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32;
+    Record {
+        kind: USER_PROCESS,
+        pid: pid as i32,
+        line: line.into(),
+        id: line.chars().rev().take(4).collect(),
+        user: user.into(),
+        host: "198.51.100.9".into(),
+        tv_sec: t,
+        ..Default::default()
+    }
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("LOGOFF_USERS").output().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+#[test]
+fn the_binary_logs_off_two_users_and_spares_the_bystander() {
+    if !real_tests("the_binary_logs_off_two_users_and_spares_the_bystander") {
+        return;
+    }
+    let (a, b, c) = (TestUser::create(), TestUser::create(), TestUser::create());
+    let mut leader_a = vec![a.spawn("sleep", &["600"])];
+    let mut leader_c = vec![c.spawn("sleep", &["600"])];
+    let mut procs_a = a.spawn_sleeps(500);
+    let mut procs_b = b.spawn_sleeps(50);
+    let procs_c = c.spawn_sleeps(30);
+    let bystander: Vec<(u32, Option<i64>)> =
+        procs_c.iter().chain(&leader_c).map(|p| (p.id(), start_time(p.id()))).collect();
+    // The logon time must not predate the leaders.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let utmp_path = file.path().to_str().unwrap().to_string();
+    utmp::write_file(
+        file.path(),
+        &[session_record(leader_a[0].id(), &a.name, "pts/911"), session_record(leader_c[0].id(), &c.name, "pts/912")],
+    )
+    .unwrap();
+
+    // --list shows the utmp sessions.
+    let o = run(&["--source", "utmp", "--utmp", &utmp_path, "--list", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let list = json(&o);
+    let users: Vec<&str> =
+        list["hosts"][0]["sessions"].as_array().unwrap().iter().map(|s| s["user"].as_str().unwrap()).collect();
+    assert_eq!(users, [a.name.as_str(), c.name.as_str()]);
+    assert_eq!(list["hosts"][0]["backend"], "utmp");
+
+    let targets = format!("{},{}", a.name, b.name.to_uppercase());
+    let o = run(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json", "--grace", "1s"]);
+    let doc = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{doc:#}");
+    reap(&mut leader_a);
+    reap(&mut procs_a);
+    reap(&mut procs_b);
+    assert!(a.live_processes().is_empty(), "{} kept {:?}", a.name, a.live_processes());
+    assert!(b.live_processes().is_empty(), "{} kept {:?}", b.name, b.live_processes());
+    for (pid, t) in &bystander {
+        assert_eq!(start_time(*pid), *t, "bystander process {pid} was touched");
+    }
+    let host = &doc["hosts"][0];
+    let plan_users = host["plan"]["users"].as_array().unwrap();
+    assert_eq!(plan_users[0]["status"], "logged_on");
+    assert_eq!(plan_users[0]["terminate"], "sweep");
+    assert_eq!(plan_users[1]["status"], "processes_only");
+    assert_eq!(plan_users[1]["terminate"], "fallback");
+    let actions: Vec<(&str, &str)> = host["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["action"].as_str().unwrap(), a["result"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("logoff_session", "requested"), ("terminate_processes", "requested"), ("terminate_processes", "requested")]
+    );
+    assert_eq!(host["verification"]["verified"], true);
+    assert_eq!(doc["summary"]["users_logged_off"], 2);
+    assert!(doc["summary"]["processes_terminated"].as_u64().unwrap() >= 550, "{:#}", doc["summary"]);
+
+    // A second run finds nothing to do and exits 0.
+    let o = run(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json"]);
+    let doc = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["summary"]["users_not_logged_on"], 2, "{:#}", doc["summary"]);
+    assert!(doc["hosts"][0]["actions"].as_array().unwrap().is_empty());
+    drop(procs_c);
+    drop(leader_c);
+}
+
+#[test]
+fn without_root_the_binary_exits_3_and_touches_nothing() {
+    if !real_tests("without_root_the_binary_exits_3_and_touches_nothing") {
+        return;
+    }
+    let t = TestUser::create();
+    let mut victim = t.spawn("sleep", &["600"]);
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN, "--source", "utmp", "--utmp"])
+        .arg(empty.path())
+        .arg(&t.name)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert!(err.contains("root"), "the message must say to run as root: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(victim.try_wait().unwrap().is_none(), "the unprivileged run touched a process");
+    victim.kill().unwrap();
+    victim.wait().unwrap();
+}

@@ -46,7 +46,7 @@ fn the_binary_logs_off_two_users_and_spares_the_bystander() {
     }
     let (a, b, c) = (TestUser::create(), TestUser::create(), TestUser::create());
     let mut leader_a = vec![a.spawn("sleep", &["600"])];
-    let mut leader_c = vec![c.spawn("sleep", &["600"])];
+    let leader_c = vec![c.spawn("sleep", &["600"])];
     let mut procs_a = a.spawn_sleeps(500);
     let mut procs_b = b.spawn_sleeps(50);
     let procs_c = c.spawn_sleeps(30);

@@ -375,7 +375,7 @@ fn logs_users_off_a_real_logind() {
         .iter()
         .flat_map(|u| u["sessions"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap().to_string()))
         .collect();
-    assert_eq!(planned, [carol_session.clone()], "--idle-over 1h planned {planned:?}\n{out}");
+    assert_eq!(planned, std::slice::from_ref(&carol_session), "--idle-over 1h planned {planned:?}\n{out}");
     let idle = doc["hosts"][0]["plan"]["users"][0]["sessions"][0]["idle_seconds"].as_u64().unwrap();
     assert!((7100..7300).contains(&idle), "carol idle for {idle} s");
 

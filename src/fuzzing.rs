@@ -31,3 +31,37 @@ pub fn userlist(data: &[u8]) {
         assert!(!e.message.is_empty());
     }
 }
+
+/// The Linux parsers: utmp, `/proc`, `/etc/passwd` and `login.defs`.
+#[cfg(target_os = "linux")]
+pub mod linux {
+    use crate::backend::linux::{passwd::Passwd, procfs, utmp};
+
+    /// Fuzzes the utmp parser: any bytes decode without panicking, one record per full
+    /// 384 bytes, and a decoded record survives encoding and decoding again.
+    pub fn utmp(data: &[u8]) {
+        let records = utmp::parse(data);
+        assert_eq!(records.len(), data.len() / utmp::RECORD_SIZE);
+        for r in &records {
+            let again = utmp::decode(&utmp::encode(r)).expect("a full record decodes");
+            assert_eq!(utmp::decode(&utmp::encode(&again)), Some(again));
+        }
+    }
+
+    /// Fuzzes the text parsers of `/proc/PID/status`, `/proc/PID/stat`, `/proc/stat`,
+    /// `/etc/passwd` and `/etc/login.defs`.
+    pub fn procfs(data: &[u8]) {
+        let Ok(text) = std::str::from_utf8(data) else { return };
+        if let Some(st) = procfs::parse_status(text) {
+            let _ = st.is_dead();
+            assert!(st.is_owned_by(st.uids[0]));
+        }
+        let _ = procfs::parse_stat_start_ticks(text);
+        let _ = procfs::parse_boot_time(text);
+        let _ = procfs::parse_uid_min(text);
+        let pw = Passwd::parse(text);
+        if let Some(e) = text.lines().next().and_then(|l| l.split(':').next()).and_then(|n| pw.by_name(n)) {
+            assert!(pw.by_uid(e.uid).is_some());
+        }
+    }
+}

@@ -18,3 +18,15 @@ fn replay(target: &str, run: fn(&[u8])) {
 fn userlist_corpus() {
     replay("userlist", logoff_users::fuzzing::userlist);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn utmp_corpus() {
+    replay("utmp", logoff_users::fuzzing::linux::utmp);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn procfs_corpus() {
+    replay("procfs", logoff_users::fuzzing::linux::procfs);
+}

@@ -49,7 +49,7 @@ cargo test --locked -- --test-threads=2
 
 if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "windows: cross-build, clippy, Wine smoke run"
-  bash ci/windows.sh
+  LOGOFF_CI_REQUIRE_CLI=1 bash ci/windows.sh
 fi
 
 log "all tests passed"

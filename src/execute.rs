@@ -86,6 +86,7 @@ impl Target<'_> {
         let ids: Vec<&str> = self.user.sessions.iter().map(|s| s.id.as_str()).collect();
         let mut zombies = 0;
         let mut pids = Vec::new();
+        let mut uninterruptible = Vec::new();
         // A disconnected session keeps its processes: that is the point of --disconnect.
         let processes = if opts.disconnect { &[][..] } else { processes };
         for p in processes {
@@ -104,9 +105,12 @@ impl Target<'_> {
                 zombies += 1;
             } else {
                 pids.push(p.pid);
+                if p.uninterruptible {
+                    uninterruptible.push(p.pid);
+                }
             }
         }
-        (Remaining { user: self.account.display_name(), sessions: left_sessions, pids }, zombies)
+        (Remaining { user: self.account.display_name(), sessions: left_sessions, pids, uninterruptible }, zombies)
     }
 }
 
@@ -126,6 +130,10 @@ fn record(action: &str, user: &str, session_id: Option<&str>, reason: Option<&st
 /// Carries out `plan` on `backend`, reporting each event to `log` as it happens, then
 /// verifies. Every action runs, even after a failure.
 pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: &mut dyn FnMut(Event)) -> Execution {
+    // One deadline for the whole run: a process that cannot die (uninterruptible sleep)
+    // must not make the termination and then the verification each wait a full timeout.
+    let deadline = Instant::now() + opts.timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
     let own = backend.own_pids();
     let mut actions = Vec::new();
     let mut failed_users = Vec::new();
@@ -184,8 +192,8 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
             };
             log(Event::Terminating { user: who.clone(), reason: reason.to_string(), processes: up.pids.len() });
             let topts = TerminateOptions {
-                grace: opts.grace,
-                timeout: opts.timeout,
+                grace: opts.grace.min(left()),
+                timeout: left(),
                 include_services: opts.include_services,
                 spare_pids: own.clone(),
             };
@@ -207,7 +215,7 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
         }
     }
 
-    let verification = verify(backend, plan, opts, &own, log);
+    let verification = verify(backend, plan, &ExecOptions { timeout: left(), ..opts.clone() }, &own, log);
     let users = plan
         .users
         .iter()
@@ -322,7 +330,9 @@ pub fn verify(
     let mut errors: Vec<String> = Vec::new();
     let mut wait = opts.poll;
     if !targets.is_empty() {
-        log(Event::Waiting { timeout_ms: opts.timeout.as_millis() as u64 });
+        // What is left of the run's timeout, shown rounded up to whole seconds.
+        let ms = opts.timeout.as_millis() as u64;
+        log(Event::Waiting { timeout_ms: if ms >= 1000 { ms.div_ceil(1000) * 1000 } else { ms } });
     }
     loop {
         polls += 1;
@@ -348,6 +358,7 @@ pub fn verify(
                                 user: name,
                                 sessions: r.sessions.clone(),
                                 pids: r.pids.clone(),
+                                uninterruptible: r.uninterruptible.clone(),
                             }),
                             None => {
                                 let (_, z) = t.remaining(&sessions, &processes, own, opts);
@@ -378,6 +389,7 @@ pub fn verify(
                             user: t.account.display_name(),
                             sessions: t.user.sessions.iter().map(|s| s.id.clone()).collect(),
                             pids: t.user.pids.clone(),
+                            uninterruptible: Vec::new(),
                         })
                         .collect::<Vec<_>>();
                     for r in &remaining {
@@ -385,6 +397,7 @@ pub fn verify(
                             user: r.user.clone(),
                             sessions: r.sessions.clone(),
                             pids: r.pids.clone(),
+                            uninterruptible: Vec::new(),
                         });
                     }
                     return Verification {
@@ -445,6 +458,7 @@ mod tests {
             name: "app.exe".into(),
             start_time: None,
             zombie: false,
+            uninterruptible: false,
         }
     }
 

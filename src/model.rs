@@ -177,6 +177,10 @@ pub struct Process {
     /// A zombie: dead, waiting to be reaped. It counts as gone.
     #[serde(default)]
     pub zombie: bool,
+    /// In uninterruptible sleep (Linux state `D`): a signal takes effect only when it
+    /// wakes, which may be never (a hung NFS server, a frozen cgroup).
+    #[serde(default)]
+    pub uninterruptible: bool,
 }
 
 /// The account a session or process belongs to, as the planner and backends pass it
@@ -269,6 +273,7 @@ mod tests {
             name: "x".into(),
             start_time: None,
             zombie: false,
+            uninterruptible: false,
         }
     }
 

@@ -479,6 +479,7 @@ mod tests {
             name: "proc".into(),
             start_time: None,
             zombie: false,
+            uninterruptible: false,
         }
     }
 

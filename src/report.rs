@@ -56,6 +56,8 @@ pub struct Remaining {
     pub sessions: Vec<String>,
     /// Processes still present (zombies excluded).
     pub pids: Vec<u32>,
+    /// Those of `pids` in uninterruptible sleep (Linux `D`): they die only when they wake.
+    pub uninterruptible: Vec<u32>,
 }
 
 /// The result of polling until the targets are gone.
@@ -239,7 +241,7 @@ pub enum Event {
     /// A user verified gone.
     VerifiedGone { user: String, zombies: u64 },
     /// A user still present after the timeout.
-    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32> },
+    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, uninterruptible: Vec<u32> },
     /// The grace period started, or a countdown point passed.
     Countdown { remaining_ms: u64, reminder: bool },
     /// Ctrl-C or SIGTERM during the grace period.
@@ -313,14 +315,22 @@ impl std::fmt::Display for Event {
             }
             Event::Cancelled => write!(f, "cancelled during the grace period: no one was logged off"),
             Event::Notice(text) => f.write_str(text),
-            Event::StillPresent { user, sessions, pids } => {
-                let pids: Vec<String> = pids.iter().take(20).map(u32::to_string).collect();
+            Event::StillPresent { user, sessions, pids, uninterruptible } => {
+                let list = |v: &[u32]| v.iter().take(20).map(u32::to_string).collect::<Vec<_>>().join(", ");
                 write!(
                     f,
                     "STILL PRESENT after the timeout: {user}: session(s) [{}], process(es) [{}]",
                     sessions.join(", "),
-                    pids.join(", ")
-                )
+                    list(pids)
+                )?;
+                if !uninterruptible.is_empty() {
+                    write!(
+                        f,
+                        "; in uninterruptible sleep (D state, they die only when they wake): [{}]",
+                        list(uninterruptible)
+                    )?;
+                }
+                Ok(())
             }
         }
     }

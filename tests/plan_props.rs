@@ -82,6 +82,7 @@ fn process(pid: u32, acct: usize, session: Option<usize>, euid: Option<usize>) -
         name: "p".into(),
         start_time: None,
         zombie: false,
+        uninterruptible: false,
     }
 }
 

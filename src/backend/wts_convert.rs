@@ -266,6 +266,7 @@ pub fn to_process(raw: &RawProcess) -> Process {
         name: raw.name.clone(),
         start_time: None,
         zombie: false,
+        uninterruptible: false,
     }
 }
 

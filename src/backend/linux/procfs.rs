@@ -218,6 +218,7 @@ impl ProcFs {
                 sid: None,
                 session_id: None,
                 zombie: st.is_dead(),
+                uninterruptible: st.state == 'D',
                 name: st.name,
                 start_time,
             })

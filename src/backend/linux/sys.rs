@@ -147,4 +147,43 @@ mod tests {
     fn kill_all_as_root_is_refused() {
         assert!(kill_all_as(0, 0, 0).is_err());
     }
+
+    /// A pid reused between listing and killing: the pidfd still names the exited process,
+    /// so the signal cannot reach the new owner of the pid. The reuse is forced with
+    /// `ns_last_pid` (root only), with processes this test starts.
+    #[test]
+    fn a_pidfd_never_signals_the_next_owner_of_its_pid() {
+        if effective_uid() != 0 {
+            assert!(
+                std::env::var("LOGOFF_REQUIRE_REAL_TESTS").as_deref() != Ok("1"),
+                "LOGOFF_REQUIRE_REAL_TESTS=1 but not root"
+            );
+            eprintln!("note: skipping the pid-reuse test: it needs root to set ns_last_pid");
+            return;
+        }
+        let spawn = || std::process::Command::new("sleep").arg("600").spawn().unwrap();
+        // Other processes on the machine may take the pid first: try a few times.
+        for _ in 0..20 {
+            let mut old = spawn();
+            let pid = old.id();
+            let fd = pidfd_open(pid).unwrap();
+            old.kill().unwrap();
+            old.wait().unwrap();
+            std::fs::write("/proc/sys/kernel/ns_last_pid", (pid - 1).to_string()).unwrap();
+            let mut new = spawn();
+            if new.id() != pid {
+                new.kill().unwrap();
+                new.wait().unwrap();
+                continue;
+            }
+            let err = pidfd_send_signal(&fd, libc::SIGKILL).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(new.try_wait().unwrap().is_none(), "the new owner of pid {pid} was signalled");
+            new.kill().unwrap();
+            new.wait().unwrap();
+            return;
+        }
+        panic!("could not get a pid reused in 20 tries");
+    }
 }

@@ -1,0 +1,143 @@
+//! Adversarial real-system cases (root only), run through the real binary: a process that
+//! ignores SIGTERM, and a process in uninterruptible sleep (a frozen cgroup-v1 freezer
+//! group: state D, and SIGKILL takes effect only when it is thawed). Every process here is
+//! one the test started as a user it created.
+
+#![cfg(target_os = "linux")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use common::{TestUser, real_tests, reap};
+
+const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
+
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).env_remove("LOGOFF_USERS").output().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}
+
+#[test]
+fn a_process_that_ignores_sigterm_is_gone_after_the_grace() {
+    if !real_tests("a_process_that_ignores_sigterm_is_gone_after_the_grace") {
+        return;
+    }
+    let u = TestUser::create();
+    // SIG_IGN survives exec, so the sleep ignores SIGTERM too.
+    let mut stubborn = vec![u.spawn("sh", &["-c", "trap '' TERM; exec sleep 600"]), u.spawn("sleep", &["600"])];
+    std::thread::sleep(Duration::from_millis(200));
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let started = Instant::now();
+    let o = run(&[
+        "--source",
+        "utmp",
+        "--utmp",
+        empty.path().to_str().unwrap(),
+        &u.name,
+        "--grace",
+        "1s",
+        "--format",
+        "json",
+    ]);
+    let took = started.elapsed();
+    let doc = json(&o);
+    assert_eq!(o.status.code(), Some(0), "{doc:#}");
+    assert!(took >= Duration::from_secs(1), "SIGKILL came before the grace was over ({took:?})");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    reap(&mut stubborn);
+    assert!(u.live_processes().is_empty(), "{:?}", u.live_processes());
+    assert_eq!(doc["hosts"][0]["verification"]["verified"], true);
+}
+
+/// A cgroup-v1 freezer group of the test's own, thawed and removed on drop.
+struct Frozen {
+    dir: PathBuf,
+}
+
+impl Frozen {
+    fn new(pid: u32) -> Frozen {
+        let root = Path::new("/sys/fs/cgroup/freezer");
+        assert!(root.join("tasks").exists(), "no cgroup-v1 freezer at {}", root.display());
+        let dir = root.join(format!("logoff-users-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("tasks"), pid.to_string()).unwrap();
+        std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while std::fs::read_to_string(dir.join("freezer.state")).unwrap().trim() != "FROZEN" {
+            assert!(Instant::now() < deadline, "the freezer did not freeze");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Frozen { dir }
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.dir.join("freezer.state"), "THAWED");
+        std::thread::sleep(Duration::from_millis(100));
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+#[test]
+fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
+    if !real_tests("a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds") {
+        return;
+    }
+    let u = TestUser::create();
+    let mut stuck = vec![u.spawn("sleep", &["600"])];
+    let mut other = vec![u.spawn("sleep", &["600"])];
+    let pid = stuck[0].id();
+    let frozen = Frozen::new(pid);
+    let state = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(state.contains("State:\tD"), "not in D state:\n{state}");
+
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let started = Instant::now();
+    let o = run(&[
+        "--source",
+        "utmp",
+        "--utmp",
+        empty.path().to_str().unwrap(),
+        &u.name,
+        "--grace",
+        "200ms",
+        "--timeout",
+        "2s",
+        "--format",
+        "json",
+    ]);
+    let took = started.elapsed();
+    let doc = json(&o);
+    assert_eq!(o.status.code(), Some(1), "{doc:#}");
+    assert!(took < Duration::from_secs(4), "the run hung past its 2 s timeout: {took:?}");
+    let v = &doc["hosts"][0]["verification"];
+    assert_eq!(v["verified"], false);
+    assert_eq!(v["timed_out"], true);
+    assert_eq!(v["remaining"][0]["pids"], serde_json::json!([pid]), "{v:#}");
+    assert_eq!(v["remaining"][0]["uninterruptible"], serde_json::json!([pid]), "{v:#}");
+    assert_eq!(doc["hosts"][0]["users"][0]["outcome"], "failed");
+    reap(&mut other);
+
+    // The text log says why.
+    let o = run(&["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), &u.name, "--timeout", "1s"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!("in uninterruptible sleep (D state, they die only when they wake): [{pid}]")),
+        "{text}"
+    );
+
+    // Thawed, the SIGKILL it got takes effect.
+    drop(frozen);
+    reap(&mut stuck);
+    assert!(stuck[0].try_wait().unwrap().is_some(), "the thawed process did not die");
+}

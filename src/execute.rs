@@ -127,6 +127,27 @@ fn record(action: &str, user: &str, session_id: Option<&str>, reason: Option<&st
     }
 }
 
+/// Records how an action ended: `Ok(already_gone)`, or an error, where a `NotFound` error
+/// also means "already gone". Returns `false` when the action failed.
+fn settle(rec: &mut ActionRecord, done: crate::error::Result<bool>) -> bool {
+    match done {
+        Ok(false) => true,
+        Ok(true) => {
+            rec.result = ActionResult::AlreadyGone;
+            true
+        }
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            rec.result = ActionResult::AlreadyGone;
+            true
+        }
+        Err(e) => {
+            rec.result = ActionResult::Failed;
+            rec.error = Some(e.to_string());
+            false
+        }
+    }
+}
+
 /// Carries out `plan` on `backend`, reporting each event to `log` as it happens, then
 /// verifies. Every action runs, even after a failure.
 pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: &mut dyn FnMut(Event)) -> Execution {
@@ -172,15 +193,9 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
                 ("logoff_session", backend.logoff_session(s))
             };
             let mut rec = record(name, &who, Some(&s.id), None);
-            match result {
-                Ok(Done::Requested) => {}
-                Ok(Done::AlreadyGone) => rec.result = ActionResult::AlreadyGone,
-                Err(e) if e.kind == ErrorKind::NotFound => rec.result = ActionResult::AlreadyGone,
-                Err(e) => {
-                    rec.result = ActionResult::Failed;
-                    rec.error = Some(e.to_string());
-                    failed_users.push(index);
-                }
+            let done = result.map(|d| d == Done::AlreadyGone);
+            if !settle(&mut rec, done) {
+                failed_users.push(index);
             }
             log(Event::Action(rec.clone()));
             actions.push(rec);
@@ -198,17 +213,13 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
                 spare_pids: own.clone(),
             };
             let mut rec = record("terminate_processes", &who, None, Some(reason));
-            match backend.terminate_processes(account, &topts) {
-                Ok(t) => {
-                    rec.signalled = Some(t.signalled);
-                    rec.method = Some(t.method);
-                }
-                Err(e) if e.kind == ErrorKind::NotFound => rec.result = ActionResult::AlreadyGone,
-                Err(e) => {
-                    rec.result = ActionResult::Failed;
-                    rec.error = Some(e.to_string());
-                    failed_users.push(index);
-                }
+            let done = backend.terminate_processes(account, &topts).map(|t| {
+                rec.signalled = Some(t.signalled);
+                rec.method = Some(t.method);
+                false
+            });
+            if !settle(&mut rec, done) {
+                failed_users.push(index);
             }
             log(Event::Action(rec.clone()));
             actions.push(rec);
@@ -429,36 +440,18 @@ mod tests {
 
     fn s(id: &str, user: &str, domain: &str) -> Session {
         Session {
-            id: id.into(),
-            user: user.into(),
             domain: Some(domain.into()),
-            uid: None,
-            sid: None,
             station: Some(format!("RDP-Tcp#{id}")),
-            state: SessionState::Active,
-            remote_host: None,
-            logon_time: None,
-            idle_seconds: None,
-            class: None,
-            kind: None,
-            leader: None,
+            ..Session::new(id, user, SessionState::Active)
         }
     }
 
     fn p(pid: u32, user: &str, domain: &str, session: &str) -> Process {
         Process {
-            pid,
             user: Some(user.into()),
             domain: Some(domain.into()),
-            uid: None,
-            euid: None,
-            suid: None,
-            sid: None,
             session_id: Some(session.into()),
-            name: "app.exe".into(),
-            start_time: None,
-            zombie: false,
-            uninterruptible: false,
+            ..Process::new(pid, "app.exe")
         }
     }
 

@@ -212,6 +212,25 @@ impl Account {
 }
 
 impl Session {
+    /// A session of `user` with id `id` in `state`, every other field unknown.
+    pub fn new(id: impl Into<String>, user: impl Into<String>, state: SessionState) -> Session {
+        Session {
+            id: id.into(),
+            user: user.into(),
+            domain: None,
+            uid: None,
+            sid: None,
+            station: None,
+            state,
+            remote_host: None,
+            logon_time: None,
+            idle_seconds: None,
+            class: None,
+            kind: None,
+            leader: None,
+        }
+    }
+
     /// The account that owns this session.
     pub fn account(&self) -> Account {
         Account { user: self.user.clone(), domain: self.domain.clone(), uid: self.uid, sid: self.sid.clone() }
@@ -219,6 +238,24 @@ impl Session {
 }
 
 impl Process {
+    /// A live process `pid` named `name`, every other field unknown.
+    pub fn new(pid: u32, name: impl Into<String>) -> Process {
+        Process {
+            pid,
+            user: None,
+            domain: None,
+            uid: None,
+            euid: None,
+            suid: None,
+            sid: None,
+            session_id: None,
+            name: name.into(),
+            start_time: None,
+            zombie: false,
+            uninterruptible: false,
+        }
+    }
+
     /// Whether this process belongs to `owner`.
     ///
     /// With a uid on both sides, the real, effective and saved uids all count, so that a
@@ -261,20 +298,7 @@ mod tests {
     }
 
     fn proc_with(uid: u32, euid: Option<u32>, suid: Option<u32>) -> Process {
-        Process {
-            pid: 10,
-            user: None,
-            domain: None,
-            uid: Some(uid),
-            euid,
-            suid,
-            sid: None,
-            session_id: None,
-            name: "x".into(),
-            start_time: None,
-            zombie: false,
-            uninterruptible: false,
-        }
+        Process { uid: Some(uid), euid, suid, ..Process::new(10, "x") }
     }
 
     #[test]

@@ -449,38 +449,11 @@ mod tests {
     use crate::userlist::parse_targets;
 
     fn s(id: &str, user: &str, domain: Option<&str>, uid: Option<u32>) -> Session {
-        Session {
-            id: id.into(),
-            user: user.into(),
-            domain: domain.map(str::to_string),
-            uid,
-            sid: None,
-            station: None,
-            state: SessionState::Active,
-            remote_host: None,
-            logon_time: None,
-            idle_seconds: None,
-            class: None,
-            kind: None,
-            leader: None,
-        }
+        Session { domain: domain.map(str::to_string), uid, ..Session::new(id, user, SessionState::Active) }
     }
 
     fn p(pid: u32, user: &str, uid: Option<u32>, session: Option<&str>) -> Process {
-        Process {
-            pid,
-            user: Some(user.into()),
-            domain: None,
-            uid,
-            euid: None,
-            suid: None,
-            sid: None,
-            session_id: session.map(str::to_string),
-            name: "proc".into(),
-            start_time: None,
-            zombie: false,
-            uninterruptible: false,
-        }
+        Process { user: Some(user.into()), uid, session_id: session.map(str::to_string), ..Process::new(pid, "proc") }
     }
 
     fn targets(s: &str) -> Targets {

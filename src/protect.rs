@@ -118,21 +118,7 @@ mod tests {
     }
 
     fn session(id: &str, user: &str, uid: Option<u32>) -> Session {
-        Session {
-            id: id.into(),
-            user: user.into(),
-            domain: None,
-            uid,
-            sid: None,
-            station: None,
-            state: SessionState::Active,
-            remote_host: None,
-            logon_time: None,
-            idle_seconds: None,
-            class: None,
-            kind: None,
-            leader: None,
-        }
+        Session { uid, ..Session::new(id, user, SessionState::Active) }
     }
 
     #[test]

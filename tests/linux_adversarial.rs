@@ -8,22 +8,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use common::{TestUser, real_tests, reap};
-
-const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("LOGOFF_USERS").output().unwrap()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    })
-}
+use common::{TestUser, json_of, real_tests, reap, run_tool};
 
 #[test]
 fn a_process_that_ignores_sigterm_is_gone_after_the_grace() {
@@ -36,7 +23,7 @@ fn a_process_that_ignores_sigterm_is_gone_after_the_grace() {
     std::thread::sleep(Duration::from_millis(200));
     let empty = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
-    let o = run(&[
+    let o = run_tool(&[
         "--source",
         "utmp",
         "--utmp",
@@ -48,7 +35,7 @@ fn a_process_that_ignores_sigterm_is_gone_after_the_grace() {
         "json",
     ]);
     let took = started.elapsed();
-    let doc = json(&o);
+    let doc = json_of(&o);
     assert_eq!(o.status.code(), Some(0), "{doc:#}");
     assert!(took >= Duration::from_secs(1), "SIGKILL came before the grace was over ({took:?})");
     assert!(took < Duration::from_secs(10), "{took:?}");
@@ -102,7 +89,7 @@ fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
 
     let empty = tempfile::NamedTempFile::new().unwrap();
     let started = Instant::now();
-    let o = run(&[
+    let o = run_tool(&[
         "--source",
         "utmp",
         "--utmp",
@@ -116,7 +103,7 @@ fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
         "json",
     ]);
     let took = started.elapsed();
-    let doc = json(&o);
+    let doc = json_of(&o);
     assert_eq!(o.status.code(), Some(1), "{doc:#}");
     assert!(took < Duration::from_secs(4), "the run hung past its 2 s timeout: {took:?}");
     let v = &doc["hosts"][0]["verification"];
@@ -128,7 +115,7 @@ fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
     reap(&mut other);
 
     // The text log says why.
-    let o = run(&["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), &u.name, "--timeout", "1s"]);
+    let o = run_tool(&["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), &u.name, "--timeout", "1s"]);
     let text = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(1), "{text}");
     assert!(

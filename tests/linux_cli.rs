@@ -7,10 +7,10 @@
 
 mod common;
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{TestUser, real_tests, reap, start_time};
+use common::{TestUser, json_of, real_tests, reap, run_tool, start_time};
 use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
 
 const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
@@ -27,16 +27,6 @@ fn session_record(pid: u32, user: &str, line: &str) -> Record {
         tv_sec: t,
         ..Default::default()
     }
-}
-
-fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).env_remove("LOGOFF_USERS").output().unwrap()
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
-    })
 }
 
 #[test]
@@ -63,17 +53,17 @@ fn the_binary_logs_off_two_users_and_spares_the_bystander() {
     .unwrap();
 
     // --list shows the utmp sessions.
-    let o = run(&["--source", "utmp", "--utmp", &utmp_path, "--list", "--format", "json"]);
+    let o = run_tool(&["--source", "utmp", "--utmp", &utmp_path, "--list", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0));
-    let list = json(&o);
+    let list = json_of(&o);
     let users: Vec<&str> =
         list["hosts"][0]["sessions"].as_array().unwrap().iter().map(|s| s["user"].as_str().unwrap()).collect();
     assert_eq!(users, [a.name.as_str(), c.name.as_str()]);
     assert_eq!(list["hosts"][0]["backend"], "utmp");
 
     let targets = format!("{},{}", a.name, b.name.to_uppercase());
-    let o = run(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json", "--grace", "1s"]);
-    let doc = json(&o);
+    let o = run_tool(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json", "--grace", "1s"]);
+    let doc = json_of(&o);
     assert_eq!(o.status.code(), Some(0), "{doc:#}");
     reap(&mut leader_a);
     reap(&mut procs_a);
@@ -104,8 +94,8 @@ fn the_binary_logs_off_two_users_and_spares_the_bystander() {
     assert!(doc["summary"]["processes_terminated"].as_u64().unwrap() >= 550, "{:#}", doc["summary"]);
 
     // A second run finds nothing to do and exits 0.
-    let o = run(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json"]);
-    let doc = json(&o);
+    let o = run_tool(&["--source", "utmp", "--utmp", &utmp_path, &targets, "--format", "json"]);
+    let doc = json_of(&o);
     assert_eq!(o.status.code(), Some(0), "{doc:#}");
     assert_eq!(doc["summary"]["users_not_logged_on"], 2, "{:#}", doc["summary"]);
     assert!(doc["hosts"][0]["actions"].as_array().unwrap().is_empty());

@@ -52,37 +52,21 @@ const NAMES: &[&str] = &[
 fn session(i: usize, acct: usize, state: usize) -> Session {
     let (user, domain, uid) = ACCOUNTS[acct];
     Session {
-        id: i.to_string(),
-        user: user.to_string(),
         domain: domain.map(str::to_string),
         uid: Some(uid),
-        sid: None,
-        station: None,
-        state: SessionState::ALL[state % SessionState::ALL.len()],
-        remote_host: None,
-        logon_time: None,
-        idle_seconds: None,
-        class: None,
-        kind: None,
-        leader: None,
+        ..Session::new(i.to_string(), user, SessionState::ALL[state % SessionState::ALL.len()])
     }
 }
 
 fn process(pid: u32, acct: usize, session: Option<usize>, euid: Option<usize>) -> Process {
     let (user, domain, uid) = ACCOUNTS[acct];
     Process {
-        pid,
         user: Some(user.to_string()),
         domain: domain.map(str::to_string),
         uid: Some(uid),
         euid: euid.map(|e| ACCOUNTS[e].2),
-        suid: None,
-        sid: None,
         session_id: session.map(|s| s.to_string()),
-        name: "p".into(),
-        start_time: None,
-        zombie: false,
-        uninterruptible: false,
+        ..Process::new(pid, "p")
     }
 }
 

@@ -151,3 +151,15 @@ pub fn terminate_options(spare: Vec<u32>, grace_ms: u64, timeout_s: u64) -> Term
         spare_pids: spare,
     }
 }
+
+/// Runs the real binary with `args` (and no `LOGOFF_USERS` from the environment).
+pub fn run_tool(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_logoff-users")).args(args).env_remove("LOGOFF_USERS").output().unwrap()
+}
+
+/// The JSON document the binary printed, or a panic showing what it printed instead.
+pub fn json_of(o: &std::process::Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
+        panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    })
+}

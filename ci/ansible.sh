@@ -127,7 +127,7 @@ elif ! command -v ansible-playbook >/dev/null; then
     PATH="$VENV/bin:$PATH"
 fi
 export PATH
-echo "ansible: $(command -v ansible-playbook) ($(ansible-playbook --version | head -n1))"
+echo "ansible: $(command -v ansible-playbook) ($(ansible-playbook --version 2>/dev/null | sed -n 1p))"
 
 BINARY=${LOGOFF_ANSIBLE_BINARY:-}
 if [ -z "$BINARY" ]; then

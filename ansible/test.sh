@@ -25,13 +25,16 @@
 # Other options: --user NAME (test user, default lotest), --ssh-user U (default root),
 # --ssh-key FILE, --dest PATH (where the role puts the binary on the hosts), --python PATH
 # (the hosts' python, default: Ansible's discovery; /usr/bin/python3 with --local),
-# --keep (leave the local hosts running, for debugging).
+# --probe "CMD ARGS" (how to tell whether the test user is logged in on a host: runs
+# CMD ARGS HOST:PORT USER, exit 0 when logged in; default: pgrep -u USER over ssh; ci/ansible.sh
+# gives one that asks loginctl and pgrep inside the container), --keep (leave the local
+# hosts running, for debugging).
 # Prints "N passed, N failed" last and exits non-zero when a check failed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
 
-HOSTS="" LOCAL=0 MODE=real BINARY="" TEST_USER=lotest SSH_USER=root SSH_KEY="" DEST="" KEEP=0 PYTHON=auto_silent
+HOSTS="" LOCAL=0 MODE=real BINARY="" TEST_USER=lotest SSH_USER=root SSH_KEY="" DEST="" KEEP=0 PYTHON=auto_silent PROBE=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --hosts) HOSTS="$2"; shift 2 ;;
@@ -45,6 +48,7 @@ while [ $# -gt 0 ]; do
     --dest) DEST="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --python) PYTHON="$2"; shift 2 ;;
+    --probe) PROBE="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "ansible/test.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -157,7 +161,11 @@ ssh_to() { # host:port user command...
 
 # Is the test user logged in on that host? For the fake backend: in its state file.
 logged_in() {
-  if [ "$MODE" = fake ]; then
+  if [ -n "$PROBE" ] && [ "$MODE" != fake ]; then
+    local probe
+    read -r -a probe <<<"$PROBE"
+    "${probe[@]}" "$1" "$TEST_USER"
+  elif [ "$MODE" = fake ]; then
     ssh_to "$1" "$SSH_USER" cat "$(state_file "$1")" | python3 -c '
 import json, sys
 state = json.load(sys.stdin)

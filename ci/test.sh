@@ -47,6 +47,11 @@ fi
 log "cargo test"
 cargo test --locked -- --test-threads=2
 
+if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
+  log "ansible: the role against two logind containers"
+  bash ci/ansible.sh
+fi
+
 if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "windows: cross-build, clippy, Wine smoke run"
   LOGOFF_CI_REQUIRE_CLI=1 bash ci/windows.sh

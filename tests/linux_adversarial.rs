@@ -8,6 +8,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{TestUser, json_of, real_tests, reap, run_tool};
@@ -127,4 +128,48 @@ fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
     drop(frozen);
     reap(&mut stuck);
     assert!(stuck[0].try_wait().unwrap().is_some(), "the thawed process did not die");
+}
+
+#[test]
+fn a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run() {
+    use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
+    use std::os::unix::process::ExitStatusExt;
+    if !real_tests("a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run") {
+        return;
+    }
+    let u = TestUser::create();
+    let mut leader = u.spawn("sleep", &["600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let canary = dir.path().join("pwned");
+    // A name with a space, Unicode, and shell metacharacters, as a utmp record may hold
+    // (ut_user has 32 bytes); a shell run in `dir` would create the canary.
+    let odd = "ü ser;$(touch pwned)".to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i32;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let record = Record {
+        kind: USER_PROCESS,
+        pid: leader.id() as i32,
+        line: "pts/933".into(),
+        user: odd.clone(),
+        tv_sec: now,
+        ..Default::default()
+    };
+    utmp::write_file(file.path(), &[record]).unwrap();
+    let utmp_path = file.path().to_str().unwrap();
+
+    let o = run_tool(&["--utmp", utmp_path, "--list", "--format", "json"]);
+    assert_eq!(json_of(&o)["hosts"][0]["sessions"][0]["user"], odd.as_str());
+    let o = Command::new(env!("CARGO_BIN_EXE_logoff-users"))
+        .current_dir(dir.path())
+        .args(["--utmp", utmp_path, "--users", &format!("'{odd}'"), "--format", "json", "--timeout", "5s"])
+        .output()
+        .unwrap();
+    let doc = json_of(&o);
+    assert_eq!(o.status.code(), Some(0), "{doc:#}");
+    assert_eq!(doc["hosts"][0]["actions"][0]["action"], "logoff_session");
+    assert_eq!(doc["hosts"][0]["actions"][0]["result"], "requested", "{doc:#}");
+    let status = leader.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
+    assert!(!canary.exists(), "a shell ran the name");
 }

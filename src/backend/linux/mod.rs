@@ -123,10 +123,14 @@ impl Linux {
         if !self.is_leader(pid, logon) {
             return Ok(Done::AlreadyGone);
         }
-        for signal in [libc::SIGHUP, libc::SIGTERM] {
+        for (i, signal) in [libc::SIGHUP, libc::SIGTERM].into_iter().enumerate() {
             match sys::pidfd_send_signal(&fd, signal) {
                 Ok(()) => {}
-                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(Done::AlreadyGone),
+                // Gone before the first signal: someone else ended it. Gone after it: the
+                // SIGHUP did (and its parent reaped it already).
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                    return Ok(if i == 0 { Done::AlreadyGone } else { Done::Requested });
+                }
                 Err(e) => return Err(Error::from_io(action(), &e)),
             }
         }

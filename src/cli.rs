@@ -175,6 +175,14 @@ impl Audit {
         Audit { sink, invoker: audit::invoker(), warned: false }
     }
 
+    /// Prints an event of `host`, and writes it to the audit trail when it is an action.
+    fn log_event(&mut self, out: &Out, host: &str, event: Event) {
+        if let Event::Action(a) = &event {
+            self.write(audit::action_record(&self.invoker, host, a));
+        }
+        out.line(event);
+    }
+
     fn write(&mut self, record: AuditRecord) {
         if let Some(sink) = &mut self.sink {
             if let Err(e) = sink.write(&record) {
@@ -464,11 +472,13 @@ fn logoff(args: &Args, out: &Out) -> i32 {
         ..ExecOptions::default()
     };
     let mut audit = Audit::open(args);
+    let targets = if request.all { "ALL".to_string() } else { request.users.join(",") };
     if let (Some(text), false) = (&args.message, args.dry_run) {
         let grace = args.grace.unwrap_or(Duration::from_secs(300));
-        if !warn_and_wait(&mut hosts, text, grace, out) {
+        if !warn_and_wait(&mut hosts, text, grace, out, &mut audit) {
             let reports: Vec<HostReport> = hosts.into_iter().map(|h| h.report).collect();
             let summary = finish(out, request, None, reports, Some(EXIT_CANCELLED));
+            audit.write(audit::summary_record(&audit.invoker, &targets, &summary));
             return summary.exit_code;
         }
     }
@@ -500,12 +510,7 @@ fn logoff(args: &Args, out: &Out) -> i32 {
                     .collect();
             } else {
                 let host = h.report.host.clone();
-                let exec = execute(b.as_mut(), p, &exec_opts, &mut |e| {
-                    if let Event::Action(a) = &e {
-                        audit.write(audit::action_record(&audit.invoker, &host, a));
-                    }
-                    out.line(e)
-                });
+                let exec = execute(b.as_mut(), p, &exec_opts, &mut |e| audit.log_event(out, &host, e));
                 h.report.actions.extend(exec.actions);
                 h.report.verification = Some(exec.verification);
                 h.report.users = exec.users;
@@ -513,7 +518,6 @@ fn logoff(args: &Args, out: &Out) -> i32 {
         }
         reports.push(h.report);
     }
-    let targets = if request.all { "ALL".to_string() } else { request.users.join(",") };
     let summary = finish(out, request, None, reports, None);
     if !args.dry_run {
         audit.write(audit::summary_record(&audit.invoker, &targets, &summary));
@@ -523,7 +527,7 @@ fn logoff(args: &Args, out: &Out) -> i32 {
 
 /// Sends the warning to every planned session on every host, then waits out the grace
 /// period with a countdown and reminders. Returns `false` when cancelled.
-fn warn_and_wait(hosts: &mut [Host], text: &str, grace: Duration, out: &Out) -> bool {
+fn warn_and_wait(hosts: &mut [Host], text: &str, grace: Duration, out: &Out, audit: &mut Audit) -> bool {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&cancel);
     if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
@@ -536,7 +540,8 @@ fn warn_and_wait(hosts: &mut [Host], text: &str, grace: Duration, out: &Out) -> 
     out.line(Event::Notice(format!("warning {} session(s): {text:?}", planned_sessions(hosts))));
     for h in hosts.iter_mut() {
         if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
-            let sent = send_messages(b.as_mut(), p, title, &first, &mut |e| out.line(e));
+            let host = h.report.host.clone();
+            let sent = send_messages(b.as_mut(), p, title, &first, &mut |e| audit.log_event(out, &host, e));
             h.report.actions.extend(sent);
         }
     }
@@ -545,7 +550,8 @@ fn warn_and_wait(hosts: &mut [Host], text: &str, grace: Duration, out: &Out) -> 
         let reminder: String = reminder.chars().take(MAX_MESSAGE_CHARS).collect();
         for h in hosts.iter_mut() {
             if let (Some(b), Some(p)) = (h.backend.as_mut(), h.report.plan.as_ref()) {
-                let sent = send_messages(b.as_mut(), p, title, &reminder, &mut |e| out.line(e));
+                let host = h.report.host.clone();
+                let sent = send_messages(b.as_mut(), p, title, &reminder, &mut |e| audit.log_event(out, &host, e));
                 h.report.actions.extend(sent);
             }
         }

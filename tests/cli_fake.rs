@@ -651,6 +651,33 @@ fn every_action_and_the_outcome_reach_the_audit_log() {
     );
     assert!(body(&records[3]).contains(" exit_code=0 "));
 
+    // Messages are actions too; a run with a warning records them before the logoff.
+    let m2 = Machine::new("rds.json");
+    let o = m2.run(&[
+        "John Smith",
+        "--message",
+        "bye",
+        "--grace",
+        "100ms",
+        "--timeout",
+        "2s",
+        "--audit-socket",
+        sock.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let mut bodies = Vec::new();
+    while let Ok(n) = server.recv(&mut buf) {
+        bodies.push(body(std::str::from_utf8(&buf[..n]).unwrap()));
+    }
+    assert_eq!(bodies.len(), 3, "{bodies:#?}");
+    assert!(
+        bodies[0].starts_with("action=send_message host=rds01 user=\"CORP\\\\John Smith\" session=5 result=requested"),
+        "{}",
+        bodies[0]
+    );
+    assert!(bodies[1].starts_with("action=logoff_session "));
+    assert!(bodies[2].starts_with("action=run "));
+
     // A dry run, and a refused run, write nothing.
     let o = m.run(&["ALL", "--dry-run", "--audit-socket", sock.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));

@@ -57,6 +57,7 @@ pub mod linux {
             assert!(st.is_owned_by(st.uids[0]));
         }
         let _ = procfs::parse_stat_start_ticks(text);
+        let _ = procfs::parse_stat_session(text);
         let _ = procfs::parse_boot_time(text);
         let _ = procfs::parse_uid_min(text);
         let pw = Passwd::parse(text);

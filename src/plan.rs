@@ -45,7 +45,8 @@ impl Default for PlanOptions {
 /// Which of a target's sessions to act on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SessionFilter {
-    /// Only sessions with no client attached: WTS `disconnected`, logind `closing`.
+    /// Only sessions with no client attached: WTS `disconnected`, logind `closing`, a utmp
+    /// record whose leader died while its session still has processes.
     pub disconnected_only: bool,
     /// Only sessions idle for longer than this many seconds.
     pub idle_over: Option<u64>,

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use super::{Backend, Done, NativeOptions, Policy, SessionSource, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Account, Process, Session};
+use crate::model::{Account, Process, Session, SessionState};
 use logind::Logind;
 use passwd::Passwd;
 use procfs::ProcFs;
@@ -90,26 +90,106 @@ impl Linux {
             Err(e) => return Err(Error::from_io(format!("read {}", path.display()), &e)),
         };
         let passwd = Self::passwd();
-        Ok(utmp::sessions(
+        let mut scan_error = None;
+        let sessions = utmp::sessions(
             &utmp::parse(&bytes),
-            |pid, logon| self.is_leader(pid, logon),
+            |pid, logon| self.leader_state(pid, logon),
             |name| passwd.by_name(name).map(|e| e.uid),
-        ))
+            // Called only when some record's leader has died: one /proc scan for them all.
+            |pending| {
+                let sids: Vec<u32> = pending.iter().map(|&(sid, _)| sid).collect();
+                match self.procfs.session_members(&sids) {
+                    Ok(members) => pending
+                        .iter()
+                        .copied()
+                        .filter(|&(sid, uid)| members.iter().any(|(_, s, st)| *s == sid && st.uids[0] == uid))
+                        .collect(),
+                    Err(e) => {
+                        scan_error = Some(e);
+                        Vec::new()
+                    }
+                }
+            },
+        );
+        match scan_error {
+            Some(e) => Err(Error::from_io("list processes in /proc", &e)),
+            None => Ok(sessions),
+        }
+    }
+
+    /// What became of the leader of a login at `logon`: a live pid that started later is a
+    /// recycled pid, not the leader; a zombie is the leader, dead.
+    fn leader_state(&self, pid: u32, logon: i64) -> utmp::Leader {
+        match self.procfs.status(pid) {
+            Some(st) if !st.is_dead() => {
+                if self.procfs.start_time(pid).is_none_or(|start| start <= logon + LEADER_START_SLACK_SECS) {
+                    utmp::Leader::Alive
+                } else {
+                    utmp::Leader::Recycled
+                }
+            }
+            _ => utmp::Leader::Dead,
+        }
     }
 
     /// Whether `pid` is alive and old enough to be the leader of a login at `logon`.
     fn is_leader(&self, pid: u32, logon: i64) -> bool {
-        match self.procfs.status(pid) {
-            Some(st) if !st.is_dead() => {
-                self.procfs.start_time(pid).is_none_or(|start| start <= logon + LEADER_START_SLACK_SECS)
-            }
-            _ => false,
-        }
+        self.leader_state(pid, logon) == utmp::Leader::Alive
     }
 
-    /// SIGHUP, then SIGTERM, to a utmp session's leader, through a pidfd.
+    /// Whether a live (not zombie) process has `pid`.
+    fn is_live(&self, pid: u32) -> bool {
+        self.procfs.status(pid).is_some_and(|st| !st.is_dead())
+    }
+
+    /// Logs off a utmp session whose leader has died: SIGHUP, then SIGTERM, through
+    /// pidfds, to the live processes of the session (session id `sid`) that `uid` owns.
+    fn signal_session(&self, session: &Session, sid: u32) -> Result<Done> {
+        let action = || format!("log off session {} of {}", session.id, session.account().display_name());
+        let Some(uid) = session.uid else {
+            return Err(Error::new(ErrorKind::InvalidInput, action(), "the session's user has no uid"));
+        };
+        // The leader died when the session was listed; a live process with its pid now is
+        // a recycled pid, which may lead a new session with the same id.
+        if self.is_live(sid) {
+            return Ok(Done::AlreadyGone);
+        }
+        let members = self.procfs.session_members(&[sid]).map_err(|e| Error::from_io(action(), &e))?;
+        let mut signalled = false;
+        for (pid, _, _) in members.into_iter().filter(|(_, _, st)| st.uids[0] == uid) {
+            let fd = match sys::pidfd_open(pid) {
+                Ok(fd) => fd,
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => continue,
+                Err(e) => return Err(Error::from_io(action(), &e)),
+            };
+            // Checked with the pidfd open, so the signals below reach the process checked
+            // here, not a process that took its pid since the scan.
+            let owned = self.procfs.status(pid).is_some_and(|st| !st.is_dead() && st.uids[0] == uid);
+            if !owned || self.procfs.session_of(pid) != Some(sid) || self.is_live(sid) {
+                continue;
+            }
+            for signal in [libc::SIGHUP, libc::SIGTERM] {
+                match sys::pidfd_send_signal(&fd, signal) {
+                    Ok(()) => signalled = true,
+                    // Gone: it exited by itself, or of the SIGHUP.
+                    Err(e) if e.raw_os_error() == Some(libc::ESRCH) => break,
+                    Err(e) => return Err(Error::from_io(action(), &e)),
+                }
+            }
+        }
+        Ok(if signalled { Done::Requested } else { Done::AlreadyGone })
+    }
+
+    /// SIGHUP, then SIGTERM, to a utmp session's leader, through a pidfd; for a session
+    /// whose leader has died, to the processes left in it (see [`Linux::signal_session`]).
     fn signal_leader(&self, session: &Session) -> Result<Done> {
         let action = || format!("log off session {} of {}", session.id, session.account().display_name());
+        if session.state == SessionState::Disconnected && session.leader.is_none() {
+            let Some(sid) = utmp::leader_of(&session.id) else {
+                return Err(Error::new(ErrorKind::InvalidInput, action(), "the session id names no utmp session"));
+            };
+            return self.signal_session(session, sid);
+        }
         let Some(pid) = session.leader.or_else(|| utmp::leader_of(&session.id)) else {
             return Err(Error::new(ErrorKind::InvalidInput, action(), "the session has no leader pid"));
         };

@@ -1,5 +1,6 @@
 //! Processes from `/proc`: a fast scan that reads each process's `status` (uids, state) and
-//! `stat` (start time), and the tool's own ancestry.
+//! `stat` (start time, session id), the members of given sessions, and the tool's own
+//! ancestry.
 //!
 //! The `/proc` root is a parameter so that tests can run the parsers on a fake tree in a
 //! temporary directory. Processes exit during a scan all the time: a process whose files
@@ -81,6 +82,16 @@ pub fn parse_stat_start_ticks(text: &str) -> Option<u64> {
     let rest = &text[text.rfind(')')? + 1..];
     // After the comm come field 3 (state) … field 22 (starttime): index 19.
     rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+/// The session id field of `/proc/PID/stat` (field 6): the pid of the process that
+/// created the session with `setsid`, which need not be alive any more.
+///
+/// Fields are counted from the last `)`, as in [`parse_stat_start_ticks`].
+pub fn parse_stat_session(text: &str) -> Option<u32> {
+    let rest = &text[text.rfind(')')? + 1..];
+    // After the comm: field 3 (state), 4 (ppid), 5 (pgrp), 6 (session): index 3.
+    rest.split_ascii_whitespace().nth(3)?.parse().ok()
 }
 
 /// `btime` of `/proc/stat`: the boot time in seconds since the epoch.
@@ -265,6 +276,31 @@ impl ProcFs {
         }))
     }
 
+    /// The session id of `pid`; `None` when it is gone.
+    pub fn session_of(&self, pid: u32) -> Option<u32> {
+        let mut buf = Vec::new();
+        let len = read_into(&self.root.join(format!("{pid}/stat")), &mut buf).ok()?;
+        parse_stat_session(&String::from_utf8_lossy(&buf[..len]))
+    }
+
+    /// The live (not zombie) processes whose session id is one of `sessions`, as
+    /// (pid, session id, status). A `stat` per process, and a `status` only for members.
+    ///
+    /// # Errors
+    ///
+    /// Fails only when the root cannot be read; vanished processes are skipped.
+    pub fn session_members(&self, sessions: &[u32]) -> io::Result<Vec<(u32, u32, Status)>> {
+        Ok(scan(&self.pids()?, |pid, buf| {
+            let len = read_into(&self.root.join(format!("{pid}/stat")), buf).ok()?;
+            let sid = parse_stat_session(&String::from_utf8_lossy(&buf[..len]))?;
+            if !sessions.contains(&sid) {
+                return None;
+            }
+            let st = self.status_with(pid, buf)?;
+            (!st.is_dead()).then_some((pid, sid, st))
+        }))
+    }
+
     /// `pid` and its ancestors, child first, up to (not including) pid 0.
     pub fn ancestry(&self, pid: u32) -> Vec<u32> {
         let mut chain = vec![pid];
@@ -292,10 +328,14 @@ mod tests {
     }
 
     fn stat_text(pid: u32, comm: &str, start: u64) -> String {
+        stat_text_in(pid, comm, start, 6)
+    }
+
+    fn stat_text_in(pid: u32, comm: &str, start: u64, session: u32) -> String {
         let mut fields = vec![format!("{pid}"), format!("({comm})"), "S".into()];
-        // fields 4..=21, then 22 = start time, then a few more
+        // fields 4..=21 (6 = session), then 22 = start time, then a few more
         for i in 4..=21 {
-            fields.push(i.to_string());
+            fields.push(if i == 6 { session.to_string() } else { i.to_string() });
         }
         fields.push(start.to_string());
         fields.extend(["1000", "200", "18446744073709551615"].map(String::from));
@@ -326,6 +366,16 @@ mod tests {
     }
 
     #[test]
+    fn parses_stat_session() {
+        assert_eq!(parse_stat_session(&stat_text_in(7, "a) b (c", 1, 4242)), Some(4242));
+        let real = "1234 (sleep) S 1 1230 1230 0 -1 4194560 95 0 0 0 0 0 0 0 20 0 1 0 8623 5623808";
+        assert_eq!(parse_stat_session(real), Some(1230));
+        assert_eq!(parse_stat_session("7 (x) S 1 2"), None);
+        assert_eq!(parse_stat_session("7 (x) S 1 2 -3 0"), None);
+        assert_eq!(parse_stat_session("garbage"), None);
+    }
+
+    #[test]
     fn parses_boot_time_and_uid_min() {
         assert_eq!(parse_boot_time("cpu 1 2\nbtime 1700000000\nprocesses 5\n"), Some(1_700_000_000));
         assert_eq!(parse_boot_time("cpu 1\n"), None);
@@ -344,7 +394,9 @@ mod tests {
             let d = root.join(pid.to_string());
             std::fs::create_dir(&d).unwrap();
             std::fs::write(d.join("status"), status_text(name, state, ppid, uids)).unwrap();
-            std::fs::write(d.join("stat"), stat_text(pid, name, start_s * ticks)).unwrap();
+            // Session 20 for the children of 20, else one's own.
+            let session = if ppid == 20 { 20 } else { pid };
+            std::fs::write(d.join("stat"), stat_text_in(pid, name, start_s * ticks, session)).unwrap();
         };
         add(1, "init", "S (sleeping)", 0, "0\t0\t0\t0", 0);
         add(20, "bash", "S (sleeping)", 1, "1001\t1001\t1001\t1001", 5);
@@ -372,6 +424,15 @@ mod tests {
         owned.sort();
         assert_eq!(owned, [(20, false), (21, false), (22, true), (23, false)]);
         assert_eq!(procfs.ancestry(21), [21, 20, 1]);
+
+        // Session 20: 20 itself, 21, and the zombie 22 (left out); 30 vanished.
+        let mut members: Vec<(u32, u32, u32)> =
+            procfs.session_members(&[20, 77]).unwrap().into_iter().map(|(p, s, st)| (p, s, st.uids[0])).collect();
+        members.sort();
+        assert_eq!(members, [(20, 20, 1001), (21, 20, 1001)]);
+        assert!(procfs.session_members(&[]).unwrap().is_empty());
+        assert_eq!(procfs.session_of(23), Some(23));
+        assert_eq!(procfs.session_of(30), None);
         assert_eq!(procfs.ancestry(99), [99]);
     }
 }

@@ -130,42 +130,69 @@ pub fn leader_of(id: &str) -> Option<u32> {
     id.strip_prefix("utmp:")?.parse().ok()
 }
 
-/// The sessions of the USER_PROCESS records whose leader `is_alive` says is alive; `uid_of`
-/// resolves user names. One session per leader pid: the first record wins.
+/// What the process table says about the pid of a utmp record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Leader {
+    /// A live process with that pid, old enough to be the login's leader.
+    Alive,
+    /// No live process has that pid (none at all, or only the leader's zombie).
+    Dead,
+    /// A live process has that pid but started after the login: the pid was reused.
+    Recycled,
+}
+
+/// The sessions of the USER_PROCESS records; `uid_of` resolves user names. One session
+/// per leader pid: the first record wins.
+///
+/// `leader` says what became of a record's pid, given the login time. A record whose
+/// leader is [`Leader::Alive`] is a [`SessionState::LoggedIn`] session. A record whose
+/// leader is [`Leader::Dead`] is a [`SessionState::Disconnected`] session (leader `None`)
+/// when its session still has processes of the record's user: `live_sessions` gets every
+/// such (session id, uid) pair at once, and only when there is at least one, and returns
+/// the pairs that still have a live process. Any other record is stale and left out.
 pub fn sessions(
     records: &[Record],
-    is_alive: impl Fn(u32, i64) -> bool,
+    leader: impl Fn(u32, i64) -> Leader,
     uid_of: impl Fn(&str) -> Option<u32>,
+    live_sessions: impl FnOnce(&[(u32, u32)]) -> Vec<(u32, u32)>,
 ) -> Vec<Session> {
-    let mut out: Vec<Session> = Vec::new();
+    let mut seen: Vec<u32> = Vec::new();
+    // The sessions in record order; a dead leader's waits for `live_sessions`.
+    let mut out: Vec<(Session, Option<(u32, u32)>)> = Vec::new();
     for r in records {
         let Ok(pid) = u32::try_from(r.pid) else {
             continue;
         };
-        if r.kind != USER_PROCESS || pid == 0 || r.user.is_empty() {
+        if r.kind != USER_PROCESS || pid == 0 || r.user.is_empty() || seen.contains(&pid) {
             continue;
         }
-        let id = session_id(pid);
-        if out.iter().any(|s| s.id == id) || !is_alive(pid, i64::from(r.tv_sec)) {
-            continue;
-        }
-        out.push(Session {
-            id,
+        seen.push(pid);
+        let uid = uid_of(&r.user);
+        let (state, leader_pid, pending) = match (leader(pid, i64::from(r.tv_sec)), uid) {
+            (Leader::Alive, _) => (SessionState::LoggedIn, Some(pid), None),
+            (Leader::Dead, Some(uid)) => (SessionState::Disconnected, None, Some((pid, uid))),
+            _ => continue,
+        };
+        let session = Session {
+            id: session_id(pid),
             user: r.user.clone(),
             domain: None,
-            uid: uid_of(&r.user),
+            uid,
             sid: None,
             station: (!r.line.is_empty()).then(|| r.line.clone()),
-            state: SessionState::LoggedIn,
+            state,
             remote_host: (!r.host.is_empty()).then(|| r.host.clone()),
             logon_time: Some(i64::from(r.tv_sec)),
             idle_seconds: None,
             class: None,
             kind: None,
-            leader: Some(pid),
-        });
+            leader: leader_pid,
+        };
+        out.push((session, pending));
     }
-    out
+    let pending: Vec<(u32, u32)> = out.iter().filter_map(|(_, p)| *p).collect();
+    let live = if pending.is_empty() { Vec::new() } else { live_sessions(&pending) };
+    out.into_iter().filter(|(_, p)| p.is_none_or(|p| live.contains(&p))).map(|(s, _)| s).collect()
 }
 
 #[cfg(test)]
@@ -225,7 +252,8 @@ mod tests {
         let bytes: Vec<u8> = records.iter().flat_map(encode).collect();
         let parsed = parse(&bytes);
         assert_eq!(parsed, records);
-        let s = sessions(&parsed, |pid, _| pid != 400, |u| (u == "alice").then_some(1001));
+        let leader = |pid, _| if pid == 400 { Leader::Dead } else { Leader::Alive };
+        let s = sessions(&parsed, leader, |u| (u == "alice").then_some(1001), |_| Vec::new());
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].id, "utmp:100");
         assert_eq!(s[0].uid, Some(1001));
@@ -239,6 +267,56 @@ mod tests {
         assert_eq!(s[1].remote_host, None);
         assert_eq!(leader_of("utmp:100"), Some(100));
         assert_eq!(leader_of("c2"), None);
+    }
+
+    #[test]
+    fn dead_leaders_with_live_sessions_are_disconnected() {
+        let records = vec![
+            rec(USER_PROCESS, 100, "alice", "pts/1", "host.example"),
+            // Leader dead, its session still has alice's processes.
+            rec(USER_PROCESS, 200, "alice", "pts/2", "192.0.2.1"),
+            // Leader dead, nothing left in its session: a stale record.
+            rec(USER_PROCESS, 300, "alice", "pts/3", ""),
+            // Leader dead and its user unknown: whose processes would count is unknown.
+            rec(USER_PROCESS, 400, "ghost", "pts/4", ""),
+            // The pid now names a younger process: never a disconnected session.
+            rec(USER_PROCESS, 500, "alice", "pts/5", ""),
+            // A logout record of a dead leader is no session either.
+            rec(DEAD_PROCESS, 600, "alice", "pts/6", ""),
+        ];
+        let leader = |pid| match pid {
+            100 => Leader::Alive,
+            500 => Leader::Recycled,
+            _ => Leader::Dead,
+        };
+        let asked = std::cell::RefCell::new(Vec::new());
+        let s = sessions(
+            &records,
+            |pid, _| leader(pid),
+            |u| (u == "alice").then_some(1001),
+            |pending| {
+                asked.borrow_mut().extend_from_slice(pending);
+                // Session 300 has only another user's processes left.
+                vec![(200, 1001), (300, 1002)]
+            },
+        );
+        assert_eq!(*asked.borrow(), [(200, 1001), (300, 1001)]);
+        let got: Vec<(&str, SessionState, Option<u32>)> =
+            s.iter().map(|s| (s.id.as_str(), s.state, s.leader)).collect();
+        assert_eq!(
+            got,
+            [("utmp:100", SessionState::LoggedIn, Some(100)), ("utmp:200", SessionState::Disconnected, None)]
+        );
+        assert_eq!(s[1].uid, Some(1001));
+        assert_eq!(s[1].station.as_deref(), Some("pts/2"));
+        assert_eq!(s[1].remote_host.as_deref(), Some("192.0.2.1"));
+        assert_eq!(s[1].logon_time, Some(1_700_000_000));
+
+        // Only live leaders: the session scan is never asked for.
+        let s = sessions(&records[..1], |_, _| Leader::Alive, |_| Some(1001), |_| panic!("scanned for nothing"));
+        assert_eq!(s.len(), 1);
+        let s = sessions(&records, |_, _| Leader::Recycled, |_| Some(1001), |_| panic!("scanned for nothing"));
+        assert!(s.is_empty());
     }
 
     #[test]
@@ -258,7 +336,8 @@ mod tests {
             .collect();
         let parsed = parse(&garbage);
         assert_eq!(parsed.len(), 7);
-        let _ = sessions(&parsed, |_, _| true, |_| None);
+        let _ = sessions(&parsed, |_, _| Leader::Alive, |_| None, |_| Vec::new());
+        let _ = sessions(&parsed, |_, _| Leader::Dead, |_| Some(1), |p| p.to_vec());
         assert!(decode(&garbage[..10]).is_none());
     }
 }

@@ -404,6 +404,54 @@ fn logs_users_off_a_real_logind() {
         std::fs::read_to_string(&bob_out).unwrap_or_default().contains("logoff-users test: save your work")
     });
 
+    // (f) A desktop notification on a user's session bus, for a graphical session: a real
+    // dbus-daemon and a stand-in notification server, started as carol in a session of
+    // hers (so they end with her sessions in (c)). The probe hands the real backend an
+    // x11 session without a terminal (ssh sessions are tty sessions).
+    let carol_uid = ct.run(&["id", "-u", CAROL]).trim().to_string();
+    let carol_log = format!("/home/{CAROL}/notifications.log");
+    let bus = format!("unix:path=/run/user/{carol_uid}/bus");
+    let child = ct
+        .ssh_cmd(CAROL, false)
+        .arg(format!(
+            "dbus-daemon --session --address={bus} --nofork --nopidfile </dev/null >/dev/null 2>&1 & \
+             /opt/logoff/examples/notify_receiver {bus} {carol_log} </dev/null >$HOME/receiver.err 2>&1 & \
+             exec sleep 1006"
+        ))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    ct.clients.push(child);
+    ct.wait_for("carol's notification server", || ct.exec(&["test", "-e", &carol_log]).status.success());
+    let probe = "/opt/logoff/examples/notify_probe";
+    let out = ct.exec(&[probe, CAROL, "logoff-users test", "save <your> work & go"]);
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "notify_probe {CAROL} failed: {}\n{log}", out.status);
+    assert!(log.contains("delivered") && log.contains("all uid 0"), "{log}");
+    let recorded = ct.run(&["cat", &carol_log]);
+    let lines: Vec<serde_json::Value> = recorded.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 1, "{recorded}");
+    let n = &lines[0];
+    assert_eq!(n["app_name"], "logoff-users", "{n}");
+    assert_eq!(n["summary"], "logoff-users test", "{n}");
+    assert_eq!(n["body"], "save &lt;your&gt; work &amp; go", "{n}");
+    assert_eq!(n["sender_uid"].to_string(), carol_uid, "the bus saw another uid: {n}");
+    assert_eq!(n["expire_timeout"], 60_000, "{n}");
+    assert_eq!(n["urgency"], 2, "{n}");
+    // Bob has no session bus: neither his (missing) terminal nor the desktop got it, and
+    // the error says why for both.
+    let out = ct.exec(&[probe, BOB, "logoff-users test", "x"]);
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{log}");
+    assert!(
+        log.contains("failed: could not send a message to session probe: terminal: the session has no terminal; desktop notification: could not show a desktop notification on /run/user/")
+            && log.contains("the user has no session bus"),
+        "{log}"
+    );
+    assert!(log.contains("all uid 0"), "{log}");
+
     // (b) Log off alice: both her sessions and every process of hers go, including the
     // nohup'd sleep in the closing session; bob, carol and the admin are untouched.
     // Their marker processes (the sleeps on their ptys); other processes of theirs, such

@@ -5,12 +5,14 @@
 //! - [`utmp`] parses the utmp file, for machines without logind;
 //! - [`procfs`] scans /proc; [`passwd`] reads /etc/passwd (no NSS);
 //! - `kill` is the sweep (`kill(-1)` as the uid, then pidfd for stragglers);
+//! - [`notifications`] shows the warning on a graphical session's desktop;
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
 //! Which session source is used is decided once, when the backend is opened.
 
 mod kill;
 pub mod logind;
+pub mod notifications;
 pub mod passwd;
 pub mod procfs;
 mod sys;
@@ -288,21 +290,61 @@ impl Backend for Linux {
         kill::Sweep::new(&self.procfs, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
     }
 
+    /// Writes the message to the session's terminal, and for a graphical session also
+    /// shows it as a desktop notification on the user's session bus. Delivered when either
+    /// worked; a `tty` session has only its terminal.
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
-        let action = || format!("send a message to session {}", session.id);
-        let Some(station) = session.station.as_deref().filter(|s| is_tty_name(s)) else {
-            return Err(Error::unsupported(action(), "the session has no terminal"));
+        let on_terminal = write_to_terminal(session, title, text);
+        let Some(bus) = notifications::session_bus_of(session) else {
+            return on_terminal;
         };
-        let tty = Path::new("/dev").join(station);
-        // O_NOCTTY: never become the tty's controlling process; O_NONBLOCK: a stuck
-        // terminal (XOFF) must not hang the tool, as wall(1) does.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
-            .open(&tty)
-            .map_err(|e| Error::from_io(action(), &e))?;
-        file.write_all(format_message(title, text).as_bytes()).map_err(|e| Error::from_io(action(), &e))
+        let on_desktop = Self::passwd()
+            .by_uid(bus.uid)
+            .map(|e| e.gid)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("show a desktop notification on {}", bus.path.display()),
+                    "no such user in /etc/passwd",
+                )
+            })
+            .and_then(|gid| notifications::notify(&bus.path, bus.uid, gid, title, text));
+        match (on_terminal, on_desktop) {
+            (Ok(()), _) | (_, Ok(_)) => Ok(()),
+            (Err(t), Err(d)) => Err(both_failed(session, &t, &d)),
+        }
     }
+}
+
+/// Writes the message to the session's terminal, as `wall` does.
+fn write_to_terminal(session: &Session, title: &str, text: &str) -> Result<()> {
+    let action = || format!("send a message to session {}", session.id);
+    let Some(station) = session.station.as_deref().filter(|s| is_tty_name(s)) else {
+        return Err(Error::unsupported(action(), "the session has no terminal"));
+    };
+    let tty = Path::new("/dev").join(station);
+    // O_NOCTTY: never become the tty's controlling process; O_NONBLOCK: a stuck
+    // terminal (XOFF) must not hang the tool, as wall(1) does.
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+        .open(&tty)
+        .map_err(|e| Error::from_io(action(), &e))?;
+    file.write_all(format_message(title, text).as_bytes()).map_err(|e| Error::from_io(action(), &e))
+}
+
+/// One error for a message that reached neither the terminal nor the desktop: it names
+/// both causes. Its kind is the desktop's unless that is only "not available here".
+fn both_failed(session: &Session, terminal: &Error, desktop: &Error) -> Error {
+    let kind = match desktop.kind {
+        ErrorKind::NotFound | ErrorKind::Unsupported => terminal.kind,
+        k => k,
+    };
+    Error::new(
+        kind,
+        format!("send a message to session {}", session.id),
+        format!("terminal: {}; desktop notification: {}", terminal.cause, desktop),
+    )
 }
 
 /// Privilege is the effective uid 0: the sweep needs to take other users' credentials.
@@ -352,6 +394,37 @@ mod tests {
         for bad in ["", "/etc/passwd", "pts/../../etc/shadow", ":0", "pts//1", "sda"] {
             assert!(!is_tty_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_message_that_reached_neither_names_both_causes() {
+        let session = Session::new("c7", "alice", crate::model::SessionState::Active);
+        let terminal = Error::unsupported("send a message to session c7", "the session has no terminal");
+        let desktop = Error::new(ErrorKind::TimedOut, "show a desktop notification on /run/user/1000/bus", "no answer");
+        let err = both_failed(&session, &terminal, &desktop);
+        assert_eq!(err.kind, ErrorKind::TimedOut);
+        assert_eq!(
+            err.to_string(),
+            "could not send a message to session c7: terminal: the session has no terminal; desktop notification: \
+             could not show a desktop notification on /run/user/1000/bus: no answer"
+        );
+        let no_bus = Error::new(ErrorKind::NotFound, "show a desktop notification", "the user has no session bus");
+        assert_eq!(both_failed(&session, &terminal, &no_bus).kind, ErrorKind::Unsupported);
+    }
+
+    #[test]
+    fn a_tty_session_gets_no_notification() {
+        let mut linux = Linux {
+            source: Source::Utmp { path: "/nonexistent".into(), explicit: true },
+            procfs: ProcFs::new("/proc"),
+        };
+        let session = Session {
+            uid: Some(1000),
+            kind: Some("tty".into()),
+            ..Session::new("c8", "alice", crate::model::SessionState::Active)
+        };
+        let err = linux.send_message(&session, "t", "x").unwrap_err();
+        assert_eq!(err.to_string(), "could not send a message to session c8: the session has no terminal");
     }
 
     #[test]

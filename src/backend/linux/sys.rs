@@ -7,6 +7,8 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret < 0 { Err(io::Error::last_os_error()) } else { Ok(ret) }
@@ -84,13 +86,7 @@ pub fn kill_all_as(uid: u32, gid: u32, signal: libc::c_int) -> io::Result<()> {
     std::thread::Builder::new()
         .name("kill-as-uid".into())
         .spawn(move || -> io::Result<()> {
-            // SAFETY: setgroups(0, NULL) clears the supplementary groups of this thread only.
-            check(unsafe { libc::syscall(libc::SYS_setgroups, 0 as libc::size_t, std::ptr::null::<libc::gid_t>()) })?;
-            // SAFETY: raw setresgid changes the credentials of this thread only.
-            check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
-            // SAFETY: raw setresuid changes the credentials of this thread only; moving all
-            // three uids away from 0 also clears its permitted and effective capabilities.
-            check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })?;
+            drop_thread_credentials(uid, gid)?;
             if thread_has_capabilities()? {
                 return Err(io::Error::new(
                     io::ErrorKind::PermissionDenied,
@@ -103,6 +99,50 @@ pub fn kill_all_as(uid: u32, gid: u32, signal: libc::c_int) -> io::Result<()> {
         })?
         .join()
         .map_err(|_| io::Error::other("the kill-as-uid thread panicked"))?
+}
+
+/// Connects a Unix stream socket to `path` with the credentials of `uid`/`gid`.
+///
+/// The connect runs in a fresh thread that first drops its own credentials (as
+/// [`kill_all_as`] does, the calling thread and the rest of the tool keep theirs), so:
+///
+/// - the kernel records `uid`/`gid` as the socket's peer credentials (`SO_PEERCRED` is
+///   taken from the connecting thread at `connect()`), which is what a D-Bus session bus
+///   checks before it lets a client in;
+/// - the path is resolved with the user's permissions only: a user who owns the directory
+///   cannot point the tool at a socket they could not reach themselves.
+///
+/// The returned socket carries those credentials whichever thread uses it afterwards.
+///
+/// # Errors
+///
+/// Fails if the credentials cannot be dropped (the tool is not root) or the connect fails
+/// (`NotFound` when there is no socket, `ConnectionRefused` when nobody listens).
+pub fn connect_unix_as(path: &Path, uid: u32, gid: u32) -> io::Result<UnixStream> {
+    let path = path.to_path_buf();
+    std::thread::Builder::new()
+        .name("connect-as-uid".into())
+        .spawn(move || -> io::Result<UnixStream> {
+            drop_thread_credentials(uid, gid)?;
+            UnixStream::connect(&path)
+        })?
+        .join()
+        .map_err(|_| io::Error::other("the connect-as-uid thread panicked"))?
+}
+
+/// Sets every uid and gid of the calling thread to `uid`/`gid` and clears its
+/// supplementary groups. Only this thread changes: the raw system calls, unlike glibc's
+/// wrappers, do not broadcast to the other threads. Call it only in a thread that ends
+/// right after its work, so that no thread of the tool is left with lesser credentials.
+fn drop_thread_credentials(uid: u32, gid: u32) -> io::Result<()> {
+    // SAFETY: setgroups(0, NULL) clears the supplementary groups of this thread only.
+    check(unsafe { libc::syscall(libc::SYS_setgroups, 0 as libc::size_t, std::ptr::null::<libc::gid_t>()) })?;
+    // SAFETY: raw setresgid changes the credentials of this thread only.
+    check(unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) })?;
+    // SAFETY: raw setresuid changes the credentials of this thread only; moving all three
+    // uids away from 0 also clears its permitted and effective capabilities.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) })?;
+    Ok(())
 }
 
 /// Whether the calling thread holds any effective capability.
@@ -141,6 +181,41 @@ mod tests {
     fn pidfd_of_missing_pid_is_esrch() {
         let err = pidfd_open(u32::MAX).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ESRCH));
+    }
+
+    /// The socket's peer credentials are the user's, and the calling thread keeps root.
+    #[test]
+    fn connect_unix_as_connects_with_the_users_credentials() {
+        if effective_uid() != 0 {
+            return;
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = dir.path().join("sock");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let _client = connect_unix_as(&path, 65_534, 65_534).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+        let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+        // SAFETY: cred and len are valid for writing and len is the size of cred.
+        let ret = unsafe {
+            libc::getsockopt(
+                server.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERCRED,
+                (&mut cred as *mut libc::ucred).cast(),
+                &mut len,
+            )
+        };
+        assert_eq!(ret, 0);
+        assert_eq!((cred.uid, cred.gid, cred.pid as u32), (65_534, 65_534, std::process::id()));
+        assert_eq!(effective_uid(), 0);
+        // The user's permissions apply to the path: a root-only socket is refused.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let err = connect_unix_as(&path, 65_534, 65_534).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
     }
 
     #[test]

@@ -46,7 +46,13 @@ fn should_run() -> bool {
     } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
         Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
     } else if !target_dir().join(TOOL).is_file() {
-        Some(format!("{} is not built (cargo test builds examples)", target_dir().join(TOOL).display()))
+        Some(format!("{} is not built", target_dir().join(TOOL).display()))
+    } else if let Some(missing) = ["examples/notify_receiver", "examples/notify_probe"]
+        .iter()
+        .map(|e| target_dir().join(e))
+        .find(|p| !p.is_file())
+    {
+        Some(format!("{} is not built (a full `cargo test` or `cargo build --examples` builds it)", missing.display()))
     } else {
         None
     };

@@ -41,17 +41,17 @@ fn target_dir() -> PathBuf {
 /// Whether to run; a skip is a printed note, or a failure when real tests are required.
 fn should_run() -> bool {
     let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
+    let missing_example = ["examples/notify_receiver", "examples/notify_probe"]
+        .iter()
+        .map(|e| target_dir().join(e))
+        .find(|p| !p.is_file());
     let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
         Some("not running as root".to_string())
     } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
         Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
     } else if !target_dir().join(TOOL).is_file() {
         Some(format!("{} is not built", target_dir().join(TOOL).display()))
-    } else if let Some(missing) = ["examples/notify_receiver", "examples/notify_probe"]
-        .iter()
-        .map(|e| target_dir().join(e))
-        .find(|p| !p.is_file())
-    {
+    } else if let Some(missing) = missing_example {
         Some(format!("{} is not built (a full `cargo test` or `cargo build --examples` builds it)", missing.display()))
     } else {
         None

@@ -51,10 +51,10 @@ fn should_run() -> bool {
         Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
     } else if !target_dir().join(TOOL).is_file() {
         Some(format!("{} is not built", target_dir().join(TOOL).display()))
-    } else if let Some(missing) = missing_example {
-        Some(format!("{} is not built (a full `cargo test` or `cargo build --examples` builds it)", missing.display()))
     } else {
-        None
+        missing_example.map(|m| {
+            format!("{} is not built (a full `cargo test` or `cargo build --examples` builds it)", m.display())
+        })
     };
     match why_not {
         None => true,

@@ -15,8 +15,10 @@ use logoff_users::backend::{self, Backend, NativeOptions, SessionSource};
 use logoff_users::duration;
 use logoff_users::duration::parse_duration;
 use logoff_users::error::{Error, ErrorKind};
-use logoff_users::execute::{ExecOptions, MAX_MESSAGE_CHARS, execute, reminder_points, send_messages, wait_grace};
-use logoff_users::plan::{Plan, PlanOptions, SessionFilter, Snapshot, TerminateReason, plan};
+use logoff_users::execute::{
+    ExecOptions, MAX_MESSAGE_CHARS, execute, reminder_points, send_messages, snapshot, wait_grace,
+};
+use logoff_users::plan::{Plan, PlanOptions, SessionFilter, TerminateReason, plan};
 use logoff_users::report::{
     self, ActionResult, Event, HostReport, HostSessions, Report, Request, SessionList, Summary, UserOutcome, UserResult,
 };
@@ -333,17 +335,6 @@ fn tool() -> String {
 struct Host {
     backend: Option<Box<dyn Backend>>,
     report: HostReport,
-}
-
-fn snapshot(b: &mut dyn Backend) -> Result<Snapshot, Error> {
-    Ok(Snapshot {
-        sessions: b.list_sessions()?,
-        processes: b.list_processes()?,
-        // Not knowing our own session is no reason to stop: the own pids still protect us.
-        current_session: b.current_session().unwrap_or(None),
-        own_pids: b.own_pids(),
-        policy: b.policy(),
-    })
 }
 
 fn logoff(args: &Args, out: &Out) -> i32 {

@@ -127,6 +127,23 @@ fn record(action: &str, user: &str, session_id: Option<&str>, reason: Option<&st
     }
 }
 
+/// Lists what the planner needs from a backend: sessions, processes, the tool's own
+/// session and pids, and the platform's rules.
+///
+/// # Errors
+///
+/// Fails when sessions or processes cannot be listed. Not knowing the tool's own session
+/// is no reason to stop: the own pids still protect it.
+pub fn snapshot(backend: &mut dyn Backend) -> crate::error::Result<crate::plan::Snapshot> {
+    Ok(crate::plan::Snapshot {
+        sessions: backend.list_sessions()?,
+        processes: backend.list_processes()?,
+        current_session: backend.current_session().unwrap_or(None),
+        own_pids: backend.own_pids(),
+        policy: backend.policy(),
+    })
+}
+
 /// Records how an action ended: `Ok(already_gone)`, or an error, where a `NotFound` error
 /// also means "already gone". Returns `false` when the action failed.
 fn settle(rec: &mut ActionRecord, done: crate::error::Result<bool>) -> bool {
@@ -435,7 +452,7 @@ mod tests {
     use crate::backend::Policy;
     use crate::backend::fake::{Fake, FakeState};
     use crate::model::SessionState;
-    use crate::plan::{PlanOptions, Snapshot, plan};
+    use crate::plan::{PlanOptions, plan};
     use crate::userlist::parse_targets;
 
     fn s(id: &str, user: &str, domain: &str) -> Session {
@@ -494,13 +511,7 @@ mod tests {
 
     fn run(state: FakeState, users: &str) -> (Execution, Fake, Vec<String>) {
         let mut fake = Fake::in_memory(state);
-        let snap = Snapshot {
-            sessions: fake.list_sessions().unwrap(),
-            processes: fake.list_processes().unwrap(),
-            current_session: fake.current_session().unwrap(),
-            own_pids: fake.own_pids(),
-            policy: fake.policy(),
-        };
+        let snap = snapshot(&mut fake).unwrap();
         let targets = parse_targets(&[users.to_string()]).unwrap();
         let plan = plan(&targets, &[], &snap, PlanOptions::default());
         assert!(plan.refused.is_empty(), "{:?}", plan.refused);
@@ -650,13 +661,7 @@ mod tests {
         let mut st = machine();
         st.policy.can_disconnect = true;
         let mut fake = Fake::in_memory(st);
-        let snap = Snapshot {
-            sessions: fake.list_sessions().unwrap(),
-            processes: fake.list_processes().unwrap(),
-            current_session: fake.current_session().unwrap(),
-            own_pids: fake.own_pids(),
-            policy: fake.policy(),
-        };
+        let snap = snapshot(&mut fake).unwrap();
         let targets = parse_targets(&["alice".to_string()]).unwrap();
         let plan = plan(&targets, &[], &snap, PlanOptions { disconnect: true, ..PlanOptions::default() });
         let o = ExecOptions { disconnect: true, ..opts() };

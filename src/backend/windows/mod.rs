@@ -444,21 +444,7 @@ mod tests {
     #[test]
     fn a_session_id_must_be_a_number_and_not_zero() {
         let mut wts = Wts::open(None).unwrap();
-        let mut s = Session {
-            id: "c2".into(),
-            user: "nosuchuser123".into(),
-            domain: None,
-            uid: None,
-            sid: None,
-            station: None,
-            state: crate::model::SessionState::Active,
-            remote_host: None,
-            logon_time: None,
-            idle_seconds: None,
-            class: None,
-            kind: None,
-            leader: None,
-        };
+        let mut s = Session::new("c2", "nosuchuser123", crate::model::SessionState::Active);
         assert_eq!(wts.logoff_session(&s).unwrap_err().kind, ErrorKind::InvalidInput);
         s.id = "0".into();
         assert_eq!(wts.logoff_session(&s).unwrap_err().kind, ErrorKind::InvalidInput);

@@ -1,4 +1,4 @@
-//! Typed errors of the library. Only the binary uses `anyhow`.
+//! Typed errors of the library.
 //!
 //! An [`Error`] names what it was doing ("log off session 3 of CORP\\jsmith") and why it
 //! failed; its [`ErrorKind`] decides the exit code and whether an outcome counts as

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{TestUser, json_of, real_tests, reap, run_tool};
+use common::{TestUser, json_of, real_tests, reap, run_tool, utmp_now};
 
 #[test]
 fn a_process_that_ignores_sigterm_is_gone_after_the_grace() {
@@ -145,7 +145,7 @@ fn a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run() {
     // (ut_user has 32 bytes); a shell run in `dir` would create the canary.
     let odd = "ü ser;$(touch pwned)".to_string();
     std::thread::sleep(Duration::from_millis(1100));
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i32;
+    let now = utmp_now();
     let file = tempfile::NamedTempFile::new().unwrap();
     let record = Record {
         kind: USER_PROCESS,

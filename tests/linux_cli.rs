@@ -8,26 +8,14 @@
 mod common;
 
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{TestUser, json_of, real_tests, reap, run_tool, start_time};
-use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
+use common::{TestUser, json_of, real_tests, reap, run_tool, start_time, utmp_now, utmp_record};
+use logoff_users::backend::linux::utmp::{self, USER_PROCESS};
+
+/// The remote host the test's utmp records name.
+const HOST: &str = "198.51.100.9";
 
 const BIN: &str = env!("CARGO_BIN_EXE_logoff-users");
-
-fn session_record(pid: u32, user: &str, line: &str) -> Record {
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32;
-    Record {
-        kind: USER_PROCESS,
-        pid: pid as i32,
-        line: line.into(),
-        id: line.chars().rev().take(4).collect(),
-        user: user.into(),
-        host: "198.51.100.9".into(),
-        tv_sec: t,
-        ..Default::default()
-    }
-}
 
 #[test]
 fn the_binary_logs_off_two_users_and_spares_the_bystander() {
@@ -48,7 +36,10 @@ fn the_binary_logs_off_two_users_and_spares_the_bystander() {
     let utmp_path = file.path().to_str().unwrap().to_string();
     utmp::write_file(
         file.path(),
-        &[session_record(leader_a[0].id(), &a.name, "pts/911"), session_record(leader_c[0].id(), &c.name, "pts/912")],
+        &[
+            utmp_record(USER_PROCESS, leader_a[0].id(), &a.name, "pts/911", HOST, utmp_now()),
+            utmp_record(USER_PROCESS, leader_c[0].id(), &c.name, "pts/912", HOST, utmp_now()),
+        ],
     )
     .unwrap();
 

@@ -6,29 +6,11 @@
 mod common;
 
 use std::os::unix::process::ExitStatusExt;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use common::{TestUser, backend, real_tests};
+use common::{TestUser, backend, real_tests, utmp_now, utmp_record};
 use logoff_users::backend::Done;
-use logoff_users::backend::linux::utmp::{self, DEAD_PROCESS, Record, USER_PROCESS};
+use logoff_users::backend::linux::utmp::{self, DEAD_PROCESS, USER_PROCESS};
 use logoff_users::model::SessionState;
-
-fn now() -> i32 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32
-}
-
-fn record(kind: i16, pid: u32, user: &str, line: &str, host: &str, tv_sec: i32) -> Record {
-    Record {
-        kind,
-        pid: pid as i32,
-        line: line.into(),
-        id: line.chars().rev().take(4).collect(),
-        user: user.into(),
-        host: host.into(),
-        tv_sec,
-        ..Default::default()
-    }
-}
 
 #[test]
 fn utmp_sessions_are_listed_and_logged_off() {
@@ -43,21 +25,21 @@ fn utmp_sessions_are_listed_and_logged_off() {
     gone.wait().unwrap();
     // Make sure the leaders exist before the records claim a logon time.
     std::thread::sleep(std::time::Duration::from_millis(1100));
-    let t = now();
+    let t = utmp_now();
 
     let file = tempfile::NamedTempFile::new().unwrap();
     utmp::write_file(
         file.path(),
         &[
-            record(2, 0, "reboot", "~", "", t - 1000),
-            record(USER_PROCESS, leader_a.id(), &a.name, "pts/901", "192.0.2.7", t),
-            record(USER_PROCESS, leader_b.id(), &b.name, "tty63", "", t),
+            utmp_record(2, 0, "reboot", "~", "", t - 1000),
+            utmp_record(USER_PROCESS, leader_a.id(), &a.name, "pts/901", "192.0.2.7", t),
+            utmp_record(USER_PROCESS, leader_b.id(), &b.name, "tty63", "", t),
             // A dead leader (its pid may be reused already: the logon time predates it).
-            record(USER_PROCESS, gone_pid, &a.name, "pts/902", "", t - 3600),
+            utmp_record(USER_PROCESS, gone_pid, &a.name, "pts/902", "", t - 3600),
             // A logout record with a live pid: not a session.
-            record(DEAD_PROCESS, leader_b.id(), "", "pts/903", "", t),
+            utmp_record(DEAD_PROCESS, leader_b.id(), "", "pts/903", "", t),
             // The test process itself leads a session, so it is the current session.
-            record(USER_PROCESS, std::process::id(), &b.name, "pts/904", "", t),
+            utmp_record(USER_PROCESS, std::process::id(), &b.name, "pts/904", "", t),
         ],
     )
     .unwrap();

@@ -7,25 +7,15 @@
 mod common;
 
 use std::process::Child;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use common::{TestUser, backend, json_of, real_tests, reap, run_tool, start_time};
+use common::{TestUser, backend, json_of, real_tests, reap, run_tool, start_time, utmp_now, utmp_record};
 use logoff_users::backend::linux::procfs::ProcFs;
-use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
+use logoff_users::backend::linux::utmp::{self, USER_PROCESS};
 use logoff_users::model::SessionState;
 
-fn record(pid: u32, user: &str, line: &str, tv_sec: i32) -> Record {
-    Record {
-        kind: USER_PROCESS,
-        pid: pid as i32,
-        line: line.into(),
-        id: line.chars().rev().take(4).collect(),
-        user: user.into(),
-        host: "203.0.113.5".into(),
-        tv_sec,
-        ..Default::default()
-    }
-}
+/// The remote host the test's utmp records name.
+const HOST: &str = "203.0.113.5";
 
 /// Starts, as `user`, a session leader (`sleep 601`, pid == session id) with a background
 /// `sleep 600` in its session; returns the leader and the background pid.
@@ -82,16 +72,16 @@ fn a_session_whose_leader_died_is_disconnected_and_logged_off() {
         procs_b.iter().chain([&leader_b]).map(|p| (p.id(), start_time(p.id()))).collect();
     // The logon time must not predate the leaders.
     std::thread::sleep(Duration::from_millis(1100));
-    let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i32;
+    let t = utmp_now();
 
     let file = tempfile::NamedTempFile::new().unwrap();
     let utmp_path = file.path().to_str().unwrap().to_string();
     utmp::write_file(
         file.path(),
         &[
-            record(leader_a.id(), &a.name, "pts/921", t),
-            record(stale_pid, &a.name, "pts/922", t),
-            record(leader_b.id(), &b.name, "pts/923", t),
+            utmp_record(USER_PROCESS, leader_a.id(), &a.name, "pts/921", HOST, t),
+            utmp_record(USER_PROCESS, stale_pid, &a.name, "pts/922", HOST, t),
+            utmp_record(USER_PROCESS, leader_b.id(), &b.name, "pts/923", HOST, t),
         ],
     )
     .unwrap();

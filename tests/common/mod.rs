@@ -163,3 +163,23 @@ pub fn json_of(o: &std::process::Output) -> serde_json::Value {
         panic!("bad JSON ({e}): {}\n{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
     })
 }
+
+/// Now, as the 32-bit seconds a utmp record holds.
+pub fn utmp_now() -> i32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i32
+}
+
+/// A utmp record of `kind` for `pid`, as login programs write them (the id is the last four
+/// characters of the line).
+pub fn utmp_record(kind: i16, pid: u32, user: &str, line: &str, host: &str, tv_sec: i32) -> linux::utmp::Record {
+    linux::utmp::Record {
+        kind,
+        pid: pid as i32,
+        line: line.into(),
+        id: line.chars().rev().take(4).collect(),
+        user: user.into(),
+        host: host.into(),
+        tv_sec,
+        ..Default::default()
+    }
+}

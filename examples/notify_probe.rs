@@ -42,7 +42,7 @@ mod probe {
             eprintln!("notify_probe: no such user {user}");
             return 2;
         };
-        let opts = NativeOptions { source: SessionSource::Logind, utmp_path: None, server: None };
+        let opts = NativeOptions { source: SessionSource::Logind, ..Default::default() };
         let mut backend = match Linux::open(&opts) {
             Ok(b) => b,
             Err(e) => {

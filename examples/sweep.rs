@@ -149,6 +149,11 @@ storm
                     time("stat() scan", &|| procfs.owned_dirs(0).unwrap().len());
                     time("status scan", &|| procfs.owned_by(0).unwrap().len());
                     time("status+stat listing", &|| procfs.list_processes(&passwd).unwrap().len());
+                    use logoff_users::backend::linux::{bpf_iter::TaskIter, btf::Btf};
+                    time("BTF parse", &|| Btf::load_vmlinux().unwrap().len());
+                    time("task iterator load", &|| TaskIter::open().map(|_| 1).unwrap_or(0));
+                    let iter = TaskIter::open().expect("load the task iterator");
+                    time("task iterator pass", &|| iter.tasks().unwrap().len());
                 }
             }
             Some("spawn") => {

@@ -143,6 +143,11 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     utmp: Option<PathBuf>,
 
+    /// Read processes from /proc only, never loading the read-only BPF task iterator that
+    /// lists them ten times faster (Linux).
+    #[arg(long)]
+    procfs_only: bool,
+
     /// Act on a fake machine described by a JSON state file (for tests).
     #[arg(long, value_name = "FILE", hide = true)]
     fake_state: Option<PathBuf>,
@@ -256,7 +261,12 @@ fn open_hosts(args: &Args) -> Vec<Opened> {
     servers
         .into_iter()
         .map(|server| {
-            let opts = NativeOptions { source, utmp_path: args.utmp.clone(), server: server.clone() };
+            let opts = NativeOptions {
+                source,
+                utmp_path: args.utmp.clone(),
+                server: server.clone(),
+                procfs_only: args.procfs_only,
+            };
             (server.unwrap_or_else(|| "localhost".into()), backend::open_native(&opts))
         })
         .collect()

@@ -116,3 +116,42 @@ fn without_root_the_binary_exits_3_and_touches_nothing() {
     victim.kill().unwrap();
     victim.wait().unwrap();
 }
+
+/// The plan lists the same processes whether they come from the BPF task iterator (the
+/// default as root) or from /proc (`--procfs-only`), including one that is the user's by
+/// effective uid only; a dry run touches none of them.
+#[test]
+fn both_process_sources_plan_the_same_processes() {
+    if !real_tests("both_process_sources_plan_the_same_processes") {
+        return;
+    }
+    let t = TestUser::create();
+    let mut children = t.spawn_sleeps(5);
+    children.push(Command::new("perl").args(["-e", "$> = shift; sleep 600", &t.uid.to_string()]).spawn().unwrap());
+    let mut expected: Vec<u64> = children.iter().map(|c| u64::from(c.id())).collect();
+    expected.sort_unstable();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while t.live_processes().len() < expected.len() {
+        assert!(std::time::Instant::now() < deadline, "the perl process never took the uid");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let utmp = empty.path().to_str().unwrap();
+    for extra in [&[][..], &["--procfs-only"][..]] {
+        let mut args = vec!["--source", "utmp", "--utmp", utmp, "--dry-run", "--format", "json", &t.name];
+        args.extend_from_slice(extra);
+        let o = run_tool(&args);
+        assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
+        let json = json_of(&o);
+        let user = &json["hosts"][0]["plan"]["users"][0];
+        assert_eq!(user["status"], "processes_only", "{extra:?}: {user}");
+        let mut pids: Vec<u64> = user["pids"].as_array().unwrap().iter().map(|p| p.as_u64().unwrap()).collect();
+        pids.sort_unstable();
+        assert_eq!(pids, expected, "{extra:?}");
+    }
+    for c in &mut children {
+        assert!(c.try_wait().unwrap().is_none(), "the dry run touched {}", c.id());
+        c.kill().unwrap();
+    }
+    reap(&mut children);
+}

@@ -194,6 +194,9 @@ pub struct NativeOptions {
     pub utmp_path: Option<std::path::PathBuf>,
     /// Windows: a remote RDS host to open with `WTSOpenServerW`; `None` is this machine.
     pub server: Option<String>,
+    /// Linux: never load the BPF task iterator; read every process's uids from
+    /// `/proc/PID/status` (the path taken anyway where BPF is not allowed).
+    pub procfs_only: bool,
 }
 
 #[cfg(target_os = "linux")]

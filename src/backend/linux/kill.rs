@@ -19,6 +19,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
+use super::bpf_iter::TaskIter;
 use super::procfs::ProcFs;
 use super::sys;
 use crate::backend::{TerminateOptions, Terminated};
@@ -50,6 +51,9 @@ struct Census {
 /// `opts.timeout` has passed since the start.
 pub struct Sweep<'a> {
     procfs: &'a ProcFs,
+    /// The task iterator, when loaded: a whole scan in one pass, instead of a `status`
+    /// read per process.
+    tasks: Option<&'a TaskIter>,
     uid: u32,
     gid: u32,
     spare: HashSet<u32>,
@@ -68,7 +72,14 @@ impl<'a> Sweep<'a> {
     /// # Errors
     ///
     /// `InvalidInput` for uid 0, which is never swept.
-    pub fn new(procfs: &'a ProcFs, uid: u32, gid: Option<u32>, spare: &[u32], who: &str) -> Result<Sweep<'a>> {
+    pub fn new(
+        procfs: &'a ProcFs,
+        tasks: Option<&'a TaskIter>,
+        uid: u32,
+        gid: Option<u32>,
+        spare: &[u32],
+        who: &str,
+    ) -> Result<Sweep<'a>> {
         if uid == 0 {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
@@ -78,6 +89,7 @@ impl<'a> Sweep<'a> {
         }
         Ok(Sweep {
             procfs,
+            tasks,
             uid,
             gid: gid.filter(|&g| g != 0).unwrap_or(NOGROUP),
             spare: spare.iter().copied().collect(),
@@ -92,15 +104,34 @@ impl<'a> Sweep<'a> {
         format!("terminate the processes of {}", self.who)
     }
 
-    fn census(&mut self) -> Result<Census> {
+    /// (pid, uids, dead) of every process whose real, effective or saved uid is the uid:
+    /// from the task iterator if loaded, else from every `/proc/PID/status`.
+    fn owned(&self) -> Result<Vec<(u32, [u32; 4], bool)>> {
+        if let Some(Ok(tasks)) = self.tasks.map(|t| t.scan(self.procfs)) {
+            let owned = tasks.into_iter().filter(|t| t.is_owned_by(self.uid));
+            return Ok(owned.map(|t| (t.pid, t.uids, t.is_dead())).collect());
+        }
         let owned = self.procfs.owned_by(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
+        Ok(owned.into_iter().map(|(pid, st)| (pid, st.uids, st.is_dead())).collect())
+    }
+
+    /// A quick look at which pids may still be the uid's: the live ones the task iterator
+    /// finds, or without it the /proc directories the uid owns (see [`ProcFs::owned_dirs`]).
+    fn quick(&self) -> Result<Vec<u32>> {
+        if let Some(Ok(tasks)) = self.tasks.map(|t| t.scan(self.procfs)) {
+            return Ok(tasks.into_iter().filter(|t| t.is_owned_by(self.uid) && !t.is_dead()).map(|t| t.pid).collect());
+        }
+        self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))
+    }
+
+    fn census(&mut self) -> Result<Census> {
         let mut census = Census::default();
-        for (pid, st) in owned {
-            if st.is_dead() {
+        for (pid, uids, dead) in self.owned()? {
+            if dead {
                 census.zombie_pids.push(pid);
             } else if !self.spare.contains(&pid) {
                 census.live.push(pid);
-                if st.uids[0] != self.uid && st.uids[2] != self.uid {
+                if uids[0] != self.uid && uids[2] != self.uid {
                     census.out_of_reach.push(pid);
                 }
                 self.seen.insert(pid);
@@ -157,7 +188,7 @@ impl<'a> Sweep<'a> {
         loop {
             if !census_due {
                 let began = Instant::now();
-                let quick = self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
+                let quick = self.quick()?;
                 pause = began.elapsed().clamp(Duration::from_millis(1), Duration::from_millis(20));
                 let left = quick.iter().filter(|p| !self.zombies.contains(p) && !self.spare.contains(p)).count();
                 // Not shrinking for a few polls: what is left is not exiting by itself
@@ -198,7 +229,7 @@ impl<'a> Sweep<'a> {
         // full census here would cost as much as the whole wait for a thousand processes.
         // So `signalled` is the uid's /proc directories before the first signal (which
         // includes zombies not reaped yet), plus whatever a census saw alive later.
-        let before = self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
+        let before = self.quick()?;
         self.seen.extend(before.iter().filter(|p| !self.spare.contains(p)));
 
         let mut last = Census::default();

@@ -10,6 +10,8 @@
 //!
 //! Which session source is used is decided once, when the backend is opened.
 
+pub mod bpf_iter;
+pub mod btf;
 mod kill;
 pub mod logind;
 pub mod notifications;
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 use super::{Backend, Done, NativeOptions, Policy, SessionSource, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Account, Process, Session, SessionState};
+use bpf_iter::TaskIter;
 use logind::Logind;
 use passwd::Passwd;
 use procfs::ProcFs;
@@ -54,10 +57,18 @@ enum Source {
     Utmp { path: PathBuf, explicit: bool },
 }
 
+/// Where process uids come from: the BPF task iterator once it has loaded, else /proc.
+enum Tasks {
+    Untried,
+    Iter(TaskIter),
+    Unavailable,
+}
+
 /// The Linux backend. See the module documentation.
 pub struct Linux {
     source: Source,
     procfs: ProcFs,
+    tasks: Tasks,
 }
 
 impl Linux {
@@ -76,7 +87,21 @@ impl Linux {
             SessionSource::Utmp => utmp(),
             SessionSource::Auto => Logind::connect().map(Source::Logind).unwrap_or_else(|_| utmp()),
         };
-        Ok(Linux { source, procfs: ProcFs::new("/proc") })
+        let tasks = if opts.procfs_only { Tasks::Unavailable } else { Tasks::Untried };
+        Ok(Linux { source, procfs: ProcFs::new("/proc"), tasks })
+    }
+
+    /// The task iterator, loaded on first use; `None` where it cannot load (no root, a
+    /// container, an old kernel) or `procfs_only` was asked for, and then the /proc scan
+    /// serves.
+    fn task_iter(&mut self) -> Option<&TaskIter> {
+        if matches!(self.tasks, Tasks::Untried) {
+            self.tasks = TaskIter::open().map_or(Tasks::Unavailable, Tasks::Iter);
+        }
+        match &self.tasks {
+            Tasks::Iter(iter) => Some(iter),
+            _ => None,
+        }
     }
 
     fn passwd() -> Passwd {
@@ -245,7 +270,16 @@ impl Backend for Linux {
     }
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
-        self.procfs.list_processes(&Self::passwd()).map_err(|e| Error::from_io("list processes in /proc", &e))
+        let passwd = Self::passwd();
+        let procfs = self.procfs.clone();
+        if let Some(iter) = self.task_iter() {
+            match iter.list_processes(&procfs, &passwd) {
+                Ok(list) => return Ok(list),
+                // Not expected once loaded; /proc gives the same answer, slower.
+                Err(_) => self.tasks = Tasks::Unavailable,
+            }
+        }
+        self.procfs.list_processes(&passwd).map_err(|e| Error::from_io("list processes in /proc", &e))
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
@@ -287,7 +321,12 @@ impl Backend for Linux {
                 "no such user in /etc/passwd",
             ));
         };
-        kill::Sweep::new(&self.procfs, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
+        self.task_iter();
+        let tasks = match &self.tasks {
+            Tasks::Iter(iter) => Some(iter),
+            _ => None,
+        };
+        kill::Sweep::new(&self.procfs, tasks, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
     }
 
     /// Writes the message to the session's terminal, and for a graphical session also
@@ -417,6 +456,7 @@ mod tests {
         let mut linux = Linux {
             source: Source::Utmp { path: "/nonexistent".into(), explicit: true },
             procfs: ProcFs::new("/proc"),
+            tasks: Tasks::Unavailable,
         };
         let session = Session {
             uid: Some(1000),
@@ -435,9 +475,13 @@ mod tests {
     #[test]
     fn uid_zero_is_refused() {
         let procfs = ProcFs::new("/proc");
-        let err = kill::Sweep::new(&procfs, 0, Some(0), &[], "root").err().unwrap();
+        let err = kill::Sweep::new(&procfs, None, 0, Some(0), &[], "root").err().unwrap();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
-        let mut linux = Linux { source: Source::Utmp { path: "/nonexistent".into(), explicit: true }, procfs };
+        let mut linux = Linux {
+            source: Source::Utmp { path: "/nonexistent".into(), explicit: true },
+            procfs,
+            tasks: Tasks::Untried,
+        };
         let opts = TerminateOptions {
             grace: std::time::Duration::ZERO,
             timeout: std::time::Duration::from_secs(1),

@@ -110,6 +110,33 @@ pub fn parse_uid_min(text: &str) -> u32 {
         .unwrap_or(1000)
 }
 
+/// The model's view of a process with these uids (real, effective, saved, fs) and state
+/// letter; the user name is the real uid's, from `passwd`.
+pub fn process(
+    pid: u32,
+    uids: [u32; 4],
+    state: char,
+    name: String,
+    start_time: Option<i64>,
+    passwd: &Passwd,
+) -> Process {
+    let [uid, euid, suid, _] = uids;
+    Process {
+        pid,
+        user: passwd.by_uid(uid).map(|e| e.name.clone()),
+        domain: None,
+        uid: Some(uid),
+        euid: (euid != uid).then_some(euid),
+        suid: (suid != uid).then_some(suid),
+        sid: None,
+        session_id: None,
+        zombie: matches!(state, 'Z' | 'X' | 'x'),
+        uninterruptible: state == 'D',
+        name,
+        start_time,
+    }
+}
+
 /// Reads a small /proc file into `buf`, returning its length.
 ///
 /// `std::fs::read_to_end` would add a `statx` and an `lseek` per file: six system calls
@@ -197,6 +224,13 @@ impl ProcFs {
         Some(boot? + (start / ticks.max(1)) as i64)
     }
 
+    /// The start time of `pid` in clock ticks after boot; `None` when it is gone.
+    pub fn start_ticks(&self, pid: u32) -> Option<u64> {
+        let mut buf = Vec::new();
+        let len = read_into(&self.root.join(format!("{pid}/stat")), &mut buf).ok()?;
+        parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))
+    }
+
     /// The start time of `pid` in seconds since the epoch; `None` when it is gone.
     pub fn start_time(&self, pid: u32) -> Option<i64> {
         self.start_time_with(pid, self.boot_time(), super::sys::clock_ticks(), &mut Vec::new())
@@ -218,21 +252,7 @@ impl ProcFs {
         let mut out = scan(&self.pids()?, |pid, buf| {
             let st = self.status_with(pid, buf)?;
             let start_time = self.start_time_with(pid, boot, ticks, buf);
-            let [uid, euid, suid, _] = st.uids;
-            Some(Process {
-                pid,
-                user: passwd.by_uid(uid).map(|e| e.name.clone()),
-                domain: None,
-                uid: Some(uid),
-                euid: (euid != uid).then_some(euid),
-                suid: (suid != uid).then_some(suid),
-                sid: None,
-                session_id: None,
-                zombie: st.is_dead(),
-                uninterruptible: st.state == 'D',
-                name: st.name,
-                start_time,
-            })
+            Some(process(pid, st.uids, st.state, st.name, start_time, passwd))
         });
         out.sort_by_key(|p| p.pid);
         Ok(out)

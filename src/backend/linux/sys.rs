@@ -167,6 +167,81 @@ fn thread_has_capabilities() -> io::Result<bool> {
     Ok(data.iter().any(|d| d.effective != 0))
 }
 
+/// `bpf(2)` commands and values used by [`bpf_task_iter`] (`include/uapi/linux/bpf.h`).
+mod bpf {
+    pub const PROG_LOAD: libc::c_long = 5;
+    pub const LINK_CREATE: libc::c_long = 28;
+    pub const ITER_CREATE: libc::c_long = 33;
+    pub const PROG_TYPE_TRACING: u32 = 26;
+    pub const TRACE_ITER: u32 = 28;
+    /// `sizeof(union bpf_attr)` as of Linux 6.1; older kernels accept a larger attr as long
+    /// as the bytes they do not know are zero.
+    pub const ATTR_SIZE: usize = 144;
+}
+
+fn bpf_call(cmd: libc::c_long, attr: &mut [u8; bpf::ATTR_SIZE]) -> io::Result<OwnedFd> {
+    // SAFETY: attr is a zero-initialised `union bpf_attr` image of the size passed; every
+    // pointer stored in it (by the caller) points to memory that outlives this call.
+    let fd = check(unsafe { libc::syscall(libc::SYS_bpf, cmd, attr.as_mut_ptr(), bpf::ATTR_SIZE as libc::c_uint) })?;
+    // SAFETY: on success these commands return a new file descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) })
+}
+
+fn put(attr: &mut [u8], at: usize, bytes: &[u8]) {
+    attr[at..at + bytes.len()].copy_from_slice(bytes);
+}
+
+/// Loads `insns` as a task iterator program (`BPF_PROG_TYPE_TRACING`, attached to the
+/// kernel function whose BTF id is `attach_btf_id`, `bpf_iter_task`) and returns its link;
+/// [`bpf_iter_open`] starts one pass over the tasks.
+///
+/// # Errors
+///
+/// `EPERM` without `CAP_BPF`/`CAP_SYS_ADMIN` (or in a container that filters `bpf`),
+/// `EINVAL`/`EACCES` when the verifier refuses the program; then `log` (when not empty)
+/// holds its reasons.
+pub fn bpf_task_iter_link(insns: &[u64], attach_btf_id: u32, log: &mut [u8]) -> io::Result<OwnedFd> {
+    const LICENSE: &[u8] = b"GPL\0";
+    let mut attr = [0u8; bpf::ATTR_SIZE];
+    put(&mut attr, 0, &bpf::PROG_TYPE_TRACING.to_ne_bytes());
+    put(&mut attr, 4, &(insns.len() as u32).to_ne_bytes());
+    put(&mut attr, 8, &(insns.as_ptr() as u64).to_ne_bytes());
+    put(&mut attr, 16, &(LICENSE.as_ptr() as u64).to_ne_bytes());
+    if !log.is_empty() {
+        put(&mut attr, 24, &1u32.to_ne_bytes());
+        put(&mut attr, 28, &(log.len() as u32).to_ne_bytes());
+        put(&mut attr, 32, &(log.as_mut_ptr() as u64).to_ne_bytes());
+    }
+    put(&mut attr, 48, b"logoff_tasks");
+    put(&mut attr, 68, &bpf::TRACE_ITER.to_ne_bytes());
+    put(&mut attr, 108, &attach_btf_id.to_ne_bytes());
+    let prog = bpf_call(bpf::PROG_LOAD, &mut attr)?;
+
+    let mut attr = [0u8; bpf::ATTR_SIZE];
+    put(&mut attr, 0, &(prog.as_raw_fd() as u32).to_ne_bytes());
+    put(&mut attr, 8, &bpf::TRACE_ITER.to_ne_bytes());
+    // The link holds the program: its fd can be closed.
+    bpf_call(bpf::LINK_CREATE, &mut attr)
+}
+
+/// Starts one pass of the iterator behind `link`: every `read` of the returned fd runs the
+/// program on the next tasks and returns what it wrote; end of file ends the pass.
+///
+/// # Errors
+///
+/// As `bpf(BPF_ITER_CREATE)`; not expected once the link exists.
+pub fn bpf_iter_open(link: &OwnedFd) -> io::Result<std::fs::File> {
+    let mut attr = [0u8; bpf::ATTR_SIZE];
+    put(&mut attr, 0, &(link.as_raw_fd() as u32).to_ne_bytes());
+    Ok(bpf_call(bpf::ITER_CREATE, &mut attr)?.into())
+}
+
+/// The inode numbers of the calling process's pid and user namespaces.
+pub fn namespace_inodes() -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Ok((std::fs::metadata("/proc/self/ns/pid")?.ino(), std::fs::metadata("/proc/self/ns/user")?.ino()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 //! sweep kill UID [GRACE_MS]   terminate every process of UID (the library's sweep), print stats
 //! sweep wait UID [TIMEOUT_MS] wait until UID has no live process (zombies count as gone)
 //! sweep count UID             print how many live processes UID has
-//! sweep list [RUNS]           time the /proc listing, print the median in ms
+//! sweep list [RUNS]           time the listing of sessions and processes, print medians in ms
 //! sweep spawn UID N           start N idle `sleep` processes as UID, reap them as they die
 //! sweep storm UID             start a fork storm as UID (see STORM), reap it as it churns
 //! ```
@@ -28,7 +28,7 @@ mod linux {
 
     use logoff_users::backend::linux::passwd::Passwd;
     use logoff_users::backend::linux::procfs::ProcFs;
-    use logoff_users::backend::{NativeOptions, SessionSource, TerminateOptions};
+    use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource, TerminateOptions};
     use logoff_users::model::Account;
 
     /// A fork storm with churn: every process forks two children and exits, so pids come
@@ -128,18 +128,39 @@ storm
             Some("count") => println!("{}", live(arg(&args, 1, "uid") as u32)),
             Some("list") => {
                 let runs = args.get(1).map_or(5, |_| arg(&args, 1, "runs"));
-                let passwd = Passwd::load("/etc/passwd".as_ref());
-                let procfs = ProcFs::new("/proc");
-                let mut times = Vec::new();
+                // What one run of the tool pays: open the backend (which loads the task
+                // iterator on first use), then list sessions and processes.
+                let cold = |processes: ProcessSource| {
+                    let opts = NativeOptions { source: SessionSource::Utmp, processes, ..Default::default() };
+                    let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                    backend.list_sessions().expect("list sessions");
+                    backend.list_processes().expect("list processes").len()
+                };
+                let opts = NativeOptions {
+                    source: SessionSource::Utmp,
+                    processes: ProcessSource::TaskIter,
+                    ..Default::default()
+                };
+                let mut warm_backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                warm_backend.list_processes().expect("list processes");
                 let mut n = 0;
-                for _ in 0..runs {
-                    let t = Instant::now();
-                    n = procfs.list_processes(&passwd).expect("list").len();
-                    times.push(t.elapsed().as_secs_f64() * 1e3);
-                }
-                times.sort_by(f64::total_cmp);
-                println!("processes={n} median_ms={:.1}", times[times.len() / 2]);
+                let mut median = |f: &mut dyn FnMut() -> usize| {
+                    let mut times = Vec::new();
+                    for _ in 0..runs {
+                        let t = Instant::now();
+                        n = f();
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                    }
+                    times.sort_by(f64::total_cmp);
+                    times[times.len() / 2]
+                };
+                let cold_ms = median(&mut || cold(ProcessSource::Auto));
+                let warm_ms = median(&mut || warm_backend.list_processes().expect("list processes").len());
+                let procfs_ms = median(&mut || cold(ProcessSource::Procfs));
+                println!("processes={n} cold_ms={cold_ms:.1} warm_ms={warm_ms:.1} procfs_ms={procfs_ms:.1}");
                 if std::env::var_os("SWEEP_SCAN_DETAIL").is_some() {
+                    let passwd = Passwd::load("/etc/passwd".as_ref());
+                    let procfs = ProcFs::new("/proc");
                     let time = |what: &str, f: &dyn Fn() -> usize| {
                         let t = Instant::now();
                         let n = f();
@@ -154,6 +175,9 @@ storm
                     time("task iterator load", &|| TaskIter::open().map(|_| 1).unwrap_or(0));
                     let iter = TaskIter::open().expect("load the task iterator");
                     time("task iterator pass", &|| iter.tasks().unwrap().len());
+                    time("task iterator pass + /proc readdir", &|| {
+                        iter.scan(&procfs, &procfs.pids().unwrap()).unwrap().len()
+                    });
                 }
             }
             Some("spawn") => {

@@ -11,7 +11,7 @@ use clap::{Parser, ValueEnum};
 
 use logoff_users::audit::{self, AuditRecord, AuditSink};
 use logoff_users::backend::fake::Fake;
-use logoff_users::backend::{self, Backend, NativeOptions, SessionSource};
+use logoff_users::backend::{self, Backend, NativeOptions, ProcessSource, SessionSource};
 use logoff_users::duration;
 use logoff_users::duration::parse_duration;
 use logoff_users::error::{Error, ErrorKind};
@@ -57,6 +57,13 @@ enum Source {
     Auto,
     Logind,
     Utmp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProcSource {
+    Auto,
+    Procfs,
+    Bpf,
 }
 
 /// Log users off this machine (or remote RDS hosts): named users, or ALL. Verifies that
@@ -143,10 +150,12 @@ struct Args {
     #[arg(long, value_name = "PATH")]
     utmp: Option<PathBuf>,
 
-    /// Read processes from /proc only, never loading the read-only BPF task iterator that
-    /// lists them ten times faster (Linux).
-    #[arg(long)]
-    procfs_only: bool,
+    /// Where the uids of every process come from (Linux): `bpf` is a read-only BPF task
+    /// iterator, several times faster than reading /proc/PID/status for each process;
+    /// `auto` uses it from a thousand processes on (and /proc where BPF is not allowed);
+    /// `procfs` never loads BPF.
+    #[arg(long, value_enum, default_value = "auto")]
+    process_source: ProcSource,
 
     /// Act on a fake machine described by a JSON state file (for tests).
     #[arg(long, value_name = "FILE", hide = true)]
@@ -265,7 +274,11 @@ fn open_hosts(args: &Args) -> Vec<Opened> {
                 source,
                 utmp_path: args.utmp.clone(),
                 server: server.clone(),
-                procfs_only: args.procfs_only,
+                processes: match args.process_source {
+                    ProcSource::Auto => ProcessSource::Auto,
+                    ProcSource::Procfs => ProcessSource::Procfs,
+                    ProcSource::Bpf => ProcessSource::TaskIter,
+                },
             };
             (server.unwrap_or_else(|| "localhost".into()), backend::open_native(&opts))
         })

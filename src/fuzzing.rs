@@ -35,7 +35,7 @@ pub fn userlist(data: &[u8]) {
 /// The Linux parsers: utmp, `/proc`, `/etc/passwd` and `login.defs`.
 #[cfg(target_os = "linux")]
 pub mod linux {
-    use crate::backend::linux::{passwd::Passwd, procfs, utmp};
+    use crate::backend::linux::{bpf_iter, btf::Btf, passwd::Passwd, procfs, utmp};
 
     /// Fuzzes the utmp parser: any bytes decode without panicking, one record per full
     /// 384 bytes, and a decoded record survives encoding and decoding again.
@@ -63,6 +63,33 @@ pub mod linux {
         let pw = Passwd::parse(text);
         if let Some(e) = text.lines().next().and_then(|l| l.split(':').next()).and_then(|n| pw.by_name(n)) {
             assert!(pw.by_uid(e.uid).is_some());
+        }
+    }
+
+    /// Fuzzes the BTF reader (any bytes parse or fail cleanly; every lookup on a parsed
+    /// blob terminates without panicking, even through cyclic or dangling type ids), the
+    /// task layout built from it, and the decoder of task iterator records.
+    pub fn btf(data: &[u8]) {
+        let tasks = bpf_iter::decode(data);
+        assert_eq!(tasks.len(), data.len() / 56);
+        for t in &tasks {
+            assert!("RSDTtXZPI".contains(t.state));
+            assert!(t.name.len() <= 16 * 3, "a 16-byte comm, each byte at most 3 UTF-8 bytes");
+        }
+        let Ok(btf) = Btf::parse(data.to_vec()) else { return };
+        for id in 0..btf.len() as u32 + 2 {
+            let _ = btf.size_of(id);
+            let _ = btf.array_of(id);
+            for name in ["pid", "val", "", "comm"] {
+                if let Some(m) = btf.member(id, name) {
+                    assert_eq!(btf.size_of(m.type_id), Some(m.size));
+                }
+            }
+        }
+        let _ = btf.find_struct("task_struct");
+        if let Ok(layout) = bpf_iter::Layout::from_btf(&btf) {
+            let program = bpf_iter::program(&layout);
+            assert_eq!(program.last().map(|i| i & 0xff), Some(0x95), "the program ends with exit");
         }
     }
 }

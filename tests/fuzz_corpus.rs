@@ -30,3 +30,9 @@ fn utmp_corpus() {
 fn procfs_corpus() {
     replay("procfs", logoff_users::fuzzing::linux::procfs);
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn btf_corpus() {
+    replay("btf", logoff_users::fuzzing::linux::btf);
+}

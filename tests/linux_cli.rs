@@ -117,8 +117,8 @@ fn without_root_the_binary_exits_3_and_touches_nothing() {
     victim.wait().unwrap();
 }
 
-/// The plan lists the same processes whether they come from the BPF task iterator (the
-/// default as root) or from /proc (`--procfs-only`), including one that is the user's by
+/// The plan lists the same processes whether they come from the BPF task iterator
+/// (`--process-source bpf`) or from /proc (`procfs`, and `auto` on this small machine), including one that is the user's by
 /// effective uid only; a dry run touches none of them.
 #[test]
 fn both_process_sources_plan_the_same_processes() {
@@ -137,9 +137,10 @@ fn both_process_sources_plan_the_same_processes() {
     }
     let empty = tempfile::NamedTempFile::new().unwrap();
     let utmp = empty.path().to_str().unwrap();
-    for extra in [&[][..], &["--procfs-only"][..]] {
+    for source in ["bpf", "procfs", "auto"] {
+        let extra = ["--process-source", source];
         let mut args = vec!["--source", "utmp", "--utmp", utmp, "--dry-run", "--format", "json", &t.name];
-        args.extend_from_slice(extra);
+        args.extend_from_slice(&extra);
         let o = run_tool(&args);
         assert_eq!(o.status.code(), Some(0), "{extra:?}: {}", String::from_utf8_lossy(&o.stderr));
         let json = json_of(&o);

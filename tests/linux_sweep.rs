@@ -7,14 +7,15 @@
 mod common;
 
 use common::{TestUser, backend, backend_with, real_tests, reap, start_time, terminate_options};
+use logoff_users::backend::ProcessSource;
 
-/// Scans through the BPF task iterator (the default where it loads, as here as root).
+/// Scans through the BPF task iterator (the default from a thousand processes on).
 #[test]
 fn sweep_ends_every_target_process_and_spares_bystanders() {
     if !real_tests("sweep_ends_every_target_process_and_spares_bystanders") {
         return;
     }
-    sweep_scenario(false);
+    sweep_scenario(ProcessSource::TaskIter);
 }
 
 /// The same, reading every process's uids from /proc, as where BPF is not allowed.
@@ -23,10 +24,10 @@ fn sweep_with_procfs_only_ends_every_target_process_and_spares_bystanders() {
     if !real_tests("sweep_with_procfs_only_ends_every_target_process_and_spares_bystanders") {
         return;
     }
-    sweep_scenario(true);
+    sweep_scenario(ProcessSource::Procfs);
 }
 
-fn sweep_scenario(procfs_only: bool) {
+fn sweep_scenario(processes: ProcessSource) {
     let (a, b, bystander) = (TestUser::create(), TestUser::create(), TestUser::create());
     let mut a_children = a.spawn_sleeps(500);
     let mut b_children = b.spawn_sleeps(50);
@@ -51,7 +52,7 @@ fn sweep_scenario(procfs_only: bool) {
     assert_eq!(b.live_processes().len(), 50);
 
     let utmp = tempfile::NamedTempFile::new().unwrap();
-    let mut linux = backend_with(utmp.path(), procfs_only);
+    let mut linux = backend_with(utmp.path(), processes);
     let spare = linux.own_pids();
     for (user, expected) in [(&a, 501), (&b, 50)] {
         let done = linux.terminate_processes(&user.account(), &terminate_options(spare.clone(), 2000, 30)).unwrap();

@@ -89,14 +89,14 @@ fn the_task_iterator_agrees_with_proc() {
 
     // With /proc merged in: everything the iterator saw, and PID 1 (which this sandbox's
     // kernel hides from task iterators).
-    let merged = iter.scan(&procfs).unwrap();
+    let merged = iter.scan(&procfs, &procfs.pids().unwrap()).unwrap();
     assert!(merged.iter().any(|t| t.pid == 1));
     assert!(tasks.iter().all(|t| merged.iter().any(|m| m.pid == t.pid)));
     checked.push(1);
 
     // The model's view: the same processes, start times and flags as the /proc listing.
     let passwd = Passwd::load("/etc/passwd".as_ref());
-    let fast = iter.list_processes(&procfs, &passwd).unwrap();
+    let fast = iter.list_processes(&procfs, &procfs.pids().unwrap(), &passwd).unwrap();
     let slow = procfs.list_processes(&passwd).unwrap();
     for pid in &checked {
         let a = fast.iter().find(|p| p.pid == *pid).unwrap();

@@ -194,9 +194,21 @@ pub struct NativeOptions {
     pub utmp_path: Option<std::path::PathBuf>,
     /// Windows: a remote RDS host to open with `WTSOpenServerW`; `None` is this machine.
     pub server: Option<String>,
-    /// Linux: never load the BPF task iterator; read every process's uids from
-    /// `/proc/PID/status` (the path taken anyway where BPF is not allowed).
-    pub procfs_only: bool,
+    /// Linux: where process uids come from.
+    pub processes: ProcessSource,
+}
+
+/// Linux: where the uids of every process come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProcessSource {
+    /// The BPF task iterator once the machine has enough processes for it to pay off
+    /// (loading it costs a few milliseconds), `/proc` below that or where it cannot load.
+    #[default]
+    Auto,
+    /// Always `/proc/PID/status`, never BPF.
+    Procfs,
+    /// The task iterator whatever the number of processes, `/proc` only where it cannot load.
+    TaskIter,
 }
 
 #[cfg(target_os = "linux")]

@@ -135,16 +135,18 @@ pub fn start_time(pid: u32) -> Option<i64> {
 
 /// The Linux backend over a utmp file of the test's own (empty unless the test writes it).
 pub fn backend(utmp: &std::path::Path) -> Box<dyn logoff_users::backend::Backend> {
-    backend_with(utmp, false)
+    backend_with(utmp, logoff_users::backend::ProcessSource::Auto)
 }
 
-/// [`backend`], reading processes from /proc only when `procfs_only` (else through the BPF
-/// task iterator where it loads).
-pub fn backend_with(utmp: &std::path::Path, procfs_only: bool) -> Box<dyn logoff_users::backend::Backend> {
+/// [`backend`], with processes from `processes`.
+pub fn backend_with(
+    utmp: &std::path::Path,
+    processes: logoff_users::backend::ProcessSource,
+) -> Box<dyn logoff_users::backend::Backend> {
     let opts = logoff_users::backend::NativeOptions {
         source: logoff_users::backend::SessionSource::Utmp,
         utmp_path: Some(utmp.to_path_buf()),
-        procfs_only,
+        processes,
         ..Default::default()
     };
     linux::open(&opts).expect("open the Linux backend")

@@ -299,8 +299,9 @@ impl TaskIter {
 }
 
 impl TaskIter {
-    /// Every process [`TaskIter::tasks`] reports, plus any that `/proc` lists and the
-    /// iterator did not show, read from their `status` and `stat` one by one.
+    /// Every process [`TaskIter::tasks`] reports, plus any of `pids` (what `/proc` listed,
+    /// [`ProcFs::pids`]) that the iterator did not show, read from their `status` and
+    /// `stat` one by one.
     ///
     /// `/proc` stays the reference for which processes exist: a kernel may hide a task
     /// from iterators (here, the sandbox's PID 1 is hidden), and then this costs one
@@ -308,12 +309,12 @@ impl TaskIter {
     ///
     /// # Errors
     ///
-    /// When the iterator or the `/proc` directory cannot be read.
-    pub fn scan(&self, procfs: &ProcFs) -> io::Result<Vec<Task>> {
+    /// When the iterator cannot be read.
+    pub fn scan(&self, procfs: &ProcFs, pids: &[u32]) -> io::Result<Vec<Task>> {
         let mut tasks = self.tasks()?;
         let seen: HashSet<u32> = tasks.iter().map(|t| t.pid).collect();
         let ticks = sys::clock_ticks();
-        for pid in procfs.pids()?.into_iter().filter(|pid| !seen.contains(pid)) {
+        for &pid in pids.iter().filter(|pid| !seen.contains(pid)) {
             let (Some(st), Some(start)) = (procfs.status(pid), procfs.start_ticks(pid)) else {
                 continue; // gone meanwhile
             };
@@ -334,10 +335,10 @@ impl TaskIter {
     /// # Errors
     ///
     /// As [`TaskIter::scan`].
-    pub fn list_processes(&self, procfs: &ProcFs, passwd: &Passwd) -> io::Result<Vec<Process>> {
+    pub fn list_processes(&self, procfs: &ProcFs, pids: &[u32], passwd: &Passwd) -> io::Result<Vec<Process>> {
         let boot = procfs.boot_time();
         let mut out: Vec<Process> = self
-            .scan(procfs)?
+            .scan(procfs, pids)?
             .into_iter()
             .map(|t| {
                 let start = boot.map(|b| b + (t.start_boottime_ns / 1_000_000_000) as i64);

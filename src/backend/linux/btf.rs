@@ -195,15 +195,20 @@ impl Btf {
 
     /// The size in bytes of type `id`.
     pub fn size_of(&self, id: u32) -> Option<u32> {
+        self.size_in(id, 0)
+    }
+
+    /// `size_of`, giving up on arrays nested deeper than any C type (or cyclic ones).
+    fn size_in(&self, id: u32, depth: u32) -> Option<u32> {
         let id = self.resolve(id)?;
         let (_, info, size) = self.header(id)?;
         match Self::kind_of(info) {
             kind::INT | kind::STRUCT | kind::UNION | kind::ENUM | kind::ENUM64 | kind::FLOAT => Some(size),
             kind::PTR => Some(8),
-            kind::ARRAY => {
+            kind::ARRAY if depth < 16 => {
                 let at = self.types[id as usize] + TYPE_HEADER;
                 let (elem, nelems) = (u32_at(&self.data, at)?, u32_at(&self.data, at + 8)?);
-                self.size_of(elem)?.checked_mul(nelems)
+                self.size_in(elem, depth + 1)?.checked_mul(nelems)
             }
             _ => None,
         }
@@ -356,6 +361,47 @@ pub(crate) mod tests {
         }
     }
 
+    /// Writes the blob of [`finds_members_through_typedefs_and_anonymous_unions`] to
+    /// `$LOGOFF_WRITE_BTF_SEED`, to seed the fuzz corpus.
+    #[test]
+    fn write_seed_when_asked() {
+        let Some(path) = std::env::var_os("LOGOFF_WRITE_BTF_SEED") else { return };
+        std::fs::write(path, sample()).unwrap();
+    }
+
+    fn sample() -> Vec<u8> {
+        let mut b = Builder::new();
+        let int = b.int("int", 4);
+        let u64t = b.int("unsigned long long", 8);
+        let chr = b.int("char", 1);
+        let kuid = b.record("", false, 4, &[("val", int, 0)]);
+        let kuid_t = b.typedef("kuid_t", kuid);
+        let cred = b.record(
+            "cred",
+            false,
+            40,
+            &[("uid", kuid_t, 4), ("suid", kuid_t, 12), ("euid", kuid_t, 20), ("fsuid", kuid_t, 28)],
+        );
+        let cred_ptr = b.ptr(cred);
+        let comm = b.array(chr, 16);
+        b.record(
+            "task_struct",
+            false,
+            4096,
+            &[
+                ("__state", int, 24),
+                ("exit_state", int, 1200),
+                ("pid", int, 1280),
+                ("tgid", int, 1284),
+                ("start_boottime", u64t, 1600),
+                ("real_cred", cred_ptr, 2000),
+                ("comm", comm, 2016),
+            ],
+        );
+        b.func("bpf_iter_task");
+        b.build()
+    }
+
     #[test]
     fn finds_members_through_typedefs_and_anonymous_unions() {
         let mut b = Builder::new();
@@ -390,6 +436,19 @@ pub(crate) mod tests {
         assert_eq!(btf.member_path(cred, &["euid", "val"]), Some(Member { offset: 8, size: 4, type_id: int }));
         assert_eq!(btf.member_path(cred, &["euid", "nope"]), None);
         assert_eq!(btf.len(), (func + 1) as usize);
+    }
+
+    #[test]
+    fn a_cyclic_array_has_no_size() {
+        let mut b = Builder::new();
+        // Type 1 is an array of itself; type 2 a typedef of itself.
+        let arr = b.array(1, 4);
+        let td = b.typedef("loop", 2);
+        let btf = Btf::parse(b.build()).unwrap();
+        assert_eq!(btf.size_of(arr), None);
+        assert_eq!(btf.size_of(td), None);
+        assert_eq!(btf.size_of(0), None);
+        assert_eq!(btf.size_of(99), None);
     }
 
     #[test]

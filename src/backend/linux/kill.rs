@@ -107,7 +107,7 @@ impl<'a> Sweep<'a> {
     /// (pid, uids, dead) of every process whose real, effective or saved uid is the uid:
     /// from the task iterator if loaded, else from every `/proc/PID/status`.
     fn owned(&self) -> Result<Vec<(u32, [u32; 4], bool)>> {
-        if let Some(Ok(tasks)) = self.tasks.map(|t| t.scan(self.procfs)) {
+        if let Some(Ok(tasks)) = self.tasks.map(|t| self.procfs.pids().and_then(|pids| t.scan(self.procfs, &pids))) {
             let owned = tasks.into_iter().filter(|t| t.is_owned_by(self.uid));
             return Ok(owned.map(|t| (t.pid, t.uids, t.is_dead())).collect());
         }
@@ -118,7 +118,7 @@ impl<'a> Sweep<'a> {
     /// A quick look at which pids may still be the uid's: the live ones the task iterator
     /// finds, or without it the /proc directories the uid owns (see [`ProcFs::owned_dirs`]).
     fn quick(&self) -> Result<Vec<u32>> {
-        if let Some(Ok(tasks)) = self.tasks.map(|t| t.scan(self.procfs)) {
+        if let Some(Ok(tasks)) = self.tasks.map(|t| self.procfs.pids().and_then(|pids| t.scan(self.procfs, &pids))) {
             return Ok(tasks.into_iter().filter(|t| t.is_owned_by(self.uid) && !t.is_dead()).map(|t| t.pid).collect());
         }
         self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))

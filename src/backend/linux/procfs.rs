@@ -247,15 +247,20 @@ impl ProcFs {
     ///
     /// Fails only when the root cannot be read; vanished processes are skipped.
     pub fn list_processes(&self, passwd: &Passwd) -> io::Result<Vec<Process>> {
+        Ok(self.list_processes_of(&self.pids()?, passwd))
+    }
+
+    /// [`ProcFs::list_processes`] for the given pids (from [`ProcFs::pids`]).
+    pub fn list_processes_of(&self, pids: &[u32], passwd: &Passwd) -> Vec<Process> {
         let boot = self.boot_time();
         let ticks = super::sys::clock_ticks();
-        let mut out = scan(&self.pids()?, |pid, buf| {
+        let mut out = scan(pids, |pid, buf| {
             let st = self.status_with(pid, buf)?;
             let start_time = self.start_time_with(pid, boot, ticks, buf);
             Some(process(pid, st.uids, st.state, st.name, start_time, passwd))
         });
         out.sort_by_key(|p| p.pid);
-        Ok(out)
+        out
     }
 
     /// The pids whose `/proc/PID` directory belongs to `uid`: a `stat` per process, about

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! sweep kill UID [GRACE_MS]   terminate every process of UID (the library's sweep), print stats
+//!                             (env SWEEP_PROCESSES=procfs|bpf|auto: the process source)
 //! sweep wait UID [TIMEOUT_MS] wait until UID has no live process (zombies count as gone)
 //! sweep count UID             print how many live processes UID has
 //! sweep list [RUNS]           time the listing of sessions and processes, print medians in ms
@@ -85,7 +86,12 @@ storm
             Some("kill") => {
                 let uid = arg(&args, 1, "uid") as u32;
                 let grace = args.get(2).map_or(5000, |_| arg(&args, 2, "grace"));
-                let opts = NativeOptions { source: SessionSource::Utmp, ..Default::default() };
+                let processes = match std::env::var("SWEEP_PROCESSES").as_deref() {
+                    Ok("procfs") => ProcessSource::Procfs,
+                    Ok("bpf") => ProcessSource::TaskIter,
+                    _ => ProcessSource::Auto,
+                };
+                let opts = NativeOptions { source: SessionSource::Utmp, processes, ..Default::default() };
                 let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
                 let own = backend.own_pids();
                 let t = Instant::now();

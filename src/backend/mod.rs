@@ -201,8 +201,9 @@ pub struct NativeOptions {
 /// Linux: where the uids of every process come from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProcessSource {
-    /// The BPF task iterator once the machine has enough processes for it to pay off
-    /// (loading it costs a few milliseconds), `/proc` below that or where it cannot load.
+    /// The BPF task iterator for listings once the machine has enough processes for it to
+    /// pay off (loading it costs a few milliseconds), and for the sweeps after such a
+    /// listing; `/proc` otherwise and where it cannot load.
     #[default]
     Auto,
     /// Always `/proc/PID/status`, never BPF.

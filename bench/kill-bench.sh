@@ -139,9 +139,9 @@ pgrep -u "$U" >/dev/null
 pgrep_ms=$(ms_since "$t0")
 echo "Medians of 5, ms. \"First listing\" is what one run of the tool pays: open the backend (parse"
 echo "BTF, load the task iterator), list sessions, list processes. \"Again\" is a later listing"
-echo "with the iterator loaded (the sweep's census). \"--procfs-only\" reads every /proc/PID/status."
+echo "with the iterator loaded (the sweep's census). \"--process-source procfs\" reads every /proc/PID/status."
 echo
-echo "| processes on the machine | first listing | again | --procfs-only | \`logoff-users --dry-run USER\`, whole run | pgrep -u, once |"
+echo "| processes on the machine | first listing | again | --process-source procfs | \`logoff-users --dry-run USER\`, whole run | pgrep -u, once |"
 echo "|---:|---:|---:|---:|---:|---:|"
 echo "| $(field processes) | $(field cold_ms) | $(field warm_ms) | $(field procfs_ms) | $tool_ms | $pgrep_ms |"
 "$SWEEP" kill "$U" 0 >/dev/null

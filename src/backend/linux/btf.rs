@@ -248,7 +248,7 @@ impl Btf {
             let member_name = self.name(name_off);
             if member_name.is_empty() {
                 if bit_offset % 8 == 0
-                    && let Some(found) = self.member_in(ty, name, base + bit_offset / 8, depth + 1)
+                    && let Some(found) = self.member_in(ty, name, base.checked_add(bit_offset / 8)?, depth + 1)
                 {
                     return Some(found);
                 }
@@ -257,7 +257,8 @@ impl Btf {
                     return None;
                 }
                 let type_id = self.resolve(ty)?;
-                return Some(Member { offset: base + bit_offset / 8, size: self.size_of(type_id)?, type_id });
+                let offset = base.checked_add(bit_offset / 8)?;
+                return Some(Member { offset, size: self.size_of(type_id)?, type_id });
             }
         }
         None
@@ -269,7 +270,7 @@ impl Btf {
         let mut found = self.member(id, first)?;
         for name in rest {
             let inner = self.member(found.type_id, name)?;
-            found = Member { offset: found.offset + inner.offset, ..inner };
+            found = Member { offset: found.offset.checked_add(inner.offset)?, ..inner };
         }
         Some(found)
     }

@@ -465,7 +465,8 @@ fn logs_users_off_a_real_logind() {
     let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN].iter().map(|u| (*u, ct.sleeps_of(u))).collect();
     let before = ct.loginctl_sessions();
     assert!(!ct.pids_of(ALICE).is_empty());
-    let out = ct.exec(&[&tool, ALICE, "--timeout", "30s"]);
+    // `--kill-after 0`: straight to SIGKILL, the round in which the slice is killed.
+    let out = ct.exec(&[&tool, ALICE, "--timeout", "30s", "--kill-after", "0"]);
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
     let after = ct.loginctl_sessions();
@@ -474,6 +475,10 @@ fn logs_users_off_a_real_logind() {
     // the nohup'd sleep of the closing session and her user manager included.
     assert!(ct.pids_of(ALICE).is_empty(), "alice still has processes {:?}\n{log}", ct.pids_of(ALICE));
     assert!(log.contains(&format!("verified: {ALICE} is logged off")), "{log}");
+    // The container has a pure cgroup2 hierarchy with logind's user slices, the tool runs
+    // outside alice's slice, and every process in it is hers: the sweep froze, checked
+    // and killed the slice, besides kill(-1) as her uid.
+    assert!(log.contains("(cgroup.kill + kill(-1) as uid)"), "{log}");
     for user in [BOB, CAROL, ADMIN] {
         assert_eq!(
             sessions_of(&after, user),

@@ -20,6 +20,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::bpf_iter::TaskIter;
+use super::cgroup::Slice;
 use super::procfs::ProcFs;
 use super::sys;
 use crate::backend::{TerminateOptions, Terminated};
@@ -27,6 +28,8 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// The report name of the atomic method.
 pub const METHOD_KILL_AS_UID: &str = "kill(-1) as uid";
+/// The report name of the atomic method when the uid's cgroup slice was killed too.
+pub const METHOD_CGROUP_AND_KILL_AS_UID: &str = "cgroup.kill + kill(-1) as uid";
 /// The report name of the fallback method.
 pub const METHOD_PIDFD: &str = "pidfd";
 
@@ -63,6 +66,10 @@ pub struct Sweep<'a> {
     zombies: HashSet<u32>,
     /// SIGKILL rounds so far.
     passes: u32,
+    /// The uid's cgroup slice, when it exists and holds none of the spared processes.
+    slice: Option<Slice>,
+    /// Whether `cgroup.kill` was written to it.
+    slice_killed: bool,
     who: String,
 }
 
@@ -96,6 +103,8 @@ impl<'a> Sweep<'a> {
             seen: HashSet::new(),
             zombies: HashSet::new(),
             passes: 0,
+            slice: None,
+            slice_killed: false,
             who: who.to_string(),
         })
     }
@@ -140,6 +149,25 @@ impl<'a> Sweep<'a> {
         Ok(census)
     }
 
+    /// Writes `cgroup.kill` to the uid's slice, if there is one and, once it is frozen,
+    /// every process in it is one this sweep would end anyway: the uid's by real, effective
+    /// or saved uid, and not spared (see [`Slice::kill_checked`]). A root shell from
+    /// `sudo -i`, another user's process, or the tool itself fail the check; then, or on an
+    /// error, the work is left to `kill(-1)` and the scans.
+    fn kill_slice(&mut self, until: Instant) {
+        let Some(slice) = &self.slice else { return };
+        // Checked again right before freezing: the tool must never freeze itself.
+        if self.spare.iter().any(|&pid| slice.holds(pid)) {
+            return;
+        }
+        let (procfs, uid, spare) = (self.procfs, self.uid, &self.spare);
+        let may_kill =
+            |pid: u32| !spare.contains(&pid) && procfs.status(pid).is_none_or(|st| st.is_dead() || st.is_owned_by(uid));
+        if let Ok(true) = slice.kill_checked(may_kill, until) {
+            self.slice_killed = true;
+        }
+    }
+
     /// Whether `kill(-1)` as the uid would hit a spared process.
     fn spare_in_reach(&self) -> bool {
         self.spare
@@ -177,6 +205,9 @@ impl<'a> Sweep<'a> {
     /// decides, and whatever it finds that `kill(-1)` cannot reach (or everything, in
     /// pidfd mode) is signalled by pidfd.
     fn signal_and_wait(&mut self, atomic: bool, signal: libc::c_int, until: Instant) -> Result<Census> {
+        if atomic && signal == libc::SIGKILL {
+            self.kill_slice(until);
+        }
         if atomic {
             sys::kill_all_as(self.uid, self.gid, signal).map_err(|e| Error::from_io(self.action(), &e))?;
         }
@@ -224,7 +255,9 @@ impl<'a> Sweep<'a> {
         let start = Instant::now();
         let deadline = start + opts.timeout;
         let atomic = !self.spare_in_reach();
-        let method = if atomic { METHOD_KILL_AS_UID } else { METHOD_PIDFD }.to_string();
+        if atomic {
+            self.slice = Slice::of_uid(self.uid).filter(|s| !self.spare.iter().any(|&pid| s.holds(pid)));
+        }
         // A count for the report only: kill(-1) does not say how many it signalled, and a
         // full census here would cost as much as the whole wait for a thousand processes.
         // So `signalled` is the uid's /proc directories before the first signal (which
@@ -249,9 +282,14 @@ impl<'a> Sweep<'a> {
             last = self.signal_and_wait(atomic, libc::SIGKILL, until)?;
             round = (round * 2).min(Duration::from_secs(1));
         }
+        let method = match (atomic, self.slice_killed) {
+            (false, _) => METHOD_PIDFD,
+            (true, false) => METHOD_KILL_AS_UID,
+            (true, true) => METHOD_CGROUP_AND_KILL_AS_UID,
+        };
         Ok(Terminated {
             signalled: self.seen.len() as u64,
-            method,
+            method: method.to_string(),
             remaining: last.live.len() as u64,
             zombies: last.zombie_pids.len() as u64,
         })

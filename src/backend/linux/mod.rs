@@ -4,7 +4,9 @@
 //! - [`logind`] is the D-Bus client (sessions, TerminateSession, GetSessionByPID);
 //! - [`utmp`] parses the utmp file, for machines without logind;
 //! - [`procfs`] scans /proc; [`passwd`] reads /etc/passwd (no NSS);
-//! - `kill` is the sweep (`kill(-1)` as the uid, then pidfd for stragglers);
+//! - `kill` is the sweep (`kill(-1)` as the uid, and `cgroup.kill` of the uid's slice
+//!   where [`cgroup`] finds it safe, then pidfd for stragglers);
+//! - [`bpf_iter`] lists every process's uids in one pass, with [`btf`] for the layout;
 //! - [`notifications`] shows the warning on a graphical session's desktop;
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
@@ -12,6 +14,7 @@
 
 pub mod bpf_iter;
 pub mod btf;
+pub mod cgroup;
 mod kill;
 pub mod logind;
 pub mod notifications;

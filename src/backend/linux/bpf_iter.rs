@@ -356,43 +356,7 @@ mod tests {
     use crate::backend::linux::btf::tests::Builder;
 
     fn fake_layout_btf() -> Vec<u8> {
-        let mut b = Builder::new();
-        let int = b.int("int", 4);
-        let uint = b.int("unsigned int", 4);
-        let u64t = b.int("u64", 8);
-        let chr = b.int("char", 1);
-        let kuid = b.record("", false, 4, &[("val", uint, 0)]);
-        let kuid_t = b.typedef("kuid_t", kuid);
-        let cred = b.record(
-            "cred",
-            false,
-            40,
-            &[
-                ("uid", kuid_t, 4),
-                ("gid", kuid_t, 8),
-                ("suid", kuid_t, 12),
-                ("euid", kuid_t, 20),
-                ("fsuid", kuid_t, 28),
-            ],
-        );
-        let cred_ptr = b.ptr(cred);
-        let comm = b.array(chr, 16);
-        b.record(
-            "task_struct",
-            false,
-            4096,
-            &[
-                ("__state", uint, 24),
-                ("exit_state", int, 1200),
-                ("pid", int, 1280),
-                ("tgid", int, 1284),
-                ("start_boottime", u64t, 1600),
-                ("real_cred", cred_ptr, 2000),
-                ("comm", comm, 2016),
-            ],
-        );
-        b.func("bpf_iter_task");
-        b.build()
+        crate::backend::linux::btf::tests::sample()
     }
 
     #[test]

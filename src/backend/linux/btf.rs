@@ -370,7 +370,8 @@ pub(crate) mod tests {
         std::fs::write(path, sample()).unwrap();
     }
 
-    fn sample() -> Vec<u8> {
+    /// A small BTF with the `task_struct` and `cred` members the task iterator reads.
+    pub(crate) fn sample() -> Vec<u8> {
         let mut b = Builder::new();
         let int = b.int("int", 4);
         let u64t = b.int("unsigned long long", 8);

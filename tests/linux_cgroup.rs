@@ -43,6 +43,13 @@ impl TestSlice {
         std::fs::write(self.leaf.join("cgroup.procs"), pid.to_string()).unwrap();
     }
 
+    /// A second child cgroup of the slice, like a second session scope.
+    fn sibling(&self) -> PathBuf {
+        let dir = self.slice.join("lu-other.scope");
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn event(&self, key: &str) -> Option<bool> {
         cgroup::parse_events(&std::fs::read_to_string(self.slice.join("cgroup.events")).ok()?, key)
     }
@@ -52,14 +59,16 @@ impl Drop for TestSlice {
     fn drop(&mut self) {
         let _ = std::fs::write(self.slice.join("cgroup.freeze"), "0");
         // Whatever is left (only processes these tests started) goes back to the root.
-        if let Ok(procs) = std::fs::read_to_string(self.leaf.join("cgroup.procs")) {
-            for pid in procs.lines() {
-                let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
+        for leaf in [self.leaf.clone(), self.slice.join("lu-other.scope")] {
+            if let Ok(procs) = std::fs::read_to_string(leaf.join("cgroup.procs")) {
+                for pid in procs.lines() {
+                    let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
+                }
             }
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while std::fs::remove_dir(&self.leaf).is_err() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while leaf.exists() && std::fs::remove_dir(&leaf).is_err() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
         let _ = std::fs::remove_dir(&self.slice);
         let _ = std::fs::remove_dir(&self.user_slice); // fails while another user's is there
@@ -138,6 +147,45 @@ fn a_root_process_in_the_slice_keeps_it_from_being_killed() {
     assert!(alive(&mut root), "the root process in the slice was killed");
     assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
     reap(&mut inside);
+    root.kill().unwrap();
+    root.wait().unwrap();
+}
+
+/// Two child cgroups, like two session scopes: one holds a root process (as a scope that
+/// systemd is still tearing down holds its root sshd), the other only the user's
+/// processes. Only the second is killed; the root process lives; the user's processes in
+/// the first still go (by `kill(-1)`).
+#[test]
+fn only_the_child_cgroups_that_pass_the_check_are_killed() {
+    if !real_tests("only_the_child_cgroups_that_pass_the_check_are_killed") {
+        return;
+    }
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let user = TestUser::create();
+    let slice = TestSlice::create(user.uid);
+    let other = slice.sibling();
+    let mut with_root = user.spawn_sleeps(5);
+    let mut root = Command::new("sleep").arg("600").spawn().unwrap();
+    for pid in with_root.iter().map(Child::id).chain([root.id()]) {
+        slice.add(pid);
+    }
+    let mut only_users = user.spawn_sleeps(5);
+    for c in &only_users {
+        std::fs::write(other.join("cgroup.procs"), c.id().to_string()).unwrap();
+    }
+
+    let utmp = tempfile::NamedTempFile::new().unwrap();
+    let mut linux = backend(utmp.path());
+    let spare = linux.own_pids();
+    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
+    assert_eq!(done.method, "cgroup.kill + kill(-1) as uid", "{done:?}");
+    assert_eq!(done.remaining, 0, "{done:?}");
+    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(alive(&mut root), "the root process in the slice was killed");
+    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
+    reap(&mut with_root);
+    reap(&mut only_users);
     root.kill().unwrap();
     root.wait().unwrap();
 }

@@ -7,8 +7,9 @@
 //! `sudo -i` in the user's session, another user's process from `sudo -u`, or the tool
 //! itself when it runs with sudo from that session. So the sweep freezes the slice first
 //! (then no process in it runs, forks or changes credentials), checks every member, and
-//! writes `cgroup.kill` only when each one is a process the sweep would end anyway (the
-//! target's by real, effective or saved uid, and not spared); in every case it thaws the
+//! writes `cgroup.kill` only to cgroups whose members are all processes the sweep would
+//! end anyway (the target's by real, effective or saved uid, and not spared): the whole
+//! slice, or else each such session scope or service in it; in every case it thaws the
 //! slice.
 //!
 //! The paths come from `/proc/self/mountinfo` and `/proc/PID/cgroup`; without a cgroup2
@@ -98,80 +99,102 @@ impl Slice {
             .is_some_and(|t| parse_proc_cgroup(&t).is_some_and(|p| is_within(p, &self.path)))
     }
 
-    fn write(&self, file: &str, value: &str) -> io::Result<()> {
-        std::fs::write(self.dir.join(file), value)
-    }
-
-    fn event(&self, key: &str) -> io::Result<Option<bool>> {
-        Ok(parse_events(&std::fs::read_to_string(self.dir.join("cgroup.events"))?, key))
-    }
-
-    /// Polls `cgroup.events` until `key` has `value` or `until`; whether it got there.
-    fn wait_event(&self, key: &str, value: bool, until: Instant) -> bool {
-        loop {
-            match self.event(key) {
-                Ok(Some(v)) if v == value => return true,
-                // The slice went away: systemd removes it once empty.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return key == "populated" && !value,
-                _ => {}
-            }
-            if Instant::now() >= until {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    /// Every pid in the slice and the cgroups below it.
-    fn members(&self) -> io::Result<Vec<u32>> {
-        fn walk(dir: &Path, out: &mut Vec<u32>) -> io::Result<()> {
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs"))?;
-            out.extend(procs.lines().filter_map(|l| l.trim().parse::<u32>().ok()));
-            for entry in std::fs::read_dir(dir)? {
-                let entry = entry?;
-                if entry.file_type()?.is_dir() {
-                    walk(&entry.path(), out)?;
-                }
-            }
-            Ok(())
-        }
-        let mut out = Vec::new();
-        walk(&self.dir, &mut out)?;
-        Ok(out)
-    }
-
-    /// Freezes the slice, asks `may_kill` about every member, and writes `cgroup.kill`
-    /// only if it allowed them all; thaws the slice in every case. Then, if killed, waits
-    /// (until `until`) for `cgroup.events` to say `populated 0`: a killed process can look
-    /// alive for a moment. Returns whether the slice was killed.
+    /// Freezes the slice, asks `may_kill` about every process in it, and writes
+    /// `cgroup.kill` where it allowed them all: to the whole slice when every process in it
+    /// passed, else to each child cgroup (a session scope, the user manager) whose
+    /// processes all passed. A session scope that systemd is still tearing down may hold
+    /// its root `sshd` for a moment; that scope is left alone, the others are killed.
+    /// The slice is thawed in every case. Then the sweep waits (until `until`) for each
+    /// killed cgroup's `cgroup.events` to say `populated 0`: a killed process can look
+    /// alive for a moment. Returns whether anything was killed.
     ///
     /// # Errors
     ///
     /// When a cgroup file cannot be read or written; the slice is thawed first.
     pub fn kill_checked(&self, may_kill: impl Fn(u32) -> bool, until: Instant) -> io::Result<bool> {
-        self.write("cgroup.freeze", "1")?;
+        write(&self.dir, "cgroup.freeze", "1")?;
         let frozen_by = (Instant::now() + Duration::from_millis(200)).min(until);
-        let verdict = if self.wait_event("frozen", true, frozen_by) {
-            self.members().map(|pids| pids.into_iter().all(&may_kill))
+        let killed = if wait_event(&self.dir, "frozen", true, frozen_by) {
+            self.kill_allowed(&may_kill)
         } else {
-            Ok(false) // a member would not freeze (uninterruptible sleep): leave it to the scan
-        };
-        let killed = match verdict {
-            Ok(true) => self.write("cgroup.kill", "1").map(|()| true),
-            other => other,
+            Ok(Vec::new()) // a member would not freeze (uninterruptible sleep): leave it to the scan
         };
         // Thaw whatever happened: a frozen slice would freeze the user's next login too.
-        let thawed = self.write("cgroup.freeze", "0");
+        let thawed = write(&self.dir, "cgroup.freeze", "0");
         let killed = killed?;
         match thawed {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        if killed {
-            self.wait_event("populated", false, until);
+        for dir in &killed {
+            wait_event(dir, "populated", false, until);
         }
-        Ok(killed)
+        Ok(!killed.is_empty())
     }
+
+    /// The cgroups (the slice, or some of its children) it killed, the slice frozen.
+    fn kill_allowed(&self, may_kill: &impl Fn(u32) -> bool) -> io::Result<Vec<PathBuf>> {
+        let children = child_dirs(&self.dir)?;
+        let mut allowed = Vec::new();
+        for child in &children {
+            if members(child)?.into_iter().all(may_kill) {
+                allowed.push(child.clone());
+            }
+        }
+        let own_ok = procs(&self.dir)?.into_iter().all(may_kill);
+        let targets = if own_ok && allowed.len() == children.len() { vec![self.dir.clone()] } else { allowed };
+        for dir in &targets {
+            write(dir, "cgroup.kill", "1")?;
+        }
+        Ok(targets)
+    }
+}
+
+fn write(dir: &Path, file: &str, value: &str) -> io::Result<()> {
+    std::fs::write(dir.join(file), value)
+}
+
+/// Polls `cgroup.events` of `dir` until `key` has `value` or `until`; whether it got there.
+fn wait_event(dir: &Path, key: &str, value: bool, until: Instant) -> bool {
+    loop {
+        match std::fs::read_to_string(dir.join("cgroup.events")) {
+            Ok(text) if parse_events(&text, key) == Some(value) => return true,
+            // The cgroup went away: systemd removes a unit's cgroup once it is empty.
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return key == "populated" && !value,
+            _ => {}
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The pids directly in cgroup `dir`.
+fn procs(dir: &Path) -> io::Result<Vec<u32>> {
+    let text = std::fs::read_to_string(dir.join("cgroup.procs"))?;
+    Ok(text.lines().filter_map(|l| l.trim().parse().ok()).collect())
+}
+
+/// The child cgroups of `dir`.
+fn child_dirs(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            out.push(entry.path());
+        }
+    }
+    Ok(out)
+}
+
+/// Every pid in cgroup `dir` and the cgroups below it.
+fn members(dir: &Path) -> io::Result<Vec<u32>> {
+    let mut out = procs(dir)?;
+    for child in child_dirs(dir)? {
+        out.extend(members(&child)?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -102,6 +102,7 @@ storm
                         timeout: Duration::from_secs(60),
                         include_services: false,
                         spare_pids: own,
+                        listed_pids: Vec::new(),
                     },
                 );
                 match done {

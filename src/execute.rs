@@ -228,6 +228,7 @@ pub fn execute(backend: &mut dyn Backend, plan: &Plan, opts: &ExecOptions, log: 
                 timeout: left(),
                 include_services: opts.include_services,
                 spare_pids: own.clone(),
+                listed_pids: up.pids.clone(),
             };
             let mut rec = record("terminate_processes", &who, None, Some(reason));
             let done = backend.terminate_processes(account, &topts).map(|t| {

@@ -42,6 +42,9 @@ pub struct TerminateOptions {
     pub include_services: bool,
     /// Never signal these pids (the tool itself and its parents).
     pub spare_pids: Vec<u32>,
+    /// The account's processes as the caller listed them just before (the plan's pids):
+    /// counted in `Terminated::signalled` without another scan. May be empty.
+    pub listed_pids: Vec<u32>,
 }
 
 /// The result of a successful logoff or termination request.

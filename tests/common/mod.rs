@@ -158,6 +158,7 @@ pub fn terminate_options(spare: Vec<u32>, grace_ms: u64, timeout_s: u64) -> Term
         timeout: Duration::from_secs(timeout_s),
         include_services: false,
         spare_pids: spare,
+        listed_pids: Vec::new(),
     }
 }
 

@@ -259,11 +259,9 @@ impl<'a> Sweep<'a> {
             self.slice = Slice::of_uid(self.uid).filter(|s| !self.spare.iter().any(|&pid| s.holds(pid)));
         }
         // A count for the report only: kill(-1) does not say how many it signalled, and a
-        // full census here would cost as much as the whole wait for a thousand processes.
-        // So `signalled` is the uid's /proc directories before the first signal (which
-        // includes zombies not reaped yet), plus whatever a census saw alive later.
-        let before = self.quick()?;
-        self.seen.extend(before.iter().filter(|p| !self.spare.contains(p)));
+        // scan here would cost several percent of a whole sweep. So `signalled` is the pids
+        // the caller listed just before, plus whatever a scan saw alive later.
+        self.seen.extend(opts.listed_pids.iter().filter(|p| !self.spare.contains(p)));
 
         let mut last = Census::default();
         if !opts.grace.is_zero() {

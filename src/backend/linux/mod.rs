@@ -507,6 +507,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             include_services: false,
             spare_pids: vec![],
+            listed_pids: vec![],
         };
         let root = Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
         assert_eq!(linux.terminate_processes(&root, &opts).unwrap_err().kind, ErrorKind::InvalidInput);

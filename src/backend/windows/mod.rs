@@ -405,6 +405,7 @@ mod tests {
             timeout: Duration::from_secs(2),
             include_services: false,
             spare_pids: Vec::new(),
+            listed_pids: Vec::new(),
         }
     }
 

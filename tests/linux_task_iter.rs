@@ -12,6 +12,12 @@ use logoff_users::backend::linux::bpf_iter::TaskIter;
 use logoff_users::backend::linux::passwd::Passwd;
 use logoff_users::backend::linux::procfs::ProcFs;
 
+/// Starts a thread that sleeps, then ends the main thread alone (`exit`, not `exit_group`).
+const LEADERLESS: &str = "import threading, time, ctypes\n\
+threading.Thread(target=time.sleep, args=(600,)).start()\n\
+time.sleep(0.1)\n\
+ctypes.CDLL(None).syscall(60, 0)\n";
+
 /// Waits until `pid`'s status satisfies `ready`.
 fn wait_for(pid: u32, ready: impl Fn(&logoff_users::backend::linux::procfs::Status) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -38,11 +44,15 @@ fn the_task_iterator_agrees_with_proc() {
         std::process::Command::new("perl").args(["-e", "$< = shift; sleep 600", &u]).spawn().unwrap(),
         // A zombie of U: the shell's child exits and the exec'd sleep never reaps it.
         user.spawn("sh", &["-c", "sleep 0 & exec sleep 600"]),
+        // U's process whose main thread exits (raw SYS_exit) while another thread sleeps:
+        // /proc shows it `Z`, yet it is alive.
+        user.spawn("python3", &["-c", LEADERLESS]),
     ];
     let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     wait_for(pids[1], |st| st.uids[1] == user.uid);
     wait_for(pids[2], |st| st.uids[0] == user.uid);
     wait_for(pids[3], |st| st.name == "sleep");
+    wait_for(pids[4], |st| st.state == 'Z' && st.threads >= 2);
     // The zombie child of the fourth process.
     let deadline = Instant::now() + Duration::from_secs(10);
     let zombie = loop {
@@ -79,6 +89,10 @@ fn the_task_iterator_agrees_with_proc() {
     assert_eq!(by_pid(pids[1]).uids[..3], [0, user.uid, 0]);
     assert_eq!(by_pid(pids[2]).uids[..3], [user.uid, 0, 0]);
     assert!(by_pid(zombie).is_dead());
+    let leaderless = by_pid(pids[4]);
+    assert_eq!(leaderless.state, 'Z');
+    assert!(leaderless.live_threads >= 1 && !leaderless.is_dead(), "{leaderless:?}");
+    assert!(!procfs.status(pids[4]).unwrap().is_dead());
     assert!(tasks.iter().all(|t| t.pid != tid), "thread {tid} listed as a process");
     // Live ones only: a zombie of an earlier test user with the same (recycled) uid may
     // still wait for PID 1 to reap it.

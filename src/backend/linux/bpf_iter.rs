@@ -40,8 +40,8 @@ mod at {
     pub const TGID: i16 = 0;
     pub const STATE: i16 = 4;
     pub const EXIT_STATE: i16 = 8;
-    /// Zero, unused: keeps the uids 8-byte aligned.
-    pub const RESERVED: i16 = 12;
+    /// `signal->live`: the threads of the process still running.
+    pub const LIVE: i16 = 12;
     pub const START: i16 = 16;
     pub const UIDS: i16 = 24;
     pub const COMM: i16 = 40;
@@ -56,6 +56,8 @@ pub struct Task {
     pub uids: [u32; 4],
     /// The state letter, as `/proc/PID/status` would show it.
     pub state: char,
+    /// Threads of the process that have not exited (`signal->live`).
+    pub live_threads: u32,
     /// Nanoseconds after boot (suspend included) when the process started.
     pub start_boottime_ns: u64,
     /// The comm (at most 15 bytes).
@@ -63,9 +65,10 @@ pub struct Task {
 }
 
 impl Task {
-    /// A zombie (or a dead task): it has exited and only waits to be reaped.
+    /// A zombie (or a dead task): it has exited and only waits to be reaped. A main thread
+    /// that exited while other threads run shows `Z` too, but the process is alive.
     pub fn is_dead(&self) -> bool {
-        matches!(self.state, 'Z' | 'X')
+        matches!(self.state, 'Z' | 'X') && self.live_threads == 0
     }
 
     /// Whether the real, effective or saved uid is `uid`.
@@ -86,6 +89,9 @@ pub struct Layout {
     pub start_boottime: Field,
     pub real_cred: Field,
     pub comm: Field,
+    /// `task_struct.signal` and `signal_struct.live.counter`.
+    pub signal: Field,
+    pub live: Field,
     /// `uid`, `euid`, `suid`, `fsuid` of `struct cred`.
     pub cred_uids: [Field; 4],
 }
@@ -116,6 +122,7 @@ impl Layout {
         let unsupported = |what: &str| io::Error::new(io::ErrorKind::Unsupported, format!("BTF lacks {what}"));
         let task = btf.find_struct("task_struct").ok_or_else(|| unsupported("struct task_struct"))?;
         let cred = btf.find_struct("cred").ok_or_else(|| unsupported("struct cred"))?;
+        let signal_struct = btf.find_struct("signal_struct").ok_or_else(|| unsupported("struct signal_struct"))?;
         let attach_btf_id = btf.find_func("bpf_iter_task").ok_or_else(|| unsupported("bpf_iter_task"))?;
         // `__state` since Linux 5.14, `state` (a long) before.
         let state = field(btf, task, &["__state"], &[4]).or_else(|_| field(btf, task, &["state"], &[8]))?;
@@ -134,6 +141,8 @@ impl Layout {
             start_boottime: field(btf, task, &["start_boottime"], &[8])?,
             real_cred: field(btf, task, &["real_cred"], &[8])?,
             comm,
+            signal: field(btf, task, &["signal"], &[8])?,
+            live: field(btf, signal_struct, &["live", "counter"], &[4])?,
             cred_uids: [uid("uid")?, uid("euid")?, uid("suid")?, uid("fsuid")?],
         })
     }
@@ -182,8 +191,13 @@ pub fn program(l: &Layout) -> Vec<u64> {
         p.push(load(2, 7, f));
         p.push(store(4, 2, slot));
     }
-    // The helper may only read initialised stack bytes.
-    p.push(insn(0x62, 10, 0, at::RESERVED - RECORD as i16, 0));
+    // Live threads: 0 unless task->signal says otherwise (the helper may only read
+    // initialised stack bytes).
+    p.push(insn(0x62, 10, 0, at::LIVE - RECORD as i16, 0));
+    p.push(load(9, 7, l.signal)); // r9 = task->signal
+    p.push(insn(0x15, 9, 0, 2, 0)); // if r9 == 0 skip the next two
+    p.push(load(2, 9, l.live));
+    p.push(store(4, 2, at::LIVE));
     p.push(load(2, 7, l.start_boottime));
     p.push(store(8, 2, at::START));
     for i in 0..16 {
@@ -240,6 +254,7 @@ pub fn decode(bytes: &[u8]) -> Vec<Task> {
                 pid: u32_at(rec, at::TGID),
                 uids: std::array::from_fn(|i| u32_at(rec, at::UIDS + 4 * i as i16)),
                 state: state_letter(u32_at(rec, at::STATE), u32_at(rec, at::EXIT_STATE)),
+                live_threads: u32_at(rec, at::LIVE),
                 start_boottime_ns: u64::from_ne_bytes(
                     rec[at::START as usize..at::START as usize + 8].try_into().expect("8 bytes"),
                 ),
@@ -322,6 +337,7 @@ impl TaskIter {
                 pid,
                 uids: st.uids,
                 state: st.state,
+                live_threads: if st.is_dead() { 0 } else { st.threads.max(1) },
                 start_boottime_ns: start.saturating_mul(1_000_000_000 / ticks.max(1)),
                 name: st.name,
             });
@@ -342,7 +358,8 @@ impl TaskIter {
             .into_iter()
             .map(|t| {
                 let start = boot.map(|b| b + (t.start_boottime_ns / 1_000_000_000) as i64);
-                procfs::process(t.pid, t.uids, t.state, t.name, start, passwd)
+                let dead = t.is_dead();
+                procfs::process(t.pid, t.uids, (t.state, dead), t.name, start, passwd)
             })
             .collect();
         out.sort_by_key(|p| p.pid);
@@ -385,16 +402,22 @@ mod tests {
         let p = program(&l);
         let exit = p.len() - 2;
         assert_eq!(p[exit + 1] & 0xff, 0x95);
-        let mut jumps = 0;
+        let (mut to_exit, mut local) = (0, 0);
         for (i, ins) in p.iter().enumerate() {
             let code = (ins & 0xff) as u8;
             if code == 0x15 || code == 0x5d {
                 let off = ((ins >> 16) & 0xffff) as u16 as i16;
-                assert_eq!(i as i64 + 1 + i64::from(off), exit as i64, "jump at {i}");
-                jumps += 1;
+                let target = i as i64 + 1 + i64::from(off);
+                if target == exit as i64 {
+                    to_exit += 1;
+                } else {
+                    // The null check of task->signal skips its two instructions only.
+                    assert_eq!((off, target < exit as i64), (2, true), "jump at {i}");
+                    local += 1;
+                }
             }
         }
-        assert_eq!(jumps, 3);
+        assert_eq!((to_exit, local), (3, 1));
         // Every store into the record stays inside it.
         for ins in &p {
             if (ins & 0x07) as u8 == 0x03 {
@@ -404,9 +427,15 @@ mod tests {
         }
     }
 
-    fn record(tgid: u32, state: u32, exit_state: u32, start: u64, uids: [u32; 4], comm: &[u8]) -> Vec<u8> {
+    fn record(
+        tgid: u32,
+        (state, exit_state, live): (u32, u32, u32),
+        start: u64,
+        uids: [u32; 4],
+        comm: &[u8],
+    ) -> Vec<u8> {
         let mut r = Vec::new();
-        for w in [tgid, state, exit_state, 0] {
+        for w in [tgid, state, exit_state, live] {
             r.extend_from_slice(&w.to_ne_bytes());
         }
         r.extend_from_slice(&start.to_ne_bytes());
@@ -421,18 +450,22 @@ mod tests {
 
     #[test]
     fn decodes_records() {
-        let mut bytes = record(42, 1, 0, 5_000_000_000, [1000, 0, 1000, 0], b"bash");
-        bytes.extend(record(43, 0, 32, 7, [1001; 4], b"fifteen-bytes-x"));
-        bytes.extend(record(2, 0x402, 0, 1, [0; 4], b"kthreadd"));
+        let mut bytes = record(42, (1, 0, 1), 5_000_000_000, [1000, 0, 1000, 0], b"bash");
+        bytes.extend(record(43, (0, 32, 0), 7, [1001; 4], b"fifteen-bytes-x"));
+        bytes.extend(record(2, (0x402, 0, 1), 1, [0; 4], b"kthreadd"));
+        // A main thread that exited while two other threads run: Z, but alive.
+        bytes.extend(record(44, (0, 32, 2), 9, [1001; 4], b"python3"));
         bytes.extend_from_slice(&[1, 2, 3]); // a partial record
         let tasks = decode(&bytes);
-        assert_eq!(tasks.len(), 3);
+        assert_eq!(tasks.len(), 4);
+        assert_eq!((tasks[3].state, tasks[3].live_threads, tasks[3].is_dead()), ('Z', 2, false));
         assert_eq!(
             tasks[0],
             Task {
                 pid: 42,
                 uids: [1000, 0, 1000, 0],
                 state: 'S',
+                live_threads: 1,
                 start_boottime_ns: 5_000_000_000,
                 name: "bash".into()
             }

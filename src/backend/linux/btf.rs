@@ -386,6 +386,10 @@ pub(crate) mod tests {
         );
         let cred_ptr = b.ptr(cred);
         let comm = b.array(chr, 16);
+        let atomic = b.record("", false, 4, &[("counter", int, 0)]);
+        let atomic_t = b.typedef("atomic_t", atomic);
+        let signal = b.record("signal_struct", false, 64, &[("nr_threads", int, 4), ("live", atomic_t, 8)]);
+        let signal_ptr = b.ptr(signal);
         b.record(
             "task_struct",
             false,
@@ -398,6 +402,7 @@ pub(crate) mod tests {
                 ("start_boottime", u64t, 1600),
                 ("real_cred", cred_ptr, 2000),
                 ("comm", comm, 2016),
+                ("signal", signal_ptr, 2040),
             ],
         );
         b.func("bpf_iter_task");

@@ -24,12 +24,16 @@ pub struct Status {
     pub ppid: u32,
     /// Real, effective, saved and filesystem uid, `Uid:`.
     pub uids: [u32; 4],
+    /// `Threads:`, the threads not yet released, the main thread included (1 when absent).
+    pub threads: u32,
 }
 
 impl Status {
-    /// A zombie (or a dead task): it has exited and only waits to be reaped.
+    /// A zombie (or a dead task): it has exited and only waits to be reaped. A main thread
+    /// that exited while other threads of the process run shows `Z` too, but with more
+    /// than one thread: that process is alive.
     pub fn is_dead(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
+        matches!(self.state, 'Z' | 'X' | 'x') && self.threads <= 1
     }
 
     /// Whether the real, effective or saved uid is `uid`.
@@ -40,7 +44,7 @@ impl Status {
 
 /// Parses the text of `/proc/PID/status`. `None` when a needed line is missing.
 pub fn parse_status(text: &str) -> Option<Status> {
-    let (mut name, mut state, mut ppid, mut uids) = (None, None, None, None);
+    let (mut name, mut state, mut ppid, mut uids, mut threads) = (None, None, None, None, None);
     for line in text.lines() {
         let Some((key, value)) = line.split_once(':') else {
             continue;
@@ -57,13 +61,16 @@ pub fn parse_status(text: &str) -> Option<Status> {
                     *slot = it.next()?.ok()?;
                 }
                 uids = Some(out);
-                // Uid comes after Name, State and PPid: nothing more is needed.
+            }
+            "Threads" => {
+                threads = value.parse().ok();
+                // Threads comes after Name, State, PPid and Uid: nothing more is needed.
                 break;
             }
             _ => {}
         }
     }
-    Some(Status { name: name?, state: state?, ppid: ppid?, uids: uids? })
+    Some(Status { name: name?, state: state?, ppid: ppid?, uids: uids?, threads: threads.unwrap_or(1) })
 }
 
 /// `status` escapes `\n` and `\\` in the name; undo the two escapes.
@@ -110,12 +117,13 @@ pub fn parse_uid_min(text: &str) -> u32 {
         .unwrap_or(1000)
 }
 
-/// The model's view of a process with these uids (real, effective, saved, fs) and state
-/// letter; the user name is the real uid's, from `passwd`.
+/// The model's view of a process with these uids (real, effective, saved, fs), state
+/// letter and deadness (see [`Status::is_dead`]); the user name is the real uid's, from
+/// `passwd`.
 pub fn process(
     pid: u32,
     uids: [u32; 4],
-    state: char,
+    (state, dead): (char, bool),
     name: String,
     start_time: Option<i64>,
     passwd: &Passwd,
@@ -130,7 +138,7 @@ pub fn process(
         suid: (suid != uid).then_some(suid),
         sid: None,
         session_id: None,
-        zombie: matches!(state, 'Z' | 'X' | 'x'),
+        zombie: dead,
         uninterruptible: state == 'D',
         name,
         start_time,
@@ -257,7 +265,7 @@ impl ProcFs {
         let mut out = scan(pids, |pid, buf| {
             let st = self.status_with(pid, buf)?;
             let start_time = self.start_time_with(pid, boot, ticks, buf);
-            Some(process(pid, st.uids, st.state, st.name, start_time, passwd))
+            Some(process(pid, st.uids, (st.state, st.is_dead()), st.name, start_time, passwd))
         });
         out.sort_by_key(|p| p.pid);
         out
@@ -377,6 +385,13 @@ mod tests {
         assert!(st.is_owned_by(1002) && st.is_owned_by(0) && !st.is_owned_by(5));
         let z = parse_status(&status_text("a\\nb", "Z (zombie)", 1, "1\t1\t1\t1")).unwrap();
         assert!(z.is_dead());
+        // A main thread that exited while two threads run: Z, but alive.
+        let text = status_text("py", "Z (zombie)", 1, "1\t1\t1\t1") + "Threads:\t3\n";
+        let leaderless = parse_status(&text).unwrap();
+        assert_eq!(leaderless.threads, 3);
+        assert!(!leaderless.is_dead());
+        let text = status_text("py", "Z (zombie)", 1, "1\t1\t1\t1") + "Threads:\t1\n";
+        assert!(parse_status(&text).unwrap().is_dead());
         assert_eq!(z.name, "a\nb");
         assert!(parse_status("Name:\tx\nState:\tS\n").is_none());
         assert!(parse_status("").is_none());

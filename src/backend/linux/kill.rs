@@ -19,7 +19,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use super::bpf_iter::TaskIter;
+use super::bpf_iter::{Task, TaskIter};
 use super::cgroup::Slice;
 use super::procfs::ProcFs;
 use super::sys;
@@ -66,7 +66,7 @@ pub struct Sweep<'a> {
     zombies: HashSet<u32>,
     /// SIGKILL rounds so far.
     passes: u32,
-    /// The uid's cgroup slice, when it exists and holds none of the spared processes.
+    /// The uid's cgroup slice, when it exists (in atomic mode only).
     slice: Option<Slice>,
     /// Whether `cgroup.kill` was written to it.
     slice_killed: bool,
@@ -113,10 +113,16 @@ impl<'a> Sweep<'a> {
         format!("terminate the processes of {}", self.who)
     }
 
+    /// Every process through the task iterator, when it is loaded and can be read.
+    fn task_scan(&self) -> Option<Vec<Task>> {
+        let iter = self.tasks?;
+        self.procfs.pids().and_then(|pids| iter.scan(self.procfs, &pids)).ok()
+    }
+
     /// (pid, uids, dead) of every process whose real, effective or saved uid is the uid:
     /// from the task iterator if loaded, else from every `/proc/PID/status`.
     fn owned(&self) -> Result<Vec<(u32, [u32; 4], bool)>> {
-        if let Some(Ok(tasks)) = self.tasks.map(|t| self.procfs.pids().and_then(|pids| t.scan(self.procfs, &pids))) {
+        if let Some(tasks) = self.task_scan() {
             let owned = tasks.into_iter().filter(|t| t.is_owned_by(self.uid));
             return Ok(owned.map(|t| (t.pid, t.uids, t.is_dead())).collect());
         }
@@ -127,7 +133,7 @@ impl<'a> Sweep<'a> {
     /// A quick look at which pids may still be the uid's: the live ones the task iterator
     /// finds, or without it the /proc directories the uid owns (see [`ProcFs::owned_dirs`]).
     fn quick(&self) -> Result<Vec<u32>> {
-        if let Some(Ok(tasks)) = self.tasks.map(|t| self.procfs.pids().and_then(|pids| t.scan(self.procfs, &pids))) {
+        if let Some(tasks) = self.task_scan() {
             return Ok(tasks.into_iter().filter(|t| t.is_owned_by(self.uid) && !t.is_dead()).map(|t| t.pid).collect());
         }
         self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))
@@ -156,7 +162,7 @@ impl<'a> Sweep<'a> {
     /// error, the work is left to `kill(-1)` and the scans.
     fn kill_slice(&mut self, until: Instant) {
         let Some(slice) = &self.slice else { return };
-        // Checked again right before freezing: the tool must never freeze itself.
+        // Checked right before each freeze: the tool must never freeze itself.
         if self.spare.iter().any(|&pid| slice.holds(pid)) {
             return;
         }
@@ -256,7 +262,7 @@ impl<'a> Sweep<'a> {
         let deadline = start + opts.timeout;
         let atomic = !self.spare_in_reach();
         if atomic {
-            self.slice = Slice::of_uid(self.uid).filter(|s| !self.spare.iter().any(|&pid| s.holds(pid)));
+            self.slice = Slice::of_uid(self.uid);
         }
         // A count for the report only: kill(-1) does not say how many it signalled, and a
         // scan here would cost several percent of a whole sweep. So `signalled` is the pids

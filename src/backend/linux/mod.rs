@@ -69,6 +69,16 @@ enum Tasks {
     Unavailable,
 }
 
+impl Tasks {
+    /// The iterator, if loaded.
+    fn loaded(&self) -> Option<&TaskIter> {
+        match self {
+            Tasks::Iter(iter) => Some(iter),
+            _ => None,
+        }
+    }
+}
+
 /// With `ProcessSource::Auto`, the number of processes on the machine from which the task
 /// iterator is loaded. Loading it (BTF, verifier) costs about 4 ms here; reading `status`
 /// and `stat` costs about 15 us per process, against under 2 us through the iterator.
@@ -102,17 +112,13 @@ impl Linux {
         Ok(Linux { source, procfs: ProcFs::new("/proc"), tasks, processes: opts.processes })
     }
 
-    /// The task iterator when it is loaded or worth loading for a machine with
-    /// `machine_processes` processes (see [`ProcessSource`]); `None` where it cannot load
-    /// (no root, a container, an old kernel), and then the /proc scan serves.
-    fn task_iter(&mut self, machine_processes: usize) -> Option<&TaskIter> {
+    /// Loads the task iterator if it is not loaded yet and worth loading for a machine with
+    /// `machine_processes` processes (see [`ProcessSource`]). Where it cannot load (no
+    /// root, a container, an old kernel) the /proc scan serves from then on.
+    fn load_task_iter(&mut self, machine_processes: usize) {
         let wanted = self.processes == ProcessSource::TaskIter || machine_processes >= TASK_ITER_MIN_PROCESSES;
         if matches!(self.tasks, Tasks::NotLoaded) && wanted {
             self.tasks = TaskIter::open().map_or(Tasks::Unavailable, Tasks::Iter);
-        }
-        match &self.tasks {
-            Tasks::Iter(iter) => Some(iter),
-            _ => None,
         }
     }
 
@@ -283,16 +289,16 @@ impl Backend for Linux {
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
         let passwd = Self::passwd();
-        let procfs = self.procfs.clone();
-        let pids = procfs.pids().map_err(|e| Error::from_io("list processes in /proc", &e))?;
-        if let Some(iter) = self.task_iter(pids.len()) {
-            match iter.list_processes(&procfs, &pids, &passwd) {
+        let pids = self.procfs.pids().map_err(|e| Error::from_io("list processes in /proc", &e))?;
+        self.load_task_iter(pids.len());
+        if let Some(iter) = self.tasks.loaded() {
+            match iter.list_processes(&self.procfs, &pids, &passwd) {
                 Ok(list) => return Ok(list),
                 // Not expected once loaded; /proc gives the same answer, slower.
                 Err(_) => self.tasks = Tasks::Unavailable,
             }
         }
-        Ok(procfs.list_processes_of(&pids, &passwd))
+        Ok(self.procfs.list_processes_of(&pids, &passwd))
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
@@ -338,13 +344,10 @@ impl Backend for Linux {
         // much as it saves in one sweep, even of 5,000 processes) but uses it when the
         // listing before it has loaded it, or when asked to.
         if self.processes == ProcessSource::TaskIter {
-            self.task_iter(0);
+            self.load_task_iter(0);
         }
-        let tasks = match &self.tasks {
-            Tasks::Iter(iter) => Some(iter),
-            _ => None,
-        };
-        kill::Sweep::new(&self.procfs, tasks, uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?.run(opts)
+        kill::Sweep::new(&self.procfs, self.tasks.loaded(), uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?
+            .run(opts)
     }
 
     /// Writes the message to the session's terminal, and for a graphical session also

@@ -227,16 +227,18 @@ impl ProcFs {
 
     /// The start time of `pid` in seconds since the epoch, given the boot time.
     fn start_time_with(&self, pid: u32, boot: Option<i64>, ticks: u64, buf: &mut Vec<u8>) -> Option<i64> {
-        let len = read_into(&self.root.join(format!("{pid}/stat")), buf).ok()?;
-        let start = parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))?;
+        let start = self.start_ticks_with(pid, buf)?;
         Some(boot? + (start / ticks.max(1)) as i64)
+    }
+
+    fn start_ticks_with(&self, pid: u32, buf: &mut Vec<u8>) -> Option<u64> {
+        let len = read_into(&self.root.join(format!("{pid}/stat")), buf).ok()?;
+        parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))
     }
 
     /// The start time of `pid` in clock ticks after boot; `None` when it is gone.
     pub fn start_ticks(&self, pid: u32) -> Option<u64> {
-        let mut buf = Vec::new();
-        let len = read_into(&self.root.join(format!("{pid}/stat")), &mut buf).ok()?;
-        parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))
+        self.start_ticks_with(pid, &mut Vec::new())
     }
 
     /// The start time of `pid` in seconds since the epoch; `None` when it is gone.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -40,7 +40,7 @@ impl TestSlice {
     }
 
     fn add(&self, pid: u32) {
-        std::fs::write(self.leaf.join("cgroup.procs"), pid.to_string()).unwrap();
+        add_to(&self.leaf, pid);
     }
 
     /// A second child cgroup of the slice, like a second session scope.
@@ -75,6 +75,24 @@ impl Drop for TestSlice {
     }
 }
 
+/// Moves `pid` into the cgroup `dir`.
+fn add_to(dir: &Path, pid: u32) {
+    std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
+}
+
+/// Runs the library's sweep of `user` with no grace and checks what every case expects:
+/// the `method` reported, nothing left of the user's, and the slice thawed.
+fn sweep_and_check(user: &TestUser, slice: &TestSlice, method: &str) {
+    let utmp = tempfile::NamedTempFile::new().unwrap();
+    let mut linux = backend(utmp.path());
+    let spare = linux.own_pids();
+    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
+    assert_eq!(done.method, method, "{done:?}");
+    assert_eq!(done.remaining, 0, "{done:?}");
+    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
+    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
+}
+
 fn alive(c: &mut Child) -> bool {
     c.try_wait().unwrap().is_none()
 }
@@ -102,14 +120,7 @@ fn a_slice_of_only_the_users_processes_is_killed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 
-    let utmp = tempfile::NamedTempFile::new().unwrap();
-    let mut linux = backend(utmp.path());
-    let spare = linux.own_pids();
-    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
-    assert_eq!(done.method, "cgroup.kill + kill(-1) as uid", "{done:?}");
-    assert_eq!(done.remaining, 0, "{done:?}");
-    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
-    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
+    sweep_and_check(&user, &slice, "cgroup.kill + kill(-1) as uid");
     assert_eq!(slice.event("populated"), Some(false));
     reap(&mut inside);
     reap(&mut outside);
@@ -136,16 +147,9 @@ fn a_root_process_in_the_slice_keeps_it_from_being_killed() {
         slice.add(pid);
     }
 
-    let utmp = tempfile::NamedTempFile::new().unwrap();
-    let mut linux = backend(utmp.path());
-    let spare = linux.own_pids();
-    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
-    assert_eq!(done.method, "kill(-1) as uid", "{done:?}");
-    assert_eq!(done.remaining, 0, "{done:?}");
-    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
+    sweep_and_check(&user, &slice, "kill(-1) as uid");
     std::thread::sleep(Duration::from_millis(100));
     assert!(alive(&mut root), "the root process in the slice was killed");
-    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
     reap(&mut inside);
     root.kill().unwrap();
     root.wait().unwrap();
@@ -171,19 +175,12 @@ fn only_the_child_cgroups_that_pass_the_check_are_killed() {
     }
     let mut only_users = user.spawn_sleeps(5);
     for c in &only_users {
-        std::fs::write(other.join("cgroup.procs"), c.id().to_string()).unwrap();
+        add_to(&other, c.id());
     }
 
-    let utmp = tempfile::NamedTempFile::new().unwrap();
-    let mut linux = backend(utmp.path());
-    let spare = linux.own_pids();
-    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
-    assert_eq!(done.method, "cgroup.kill + kill(-1) as uid", "{done:?}");
-    assert_eq!(done.remaining, 0, "{done:?}");
-    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
+    sweep_and_check(&user, &slice, "cgroup.kill + kill(-1) as uid");
     std::thread::sleep(Duration::from_millis(100));
     assert!(alive(&mut root), "the root process in the slice was killed");
-    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
     reap(&mut with_root);
     reap(&mut only_users);
     root.kill().unwrap();

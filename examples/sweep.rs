@@ -45,18 +45,9 @@ storm
     /// Runs [`STORM`] as `uid`, as a child subreaper that reaps every orphan at once, so
     /// that exits free RLIMIT_NPROC slots for new forks (here PID 1 reaps only every ~2 s).
     fn storm(uid: u32) {
-        let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
         // SAFETY: prctl with integer arguments only changes this process's reaper flag.
         unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
-        let mut leader = Command::new("bash")
-            .args(["-c", STORM])
-            .uid(uid)
-            .gid(gid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bash");
+        let mut leader = as_user("bash", uid, gid_of(uid)).args(["-c", STORM]).spawn().expect("start bash");
         loop {
             let mut status = 0;
             // SAFETY: waitpid writes the status into a valid local.
@@ -67,6 +58,18 @@ storm
         }
         // Reaped in the loop already: this only tells std so (ECHILD).
         let _ = leader.wait();
+    }
+
+    /// The primary gid of `uid` (nogroup when it has no passwd entry).
+    fn gid_of(uid: u32) -> u32 {
+        Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid)
+    }
+
+    /// `program`, to run as `uid`/`gid` with no standard streams.
+    fn as_user(program: &str, uid: u32, gid: u32) -> Command {
+        let mut command = Command::new(program);
+        command.uid(uid).gid(gid).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        command
     }
 
     fn arg(args: &[String], i: usize, what: &str) -> u64 {
@@ -190,19 +193,10 @@ storm
             Some("spawn") => {
                 let uid = arg(&args, 1, "uid") as u32;
                 let n = arg(&args, 2, "count");
-                let gid = Passwd::load("/etc/passwd".as_ref()).by_uid(uid).map_or(65534, |e| e.gid);
+                let gid = gid_of(uid);
                 let mut children = Vec::new();
                 for _ in 0..n {
-                    let child = Command::new("sleep")
-                        .arg("3600")
-                        .uid(uid)
-                        .gid(gid)
-                        .stdin(Stdio::null())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .expect("spawn sleep");
-                    children.push(child);
+                    children.push(as_user("sleep", uid, gid).arg("3600").spawn().expect("spawn sleep"));
                 }
                 println!("ready");
                 for mut c in children {

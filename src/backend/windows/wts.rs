@@ -17,7 +17,7 @@ use std::mem::{MaybeUninit, size_of};
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
+    BOOL, CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
 };
 use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
@@ -83,6 +83,18 @@ unsafe fn from_wide_ptr(p: *const u16) -> String {
 /// The calling thread's last Win32 error.
 fn last_error() -> io::Error {
     io::Error::last_os_error()
+}
+
+/// The outcome of a sizing call (null buffers, zero lengths): failing with
+/// `ERROR_INSUFFICIENT_BUFFER` is what it is for; any other failure is an error.
+fn sizing_result(ok: BOOL) -> io::Result<()> {
+    if ok == FALSE {
+        let err = last_error();
+        if err.raw_os_error() != Some(ERROR_INSUFFICIENT_BUFFER as i32) {
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 /// A buffer the WTS API allocated, freed with `WTSFreeMemory`.
@@ -624,12 +636,7 @@ impl Server {
                 &mut use_,
             )
         };
-        if ok == FALSE {
-            let err = last_error();
-            if err.raw_os_error() != Some(ERROR_INSUFFICIENT_BUFFER as i32) {
-                return Err(err);
-            }
-        }
+        sizing_result(ok)?;
         let mut name = vec![0u16; name_len.max(1) as usize];
         let mut domain = vec![0u16; domain_len.max(1) as usize];
         name_len = name.len() as u32;
@@ -677,12 +684,7 @@ impl Server {
                 &mut use_,
             )
         };
-        if ok == FALSE {
-            let err = last_error();
-            if err.raw_os_error() != Some(ERROR_INSUFFICIENT_BUFFER as i32) {
-                return Err(err);
-            }
-        }
+        sizing_result(ok)?;
         let mut words = vec![0u32; (sid_bytes.max(4) as usize).div_ceil(4)];
         let mut domain = vec![0u16; domain_len.max(1) as usize];
         sid_bytes = (words.len() * 4) as u32;

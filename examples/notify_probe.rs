@@ -29,9 +29,9 @@ mod probe {
     use std::path::Path;
     use std::time::{Duration, Instant};
 
-    use logoff_users::backend::linux::{Linux, passwd::Passwd};
     use logoff_users::backend::{Backend, NativeOptions, SessionSource};
     use logoff_users::model::{Session, SessionState};
+    use logoff_users::testing::linux::{Linux, passwd::Passwd};
 
     pub fn run(args: Vec<String>) -> i32 {
         let [user, title, text] = args.as_slice() else {
@@ -52,7 +52,7 @@ mod probe {
         };
         let session = Session {
             uid: Some(uid),
-            kind: Some("x11".into()),
+            kind: Some(logoff_users::model::SessionType::X11),
             station: None,
             ..Session::new("probe", user.as_str(), SessionState::Active)
         };

@@ -27,10 +27,10 @@ mod linux {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use logoff_users::backend::linux::passwd::Passwd;
-    use logoff_users::backend::linux::procfs::ProcFs;
     use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource, TerminateOptions};
-    use logoff_users::model::Account;
+    use logoff_users::identity::Account;
+    use logoff_users::testing::linux::passwd::Passwd;
+    use logoff_users::testing::linux::procfs::ProcFs;
 
     /// A fork storm with churn: every process forks two children and exits, so pids come
     /// and go all the time. RLIMIT_NPROC caps it at 3000 processes, and it stops by itself
@@ -95,16 +95,15 @@ storm
                     _ => ProcessSource::Auto,
                 };
                 let opts = NativeOptions { source: SessionSource::Utmp, processes, ..Default::default() };
-                let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                let mut backend = logoff_users::testing::linux::open_backend(&opts).expect("open backend");
                 let own = backend.own_pids();
                 let t = Instant::now();
                 let done = backend.terminate_processes(
-                    &Account { user: uid.to_string(), domain: None, uid: Some(uid), sid: None },
+                    &Account { id: logoff_users::identity::AccountId::Uid(uid), user: uid.to_string(), domain: None },
                     &TerminateOptions {
                         grace: Duration::from_millis(grace),
                         timeout: Duration::from_secs(60),
-                        include_services: false,
-                        spare_pids: own,
+                        spare: logoff_users::backend::Sparing { pids: own, sessions: Vec::new() },
                         listed_pids: Vec::new(),
                     },
                 );
@@ -142,7 +141,7 @@ storm
                 // iterator on first use), then list sessions and processes.
                 let cold = |processes: ProcessSource| {
                     let opts = NativeOptions { source: SessionSource::Utmp, processes, ..Default::default() };
-                    let mut backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                    let mut backend = logoff_users::testing::linux::open_backend(&opts).expect("open backend");
                     backend.list_sessions().expect("list sessions");
                     backend.list_processes().expect("list processes").len()
                 };
@@ -151,7 +150,7 @@ storm
                     processes: ProcessSource::TaskIter,
                     ..Default::default()
                 };
-                let mut warm_backend = logoff_users::backend::linux::open(&opts).expect("open backend");
+                let mut warm_backend = logoff_users::testing::linux::open_backend(&opts).expect("open backend");
                 warm_backend.list_processes().expect("list processes");
                 let mut n = 0;
                 let mut median = |f: &mut dyn FnMut() -> usize| {
@@ -180,7 +179,7 @@ storm
                     time("stat() scan", &|| procfs.owned_dirs(0).unwrap().len());
                     time("status scan", &|| procfs.owned_by(0).unwrap().len());
                     time("status+stat listing", &|| procfs.list_processes(&passwd).unwrap().len());
-                    use logoff_users::backend::linux::{bpf_iter::TaskIter, btf::Btf};
+                    use logoff_users::testing::linux::{bpf_iter::TaskIter, btf::Btf};
                     time("BTF parse", &|| Btf::load_vmlinux().unwrap().len());
                     time("task iterator load", &|| TaskIter::open().map(|_| 1).unwrap_or(0));
                     let iter = TaskIter::open().expect("load the task iterator");

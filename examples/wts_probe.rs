@@ -10,8 +10,9 @@
 //! It exists to check a backend against a real (or emulated) OS by hand and in CI
 //! (`ci/windows.sh` runs it under Wine); the CLI is the product.
 
-use logoff_users::backend::{NativeOptions, open_native};
+use logoff_users::backend::NativeOptions;
 use logoff_users::error::Error;
+use logoff_users::open_native;
 use serde_json::{Value, json};
 
 fn part<T: serde::Serialize>(r: Result<T, Error>) -> Value {

@@ -1,23 +1,45 @@
 //! logoff-users: log users off a machine, named users or ALL, and verify that they are gone.
 //!
-//! The crate is a pure core plus one seam:
-//! - [`userlist`] parses the Users parameter (the RMM contract) and matches accounts;
-//! - [`protect`] knows the accounts that are never touched;
-//! - [`plan`] turns targets and sessions into actions;
-//! - [`execute`] runs a plan against a [`backend::Backend`] and verifies the outcome;
-//! - [`report`] holds the versioned JSON document and renders the text log.
+//! # How a run flows
 //!
-//! Only [`backend`] talks to the operating system.
+//! The binary turns its flags into [`RunOptions`], opens one [`Backend`] per host, and
+//! calls [`run`], which goes through the phases in order: snapshot, plan, warn, execute,
+//! verify. It returns a [`Report`] whose summary holds the exit code
+//! ([`report::exit_code`]). Events go to an [`Observer`] as they happen.
+//!
+//! # The public surface
+//!
+//! - the options: [`RunOptions`], [`Warning`], [`PlanOptions`], [`SessionFilter`], and the
+//!   user list they are parsed from ([`userlist`], [`duration`]);
+//! - [`run`] and [`list`], with [`Host`] and [`Observer`];
+//! - the seam: [`backend::Backend`] and its model ([`model`], [`identity`], [`error`]);
+//! - the results: [`report`] (the JSON document), [`event::Event`], and [`text`], which
+//!   renders both as lines; [`AuditTrail`] records them in the system log.
+//!
+//! Everything else is private to the crate, but for [`testing`], the one entrance of the
+//! project's own fuzz targets and integration tests.
 
-pub mod audit;
+mod audit;
+mod audit_trail;
 pub mod backend;
 pub mod duration;
 pub mod error;
-pub mod execute;
-#[doc(hidden)]
-pub mod fuzzing;
+pub mod event;
+pub mod identity;
 pub mod model;
-pub mod plan;
-pub mod protect;
+mod plan;
+mod platform;
+mod protect;
 pub mod report;
+mod run;
+mod snapshot;
+pub mod testing;
+pub mod text;
 pub mod userlist;
+mod words;
+
+pub use audit_trail::AuditTrail;
+pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, TerminateReason, UserPlan, UserStatus};
+pub use platform::open_backend as open_native;
+pub use report::Report;
+pub use run::{Host, MAX_MESSAGE_CHARS, Observer, RunOptions, Warning, list, refused, run, stop_of};

@@ -1,7 +1,8 @@
-//! The `logoff-users` binary: argument parsing, output and exit codes. The work is done
-//! by the library.
+//! The `logoff-users` binary: flags, wiring, output and exit codes. The work is done by
+//! the library.
 
 mod cli;
+mod flags;
 
 fn main() {
     std::process::exit(cli::main());

@@ -5,93 +5,113 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The state of a session, the union of WTS `WTS_CONNECTSTATE_CLASS` and logind's
-/// `State` property. Every variant has a fixed string form (see [`SessionState::as_str`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionState {
-    /// WTSActive / logind "active": a user is logged on and the session is in the foreground.
-    Active,
-    /// WTSConnected: connected to a client, no user logged on yet.
-    Connected,
-    /// WTSConnectQuery: in the middle of connecting.
-    ConnectQuery,
-    /// WTSShadow: shadowing another session.
-    Shadow,
-    /// WTSDisconnected: a user is logged on, but no client is attached.
-    Disconnected,
-    /// WTSIdle: waiting for a client.
-    Idle,
-    /// WTSListen: a listener, never a user session.
-    Listen,
-    /// WTSReset: being reset.
-    Reset,
-    /// WTSDown: down because of an error.
-    Down,
-    /// WTSInit: initializing.
-    Init,
-    /// logind "online": logged in, but not in the foreground.
-    Online,
-    /// logind "opening".
-    Opening,
-    /// logind "closing": logged out, but processes remain (KillUserProcesses=no).
-    Closing,
-    /// utmp: a USER_PROCESS record whose leader is alive. utmp knows no more than that.
-    LoggedIn,
-    /// Anything the OS reported that this table does not know.
-    Unknown,
+use crate::words::string_enum;
+
+string_enum! {
+    /// The state of a session, the union of WTS `WTS_CONNECTSTATE_CLASS` and logind's
+    /// `State` property.
+    #[derive(Default)]
+    pub enum SessionState {
+        /// WTSActive / logind "active": a user is logged on and the session is in the foreground.
+        Active => "active",
+        /// WTSConnected: connected to a client, no user logged on yet.
+        Connected => "connected",
+        /// WTSConnectQuery: in the middle of connecting.
+        ConnectQuery => "connect_query",
+        /// WTSShadow: shadowing another session.
+        Shadow => "shadow",
+        /// WTSDisconnected: a user is logged on, but no client is attached.
+        Disconnected => "disconnected",
+        /// WTSIdle: waiting for a client.
+        Idle => "idle",
+        /// WTSListen: a listener, never a user session.
+        Listen => "listen",
+        /// WTSReset: being reset.
+        Reset => "reset",
+        /// WTSDown: down because of an error.
+        Down => "down",
+        /// WTSInit: initializing.
+        Init => "init",
+        /// logind "online": logged in, but not in the foreground.
+        Online => "online",
+        /// logind "opening".
+        Opening => "opening",
+        /// logind "closing": logged out, but processes remain (KillUserProcesses=no).
+        Closing => "closing",
+        /// utmp: a USER_PROCESS record whose leader is alive. utmp knows no more than that.
+        LoggedIn => "logged_in",
+        /// Anything the OS reported that this table does not know.
+        #[default]
+        Unknown => "unknown",
+    }
+    fallback Unknown
 }
 
-impl SessionState {
-    /// Every variant, for tables and tests.
-    pub const ALL: [SessionState; 15] = [
-        SessionState::Active,
-        SessionState::Connected,
-        SessionState::ConnectQuery,
-        SessionState::Shadow,
-        SessionState::Disconnected,
-        SessionState::Idle,
-        SessionState::Listen,
-        SessionState::Reset,
-        SessionState::Down,
-        SessionState::Init,
-        SessionState::Online,
-        SessionState::Opening,
-        SessionState::Closing,
-        SessionState::LoggedIn,
-        SessionState::Unknown,
-    ];
-
-    /// The stable string form used in text and JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SessionState::Active => "active",
-            SessionState::Connected => "connected",
-            SessionState::ConnectQuery => "connect_query",
-            SessionState::Shadow => "shadow",
-            SessionState::Disconnected => "disconnected",
-            SessionState::Idle => "idle",
-            SessionState::Listen => "listen",
-            SessionState::Reset => "reset",
-            SessionState::Down => "down",
-            SessionState::Init => "init",
-            SessionState::Online => "online",
-            SessionState::Opening => "opening",
-            SessionState::Closing => "closing",
-            SessionState::LoggedIn => "logged_in",
-            SessionState::Unknown => "unknown",
-        }
+string_enum! {
+    /// The class of a session: logind's `Class` property (systemd 252 to 257). WTS has no
+    /// classes.
+    pub enum SessionClass {
+        /// A user's login session.
+        User => "user",
+        /// A user session started before the system finished booting (systemd 256+).
+        UserEarly => "user-early",
+        /// A user session still being set up (systemd 256+).
+        UserIncomplete => "user-incomplete",
+        /// A user session without a service manager (systemd 256+).
+        UserLight => "user-light",
+        /// An early user session without a service manager (systemd 256+).
+        UserEarlyLight => "user-early-light",
+        /// A display manager's greeter.
+        Greeter => "greeter",
+        /// A lock screen.
+        LockScreen => "lock-screen",
+        /// A background session (cron, a `su` without a terminal).
+        Background => "background",
+        /// A background session without a service manager (systemd 256+).
+        BackgroundLight => "background-light",
+        /// The per-user service manager's own session (systemd 256+).
+        Manager => "manager",
+        /// The service manager's session of a user started early (systemd 256+).
+        ManagerEarly => "manager-early",
+        /// No class (systemd 256+).
+        None => "none",
+        /// A class this table does not know.
+        Unknown => "unknown",
     }
-
-    /// Parses the string form of [`SessionState::as_str`]; also accepts logind's words.
-    pub fn parse(s: &str) -> SessionState {
-        SessionState::ALL.into_iter().find(|st| st.as_str() == s).unwrap_or(SessionState::Unknown)
-    }
+    fallback Unknown
 }
 
-impl std::fmt::Display for SessionState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
+string_enum! {
+    /// The type of a session: logind's `Type` property, or the WTS client protocol.
+    pub enum SessionType {
+        /// logind: not specified.
+        Unspecified => "unspecified",
+        /// logind: a text terminal.
+        Tty => "tty",
+        /// logind: an X11 display.
+        X11 => "x11",
+        /// logind: a Wayland display.
+        Wayland => "wayland",
+        /// logind: a Mir display.
+        Mir => "mir",
+        /// logind: a web session.
+        Web => "web",
+        /// WTS: the console (`WTSClientProtocolType` 0).
+        Console => "console",
+        /// WTS: the legacy ICA protocol (1).
+        Ica => "ica",
+        /// WTS: Remote Desktop Protocol (2).
+        Rdp => "rdp",
+        /// A type this table does not know.
+        Unknown => "unknown",
+    }
+    fallback Unknown
+}
+
+impl SessionType {
+    /// A graphical desktop session, which can show desktop notifications.
+    pub fn is_graphical(self) -> bool {
+        matches!(self, SessionType::X11 | SessionType::Wayland | SessionType::Mir)
     }
 }
 
@@ -132,10 +152,10 @@ pub struct Session {
     pub idle_seconds: Option<u64>,
     /// logind Class (`user`, `greeter`, `manager`, …); WTS has no classes.
     #[serde(default)]
-    pub class: Option<String>,
+    pub class: Option<SessionClass>,
     /// logind Type (`tty`, `x11`, `wayland`, …) or the WTS protocol.
     #[serde(default, rename = "type")]
-    pub kind: Option<String>,
+    pub kind: Option<SessionType>,
     /// The session leader's pid, where known.
     #[serde(default)]
     pub leader: Option<u32>,
@@ -183,35 +203,20 @@ pub struct Process {
     pub uninterruptible: bool,
 }
 
-/// The account a session or process belongs to, as the planner and backends pass it
-/// around: a name, and whatever numeric or SID identity the OS gave.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Account {
-    /// The account name.
-    pub user: String,
-    /// The domain, if any.
-    #[serde(default)]
-    pub domain: Option<String>,
-    /// The uid, on systems with uids.
-    #[serde(default)]
-    pub uid: Option<u32>,
-    /// The SID, on Windows.
-    #[serde(default)]
-    pub sid: Option<String>,
-}
-
-impl Account {
-    /// `DOMAIN\user`, or `user` when there is no domain.
-    pub fn display_name(&self) -> String {
-        match &self.domain {
-            Some(d) if !d.is_empty() => format!("{d}\\{}", self.user),
-            _ => self.user.clone(),
-        }
+/// `DOMAIN\user`, or `user` when there is no domain: how accounts are named for people.
+pub fn qualified_name(user: &str, domain: Option<&str>) -> String {
+    match domain {
+        Some(d) if !d.is_empty() => format!("{d}\\{user}"),
+        _ => user.to_string(),
     }
 }
 
 impl Session {
+    /// The session's account as people read it: `DOMAIN\user`, or `user`.
+    pub fn display_name(&self) -> String {
+        qualified_name(&self.user, self.domain.as_deref())
+    }
+
     /// A session of `user` with id `id` in `state`, every other field unknown.
     pub fn new(id: impl Into<String>, user: impl Into<String>, state: SessionState) -> Session {
         Session {
@@ -229,11 +234,6 @@ impl Session {
             kind: None,
             leader: None,
         }
-    }
-
-    /// The account that owns this session.
-    pub fn account(&self) -> Account {
-        Account { user: self.user.clone(), domain: self.domain.clone(), uid: self.uid, sid: self.sid.clone() }
     }
 }
 
@@ -255,31 +255,6 @@ impl Process {
             uninterruptible: false,
         }
     }
-
-    /// Whether this process belongs to `owner`.
-    ///
-    /// With a uid on both sides, the real, effective and saved uids all count, so that a
-    /// `su` started by the user (real uid U, effective 0) is the user's too. With a SID, the
-    /// SIDs must be equal. Otherwise the names (and domains, where both have one) must match,
-    /// ignoring case.
-    pub fn is_owned_by(&self, owner: &Account) -> bool {
-        if let (Some(target), Some(uid)) = (owner.uid, self.uid) {
-            return uid == target || self.euid == Some(target) || self.suid == Some(target);
-        }
-        if let (Some(target), Some(sid)) = (&owner.sid, &self.sid) {
-            return target.eq_ignore_ascii_case(sid);
-        }
-        match &self.user {
-            Some(user) => {
-                crate::userlist::eq_fold(user, &owner.user)
-                    && match (&self.domain, &owner.domain) {
-                        (Some(a), Some(b)) => crate::userlist::eq_fold(a, b),
-                        _ => true,
-                    }
-            }
-            None => false,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -287,26 +262,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn session_state_table_round_trips() {
+    fn string_tables_round_trip() {
+        crate::words::assert_round_trips(SessionState::ALL);
+        crate::words::assert_round_trips(SessionClass::ALL);
+        crate::words::assert_round_trips(SessionType::ALL);
         for st in SessionState::ALL {
-            assert_eq!(SessionState::parse(st.as_str()), st);
-            let json = serde_json::to_string(&st).unwrap();
-            assert_eq!(json, format!("\"{}\"", st.as_str()));
-            assert_eq!(serde_json::from_str::<SessionState>(&json).unwrap(), st);
+            assert_eq!(SessionState::parse(st.as_str()), *st);
         }
         assert_eq!(SessionState::parse("bogus"), SessionState::Unknown);
-    }
-
-    fn proc_with(uid: u32, euid: Option<u32>, suid: Option<u32>) -> Process {
-        Process { uid: Some(uid), euid, suid, ..Process::new(10, "x") }
-    }
-
-    #[test]
-    fn ownership_counts_real_effective_and_saved_uid() {
-        let owner = Account { user: "u".into(), domain: None, uid: Some(1001), sid: None };
-        assert!(proc_with(1001, None, None).is_owned_by(&owner));
-        assert!(proc_with(0, Some(1001), None).is_owned_by(&owner));
-        assert!(proc_with(0, None, Some(1001)).is_owned_by(&owner));
-        assert!(!proc_with(1002, Some(0), Some(0)).is_owned_by(&owner));
+        assert_eq!(SessionClass::parse("user-early"), SessionClass::UserEarly);
+        assert_eq!(SessionClass::parse("from-the-future"), SessionClass::Unknown);
+        assert_eq!(serde_json::from_str::<SessionType>("\"x11\"").unwrap(), SessionType::X11);
+        assert!(SessionType::Wayland.is_graphical() && !SessionType::Tty.is_graphical());
     }
 }

@@ -1,27 +1,28 @@
-//! Planning: from the targets, the exclude list and what a backend listed, decide which
-//! sessions to log off and whose processes to terminate. Pure: data in, a [`Plan`] out.
+//! Planning: from the targets, the exclude list and a [`Snapshot`], decide which sessions to
+//! log off and whose processes to terminate. Pure: data in, a [`Plan`] out.
 //!
-//! What is refused here (a protected account named without `--force`, the tool's own
-//! session) stops the run with exit code 2 before anything is done. ALL silently leaves
-//! protected sessions out and says so in [`Plan::skipped`].
-
-use std::collections::BTreeMap;
+//! Sessions and processes are grouped by the snapshot's account identities, never by
+//! display names. What is refused here (a protected account named without `--force`, the
+//! tool's own session) stops the run with exit code 2 before anything is done. ALL silently
+//! leaves protected sessions out and says so in [`Plan::skipped`].
 
 use serde::Serialize;
 
-use crate::backend::Policy;
-use crate::model::{Account, Process, Session};
-use crate::protect::{Protection, account_protection, session_protection};
-use crate::userlist::{Targets, UserName};
+use crate::identity::{Account, AccountId};
+use crate::model::Session;
+use crate::protect::{Protection, account_protection, never_terminate, session_protection};
+use crate::snapshot::Snapshot;
+use crate::userlist::{Requested, Targets, UserName};
+use crate::words::string_enum;
 
 /// Options that shape a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PlanOptions {
-    /// Allow explicitly named protected accounts (never session 0 or the tool's own).
+    /// Allow explicitly named protected accounts (never the services session or the tool's own).
     pub force: bool,
     /// Terminate the processes of a named user who has processes but no session.
     pub process_fallback: bool,
-    /// Include the account's processes in the services session 0 (Windows).
+    /// Include the account's processes in the services session (Windows session 0).
     pub include_services: bool,
     /// Which sessions to act on (`--disconnected-only`, `--idle-over`).
     pub filter: SessionFilter,
@@ -76,48 +77,33 @@ impl SessionFilter {
     }
 }
 
-/// What a backend listed: the input of the planner.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    /// The user sessions.
-    pub sessions: Vec<Session>,
-    /// The processes.
-    pub processes: Vec<Process>,
-    /// The session the tool runs in.
-    pub current_session: Option<String>,
-    /// The tool's pid and its ancestors.
-    pub own_pids: Vec<u32>,
-    /// The platform's rules.
-    pub policy: Policy,
+string_enum! {
+    /// Why a user's processes are terminated.
+    pub enum TerminateReason {
+        /// The user has processes but no session: the process-termination fallback.
+        Fallback => "fallback",
+        /// After the sessions are ended, every remaining process of the user (Linux).
+        Sweep => "sweep",
+    }
 }
 
-/// Why a user's processes are terminated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TerminateReason {
-    /// The user has processes but no session: the process-termination fallback.
-    Fallback,
-    /// After the sessions are ended, every remaining process of the user (Linux).
-    Sweep,
-}
-
-/// Where a target user stands before anything is done.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserStatus {
-    /// The user has at least one session.
-    LoggedOn,
-    /// The user has processes but no session.
-    ProcessesOnly,
-    /// The user has neither: nothing to do, and that counts as done.
-    NotLoggedOn,
+string_enum! {
+    /// Where a target user stands before anything is done.
+    pub enum UserStatus {
+        /// The user has at least one session.
+        LoggedOn => "logged_on",
+        /// The user has processes but no session.
+        ProcessesOnly => "processes_only",
+        /// The user has neither: nothing to do, and that counts as done.
+        NotLoggedOn => "not_logged_on",
+    }
 }
 
 /// The plan for one target account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserPlan {
     /// The name as requested (`CORP\jsmith`, `jsmith`), or `ALL`.
-    pub requested: String,
+    pub requested: Requested,
     /// The account found on the machine; `None` when the user is not logged on.
     pub account: Option<Account>,
     /// Where the user stands.
@@ -147,7 +133,7 @@ pub struct Skipped {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Refusal {
     /// The name as requested.
-    pub requested: String,
+    pub requested: Requested,
     /// The account, `DOMAIN\user`.
     pub user: String,
     /// The session, when a session is the problem.
@@ -167,70 +153,81 @@ pub struct Plan {
     pub refused: Vec<Refusal>,
 }
 
-/// A stable identity for grouping sessions and processes by account.
-fn account_key(a: &Account) -> String {
-    if let Some(uid) = a.uid {
-        return format!("uid:{uid}");
+impl Plan {
+    /// Every planned session, with its account.
+    pub fn sessions(&self) -> impl Iterator<Item = (&Account, &Session)> {
+        self.users
+            .iter()
+            .filter_map(|u| u.account.as_ref().map(|a| (a, &u.sessions)))
+            .flat_map(|(a, ss)| ss.iter().map(move |s| (a, s)))
     }
-    if let Some(sid) = &a.sid {
-        return format!("sid:{}", sid.to_ascii_uppercase());
+}
+
+/// Accounts in the order first seen, each with its sessions: the one grouping of the
+/// planner.
+#[derive(Default)]
+struct Groups {
+    groups: Vec<(Account, Vec<Session>)>,
+}
+
+impl Groups {
+    fn add(&mut self, account: Account, session: Option<&Session>) {
+        let i = match self.groups.iter().position(|(a, _)| a.id == account.id) {
+            Some(i) => i,
+            None => {
+                self.groups.push((account, Vec::new()));
+                self.groups.len() - 1
+            }
+        };
+        self.groups[i].1.extend(session.cloned());
     }
-    let fold = |s: &str| s.chars().flat_map(char::to_lowercase).collect::<String>();
-    format!("name:{}\\{}", fold(a.domain.as_deref().unwrap_or("")), fold(&a.user))
-}
-
-fn process_account(p: &Process) -> Option<Account> {
-    Some(Account { user: p.user.clone()?, domain: p.domain.clone(), uid: p.uid, sid: p.sid.clone() })
-}
-
-fn is_excluded(account: &Account, exclude: &[UserName], policy: &Policy) -> bool {
-    exclude.iter().any(|x| x.matches(&account.user, account.domain.as_deref(), policy.local_domain.as_deref()))
-}
-
-/// Accounts that must never have their processes swept, even with `--force`: a sweep of
-/// root or SYSTEM would take the machine down.
-fn never_sweep(account: &Account) -> bool {
-    account.uid == Some(0)
-        || account
-            .sid
-            .as_deref()
-            .is_some_and(|s| ["S-1-5-18", "S-1-5-19", "S-1-5-20"].iter().any(|w| w.eq_ignore_ascii_case(s)))
 }
 
 struct Ctx<'a> {
     snap: &'a Snapshot,
     opts: PlanOptions,
+    exclude: &'a [UserName],
+    out: Plan,
 }
 
 impl Ctx<'_> {
-    fn pids_of(&self, account: &Account) -> Vec<u32> {
+    fn skip(&mut self, s: &Session, account: &Account, reason: String) {
+        self.out.skipped.push(Skipped { session_id: s.id.clone(), user: account.display_name(), reason });
+    }
+
+    fn refuse(&mut self, requested: &Requested, user: String, session_id: Option<&str>, reason: String) {
+        let session_id = session_id.map(str::to_string);
+        self.out.refused.push(Refusal { requested: requested.clone(), user, session_id, reason });
+    }
+
+    fn is_excluded(&self, account: &Account) -> bool {
+        let local = self.snap.policy.local_domain.as_deref();
+        self.exclude.iter().any(|x| x.matches(&account.user, account.domain.as_deref(), local))
+    }
+
+    fn pids_of(&self, id: &AccountId) -> Vec<u32> {
+        let ids = self.snap.identities();
+        let sparing = self.snap.sparing(self.opts.include_services);
         self.snap
             .processes
             .iter()
-            .filter(|p| {
-                !p.zombie
-                    && p.is_owned_by(account)
-                    && !self.snap.own_pids.contains(&p.pid)
-                    && (self.opts.include_services || p.session_id.as_deref() != Some("0"))
-            })
+            .filter(|p| !p.zombie && ids.owns(id, p) && !sparing.spares(p))
             .map(|p| p.pid)
             .collect()
     }
 
-    /// The tool's own processes that this account owns: sweeping it would kill the tool.
-    fn runs_the_tool(&self, account: &Account) -> Option<u32> {
-        self.snap
-            .processes
-            .iter()
-            .find(|p| self.snap.own_pids.contains(&p.pid) && p.is_owned_by(account))
-            .map(|p| p.pid)
+    /// One of the tool's own processes that this account owns: sweeping it would kill
+    /// the tool.
+    fn runs_the_tool(&self, id: &AccountId) -> Option<u32> {
+        let ids = self.snap.identities();
+        let own = &self.snap.own_pids;
+        self.snap.processes.iter().find(|p| own.contains(&p.pid) && ids.owns(id, p)).map(|p| p.pid)
     }
 
-    /// `kept` counts the account's sessions that the filter leaves running: their
-    /// processes must not be swept.
-    fn user_plan(&self, requested: &str, account: Account, sessions: Vec<Session>, kept: usize) -> UserPlan {
-        let pids = self.pids_of(&account);
-        // A user whose sessions the filter all left running still has a session.
+    /// `kept` counts the account's sessions that the filter or a protection leaves
+    /// running: their processes must not be swept.
+    fn user_plan(&self, requested: &Requested, account: Account, sessions: Vec<Session>, kept: usize) -> UserPlan {
+        let pids = self.pids_of(&account.id);
         let status = if !sessions.is_empty() || kept > 0 {
             UserStatus::LoggedOn
         } else if !pids.is_empty() {
@@ -239,7 +236,29 @@ impl Ctx<'_> {
             UserStatus::NotLoggedOn
         };
         let mut notes = Vec::new();
-        let wanted = match status {
+        let wanted = self.wanted_termination(status, kept, pids.len(), &mut notes);
+        let terminate = wanted.filter(|_| {
+            if never_terminate(&account) {
+                notes.push("the processes of root or SYSTEM are never terminated".to_string());
+                return false;
+            }
+            if let Some(pid) = self.runs_the_tool(&account.id) {
+                notes.push(format!("processes not terminated: this account runs this tool (pid {pid})"));
+                return false;
+            }
+            true
+        });
+        UserPlan { requested: requested.clone(), account: Some(account), status, sessions, pids, terminate, notes }
+    }
+
+    fn wanted_termination(
+        &self,
+        status: UserStatus,
+        kept: usize,
+        pids: usize,
+        notes: &mut Vec<String>,
+    ) -> Option<TerminateReason> {
+        match status {
             _ if kept > 0 => {
                 notes.push(format!(
                     "{kept} session(s) stay (left out by a filter, or protected); processes are not terminated"
@@ -255,23 +274,137 @@ impl Ctx<'_> {
             UserStatus::LoggedOn if self.snap.policy.sweep_after_logoff => Some(TerminateReason::Sweep),
             UserStatus::ProcessesOnly if self.opts.process_fallback => Some(TerminateReason::Fallback),
             UserStatus::ProcessesOnly => {
-                notes.push(format!("{} process(es) but no session; left alone (--no-process-fallback)", pids.len()));
+                notes.push(format!("{pids} process(es) but no session; left alone (--no-process-fallback)"));
                 None
             }
             _ => None,
-        };
-        let terminate = wanted.filter(|_| {
-            if never_sweep(&account) {
-                notes.push("the processes of root or SYSTEM are never terminated".to_string());
-                return false;
+        }
+    }
+
+    /// ALL: every session's account but the protected, excluded and filtered-out ones.
+    fn plan_all(&mut self) {
+        let snap = self.snap;
+        let current = snap.current_session.as_deref();
+        let mut groups = Groups::default();
+        let mut kept: Vec<AccountId> = Vec::new();
+        for s in &snap.sessions {
+            let account = snap.account_of(s);
+            if let Some(p) = session_protection(s, &account, current, &snap.policy) {
+                self.skip(s, &account, p.reason().to_string());
+                // The account keeps this session (the services session, or the tool's
+                // own), so its processes must not be swept.
+                kept.push(account.id);
+            } else if self.is_excluded(&account) {
+                self.skip(s, &account, "excluded".to_string());
+            } else if let Some(reason) = self.opts.filter.reject_reason(s) {
+                self.skip(s, &account, reason);
+                kept.push(account.id);
+            } else {
+                groups.add(account, Some(s));
             }
-            if let Some(pid) = self.runs_the_tool(&account) {
-                notes.push(format!("processes not terminated: this account runs this tool (pid {pid})"));
-                return false;
+        }
+        for (account, sessions) in groups.groups {
+            let n = kept.iter().filter(|k| **k == account.id).count();
+            let up = self.user_plan(&Requested::All, account, sessions, n);
+            self.out.users.push(up);
+        }
+    }
+
+    /// The accounts a requested name matches, by their sessions and processes.
+    fn matches(&self, name: &UserName) -> Groups {
+        let snap = self.snap;
+        let local = snap.policy.local_domain.as_deref();
+        let mut groups = Groups::default();
+        for s in snap.sessions.iter().filter(|s| name.matches(&s.user, s.domain.as_deref(), local)) {
+            groups.add(snap.account_of(s), Some(s));
+        }
+        for a in snap.processes.iter().filter_map(|p| snap.identities().process_account(p)) {
+            if name.matches(&a.user, a.domain.as_deref(), local) {
+                groups.add(a, None);
             }
-            true
+        }
+        groups
+    }
+
+    /// Named targets: each name's accounts, each planned once.
+    fn plan_named(&mut self, names: &[UserName]) {
+        // Two names can resolve to one account (`alice` and `CORP\alice`): plan it once.
+        let mut planned: Vec<AccountId> = Vec::new();
+        for name in names {
+            let requested = Requested::Name(name.clone());
+            let groups = self.matches(name);
+            if groups.groups.is_empty() {
+                self.plan_absent(&requested, name);
+                continue;
+            }
+            for (account, sessions) in groups.groups {
+                if planned.contains(&account.id) {
+                    continue;
+                }
+                planned.push(account.id.clone());
+                self.plan_account(&requested, account, sessions);
+            }
+        }
+    }
+
+    /// A named user with no session and no process.
+    fn plan_absent(&mut self, requested: &Requested, name: &UserName) {
+        // A protected name is refused even when it is not logged on: the admin asked for
+        // something the tool never does without --force.
+        let named = Account::by_name(&name.name, None);
+        if let Some(p) = account_protection(&named, None).filter(|_| !self.opts.force) {
+            let reason = format!("{}; name it with --force to log it off anyway", p.reason());
+            self.refuse(requested, name.name.clone(), None, reason);
+            return;
+        }
+        self.out.users.push(UserPlan {
+            requested: requested.clone(),
+            account: None,
+            status: UserStatus::NotLoggedOn,
+            sessions: Vec::new(),
+            pids: Vec::new(),
+            terminate: None,
+            notes: Vec::new(),
         });
-        UserPlan { requested: requested.to_string(), account: Some(account), status, sessions, pids, terminate, notes }
+    }
+
+    /// One account a name matched: excluded, refused, or planned with the sessions the
+    /// filters select.
+    fn plan_account(&mut self, requested: &Requested, account: Account, sessions: Vec<Session>) {
+        if self.is_excluded(&account) {
+            for s in &sessions {
+                self.skip(s, &account, "excluded".to_string());
+            }
+            return;
+        }
+        let mut refused = false;
+        if let Some(p) = account_protection(&account, self.snap.policy.uid_min).filter(|_| !self.opts.force) {
+            let reason = format!("{}; name it with --force to log it off anyway", p.reason());
+            self.refuse(requested, account.display_name(), None, reason);
+            refused = true;
+        }
+        let current = self.snap.current_session.as_deref();
+        for s in &sessions {
+            if let Some(Protection::Always(reason)) = session_protection(s, &account, current, &self.snap.policy) {
+                self.refuse(
+                    requested,
+                    account.display_name(),
+                    Some(&s.id),
+                    format!("{reason}; it is never logged off"),
+                );
+                refused = true;
+            }
+        }
+        if refused {
+            return;
+        }
+        let (selected, left): (Vec<Session>, Vec<Session>) =
+            sessions.into_iter().partition(|s| self.opts.filter.reject_reason(s).is_none());
+        for s in &left {
+            self.skip(s, &account, self.opts.filter.reject_reason(s).unwrap_or_default());
+        }
+        let up = self.user_plan(requested, account, selected, left.len());
+        self.out.users.push(up);
     }
 }
 
@@ -283,170 +416,19 @@ impl Ctx<'_> {
 /// whose session runs the tool is always refused. ALL takes every session's account but
 /// the protected ones.
 pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: PlanOptions) -> Plan {
-    let ctx = Ctx { snap, opts };
-    let policy = &snap.policy;
-    let uid_min = policy.uid_min;
-    let current = snap.current_session.as_deref();
-    let mut out = Plan::default();
-
+    let mut ctx = Ctx { snap, opts, exclude, out: Plan::default() };
     match targets {
-        Targets::All => {
-            let mut groups: BTreeMap<String, (Account, Vec<Session>)> = BTreeMap::new();
-            let mut kept: BTreeMap<String, usize> = BTreeMap::new();
-            let mut order = Vec::new();
-            for s in &snap.sessions {
-                let account = s.account();
-                if let Some(p) = session_protection(s, current, uid_min) {
-                    out.skipped.push(Skipped {
-                        session_id: s.id.clone(),
-                        user: account.display_name(),
-                        reason: p.reason().to_string(),
-                    });
-                    // The account keeps this session (session 0, or the tool's own), so its
-                    // processes must not be swept.
-                    *kept.entry(account_key(&account)).or_default() += 1;
-                    continue;
-                }
-                if is_excluded(&account, exclude, policy) {
-                    out.skipped.push(Skipped {
-                        session_id: s.id.clone(),
-                        user: account.display_name(),
-                        reason: "excluded".to_string(),
-                    });
-                    continue;
-                }
-                let key = account_key(&account);
-                if let Some(reason) = opts.filter.reject_reason(s) {
-                    out.skipped.push(Skipped { session_id: s.id.clone(), user: account.display_name(), reason });
-                    *kept.entry(key).or_default() += 1;
-                    continue;
-                }
-                if !groups.contains_key(&key) {
-                    order.push(key.clone());
-                }
-                groups.entry(key).or_insert_with(|| (account, Vec::new())).1.push(s.clone());
-            }
-            for key in order {
-                let (account, sessions) = groups.remove(&key).expect("grouped");
-                let up = ctx.user_plan("ALL", account, sessions, kept.get(&key).copied().unwrap_or(0));
-                out.users.push(up);
-            }
-        }
-        Targets::Users(names) => {
-            // Two names can resolve to one account (`alice` and `CORP\alice`): plan it once.
-            let mut planned = std::collections::HashSet::new();
-            for name in names {
-                let requested = name.to_string();
-                let local = policy.local_domain.as_deref();
-                let mut groups: BTreeMap<String, (Account, Vec<Session>)> = BTreeMap::new();
-                let mut order = Vec::new();
-                let mut add = |account: Account, session: Option<&Session>| {
-                    let key = account_key(&account);
-                    if !groups.contains_key(&key) {
-                        order.push(key.clone());
-                    }
-                    let entry = groups.entry(key).or_insert_with(|| (account, Vec::new()));
-                    if let Some(s) = session {
-                        entry.1.push(s.clone());
-                    }
-                };
-                for s in &snap.sessions {
-                    if name.matches(&s.user, s.domain.as_deref(), local) {
-                        add(s.account(), Some(s));
-                    }
-                }
-                for p in &snap.processes {
-                    if let Some(a) = process_account(p) {
-                        if name.matches(&a.user, a.domain.as_deref(), local) {
-                            add(a, None);
-                        }
-                    }
-                }
-                if order.is_empty() {
-                    // A protected name is refused even when it is not logged on: the admin
-                    // asked for something the tool never does without --force.
-                    let named = Account { user: name.name.clone(), domain: None, uid: None, sid: None };
-                    if let Some(p) = account_protection(&named, None).filter(|_| !opts.force) {
-                        out.refused.push(Refusal {
-                            requested: requested.clone(),
-                            user: name.name.clone(),
-                            session_id: None,
-                            reason: format!("{}; name it with --force to log it off anyway", p.reason()),
-                        });
-                        continue;
-                    }
-                    out.users.push(UserPlan {
-                        requested: requested.clone(),
-                        account: None,
-                        status: UserStatus::NotLoggedOn,
-                        sessions: Vec::new(),
-                        pids: Vec::new(),
-                        terminate: None,
-                        notes: Vec::new(),
-                    });
-                    continue;
-                }
-                for key in order {
-                    let (account, sessions) = groups.remove(&key).expect("grouped");
-                    if !planned.insert(key) {
-                        continue;
-                    }
-                    if is_excluded(&account, exclude, policy) {
-                        for s in &sessions {
-                            out.skipped.push(Skipped {
-                                session_id: s.id.clone(),
-                                user: account.display_name(),
-                                reason: "excluded".to_string(),
-                            });
-                        }
-                        continue;
-                    }
-                    let mut refused = false;
-                    if let Some(p) = account_protection(&account, uid_min) {
-                        if !opts.force {
-                            out.refused.push(Refusal {
-                                requested: requested.clone(),
-                                user: account.display_name(),
-                                session_id: None,
-                                reason: format!("{}; name it with --force to log it off anyway", p.reason()),
-                            });
-                            refused = true;
-                        }
-                    }
-                    for s in &sessions {
-                        if let Some(Protection::Always(reason)) = session_protection(s, current, uid_min) {
-                            out.refused.push(Refusal {
-                                requested: requested.clone(),
-                                user: account.display_name(),
-                                session_id: Some(s.id.clone()),
-                                reason: format!("{reason}; it is never logged off"),
-                            });
-                            refused = true;
-                        }
-                    }
-                    if !refused {
-                        let (selected, left): (Vec<Session>, Vec<Session>) =
-                            sessions.into_iter().partition(|s| opts.filter.reject_reason(s).is_none());
-                        for s in &left {
-                            out.skipped.push(Skipped {
-                                session_id: s.id.clone(),
-                                user: account.display_name(),
-                                reason: opts.filter.reject_reason(s).unwrap_or_default(),
-                            });
-                        }
-                        out.users.push(ctx.user_plan(&requested, account, selected, left.len()));
-                    }
-                }
-            }
-        }
+        Targets::All => ctx.plan_all(),
+        Targets::Users(names) => ctx.plan_named(names),
     }
-    out
+    ctx.out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SessionState;
+    use crate::backend::Policy;
+    use crate::model::{Process, SessionState};
     use crate::userlist::parse_targets;
 
     fn s(id: &str, user: &str, domain: Option<&str>, uid: Option<u32>) -> Session {
@@ -462,25 +444,32 @@ mod tests {
     }
 
     fn linux() -> Snapshot {
-        Snapshot {
-            sessions: vec![
+        Snapshot::new(
+            vec![
                 s("1", "alice", None, Some(1001)),
                 s("2", "alice", None, Some(1001)),
                 s("3", "bob", None, Some(1002)),
                 s("4", "root", None, Some(0)),
                 s("5", "admin", None, Some(1003)),
             ],
-            processes: vec![
+            vec![
                 p(100, "alice", Some(1001), None),
                 p(101, "bob", Some(1002), None),
                 p(102, "carol", Some(1004), None),
                 p(103, "admin", Some(1003), None),
                 p(104, "daemon", Some(1), None),
             ],
-            current_session: Some("5".into()),
-            own_pids: vec![103],
-            policy: Policy { sweep_after_logoff: true, uid_min: Some(1000), local_domain: None, ..Policy::default() },
-        }
+            Some("5".into()),
+            vec![103],
+            Policy { sweep_after_logoff: true, uid_min: Some(1000), local_domain: None, ..Policy::default() },
+        )
+    }
+
+    /// `snap` with `f` applied to its listings (and its identities learned anew).
+    fn edited(snap: Snapshot, f: impl FnOnce(&mut Vec<Session>, &mut Vec<Process>, &mut Policy)) -> Snapshot {
+        let (mut sessions, mut processes, mut policy) = (snap.sessions, snap.processes, snap.policy);
+        f(&mut sessions, &mut processes, &mut policy);
+        Snapshot::new(sessions, processes, snap.current_session, snap.own_pids, policy)
     }
 
     fn users(plan: &Plan) -> Vec<(String, Vec<String>, Option<TerminateReason>)> {
@@ -549,14 +538,13 @@ mod tests {
     fn all_never_includes_protected_even_with_force() {
         let opts = PlanOptions { force: true, ..PlanOptions::default() };
         let plan = plan(&Targets::All, &[], &linux(), opts);
-        assert!(plan.users.iter().all(|u| u.account.as_ref().unwrap().uid != Some(0)));
+        assert!(plan.users.iter().all(|u| u.account.as_ref().unwrap().id.uid() != Some(0)));
         assert!(plan.users.iter().all(|u| u.sessions.iter().all(|s| s.id != "5")));
     }
 
     #[test]
     fn all_spares_other_sessions_of_the_tools_user_from_the_sweep() {
-        let mut snap = linux();
-        snap.sessions.push(s("6", "admin", None, Some(1003)));
+        let snap = edited(linux(), |sessions, _, _| sessions.push(s("6", "admin", None, Some(1003))));
         let plan = plan(&Targets::All, &[], &snap, PlanOptions::default());
         let admin = plan.users.iter().find(|u| u.account.as_ref().unwrap().user == "admin").unwrap();
         assert_eq!(admin.sessions.iter().map(|s| s.id.as_str()).collect::<Vec<_>>(), ["6"]);
@@ -603,7 +591,7 @@ mod tests {
     fn overlapping_names_plan_an_account_once() {
         let plan = plan(&targets("alice,ALICE"), &[], &linux(), PlanOptions::default());
         assert_eq!(plan.users.len(), 1);
-        let snap = Snapshot { sessions: vec![s("2", "jsmith", Some("CORP"), None)], ..Snapshot::default() };
+        let snap = Snapshot::new(vec![s("2", "jsmith", Some("CORP"), None)], vec![], None, vec![], Policy::default());
         let plan = super::plan(&targets("jsmith,CORP\\jsmith"), &[], &snap, PlanOptions::default());
         assert_eq!(plan.users.len(), 1);
         assert_eq!(plan.users[0].requested, "jsmith");
@@ -611,11 +599,12 @@ mod tests {
 
     #[test]
     fn filters_select_sessions_and_spare_the_rest_from_the_sweep() {
-        let mut snap = linux();
-        snap.sessions[0].state = SessionState::Closing;
-        snap.sessions[0].idle_seconds = Some(4000);
-        snap.sessions[1].idle_seconds = Some(10);
-        snap.sessions[2].state = SessionState::Disconnected;
+        let snap = edited(linux(), |sessions, _, _| {
+            sessions[0].state = SessionState::Closing;
+            sessions[0].idle_seconds = Some(4000);
+            sessions[1].idle_seconds = Some(10);
+            sessions[2].state = SessionState::Disconnected;
+        });
         let only_disc = PlanOptions {
             filter: SessionFilter { disconnected_only: true, idle_over: None },
             ..PlanOptions::default()
@@ -664,18 +653,13 @@ mod tests {
 
     #[test]
     fn domains_tell_accounts_apart() {
-        let snap = Snapshot {
-            sessions: vec![s("2", "jsmith", Some("CORP"), None), s("3", "jsmith", Some("PC1"), None)],
-            processes: vec![],
-            current_session: None,
-            own_pids: vec![],
-            policy: Policy {
-                sweep_after_logoff: false,
-                uid_min: None,
-                local_domain: Some("PC1".into()),
-                ..Policy::default()
-            },
-        };
+        let snap = Snapshot::new(
+            vec![s("2", "jsmith", Some("CORP"), None), s("3", "jsmith", Some("PC1"), None)],
+            vec![],
+            None,
+            vec![],
+            Policy { sweep_after_logoff: false, uid_min: None, local_domain: Some("PC1".into()), ..Policy::default() },
+        );
         let ids = |t: &str| -> Vec<Vec<String>> {
             plan(&targets(t), &[], &snap, PlanOptions::default())
                 .users
@@ -691,8 +675,11 @@ mod tests {
 
     #[test]
     fn services_session_processes_need_include_services() {
-        let mut snap = linux();
-        snap.processes.push(p(200, "erin", Some(1005), Some("0")));
+        // Session 0 is Windows' services session.
+        let snap = edited(linux(), |_, processes, policy| {
+            processes.push(p(200, "erin", Some(1005), Some("0")));
+            policy.services_session = Some("0".into());
+        });
         let p1 = plan(&targets("erin"), &[], &snap, PlanOptions::default());
         assert_eq!(p1.users[0].status, UserStatus::NotLoggedOn);
         let p2 = plan(&targets("erin"), &[], &snap, PlanOptions { include_services: true, ..PlanOptions::default() });

@@ -1,42 +1,44 @@
-//! The report: the versioned JSON document (`--format json`) and the plain text log.
+//! The report of a run: the versioned JSON document (`--format json`), and the one function
+//! that turns a report into the run's exit code.
 //!
 //! The JSON document is an interface: scripts and the Ansible role read it. Its top level
 //! is [`Report`] with `version` = [`REPORT_VERSION`]; every field is snake_case. A change to
-//! its shape bumps the version. The text log is one plain line per [`Event`], printed as it
-//! happens, then one summary line; it carries no colour, so an RMM script log stays
-//! readable.
+//! its shape bumps the version. Rendering it as text lines is `crate::text`'s job.
 
 use serde::Serialize;
 
+pub use crate::backend::ActionKind;
+use crate::backend::Method;
 use crate::model::Session;
-use crate::plan::Plan;
+use crate::plan::{Plan, TerminateReason};
+use crate::words::string_enum;
 
 /// The version of the JSON document.
 pub const REPORT_VERSION: u32 = 1;
 
-/// The outcome of one action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionResult {
-    /// The OS accepted the request.
-    Requested,
-    /// The session or processes were already gone: not an error.
-    AlreadyGone,
-    /// The request failed; see `error`.
-    Failed,
+string_enum! {
+    /// The outcome of one action.
+    pub enum ActionResult {
+        /// The OS accepted the request.
+        Requested => "requested",
+        /// The session or processes were already gone: not an error.
+        AlreadyGone => "already_gone",
+        /// The request failed; see `error`.
+        Failed => "failed",
+    }
 }
 
 /// One action carried out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ActionRecord {
-    /// `logoff_session`, `disconnect_session`, `terminate_processes` or `send_message`.
-    pub action: String,
+    /// What was done.
+    pub action: ActionKind,
     /// The account, `DOMAIN\user`.
     pub user: String,
-    /// The session, for `logoff_session`.
+    /// The session, for session actions.
     pub session_id: Option<String>,
-    /// `fallback` or `sweep`, for `terminate_processes`.
-    pub reason: Option<String>,
+    /// Why, for `terminate_processes`.
+    pub reason: Option<TerminateReason>,
     /// What happened.
     pub result: ActionResult,
     /// The error message, when it failed.
@@ -44,7 +46,29 @@ pub struct ActionRecord {
     /// Processes signalled or terminated, for `terminate_processes`.
     pub signalled: Option<u64>,
     /// The method used, for `terminate_processes`.
-    pub method: Option<String>,
+    pub method: Option<Method>,
+}
+
+impl ActionRecord {
+    /// A requested action on `user` (and `session_id`), before its outcome is known.
+    pub fn new(action: ActionKind, user: &str, session_id: Option<&str>) -> ActionRecord {
+        ActionRecord {
+            action,
+            user: user.to_string(),
+            session_id: session_id.map(str::to_string),
+            reason: None,
+            result: ActionResult::Requested,
+            error: None,
+            signalled: None,
+            method: None,
+        }
+    }
+
+    /// A failure of this action (a message that was not delivered counts for the
+    /// messages, not here).
+    fn failed_action(&self) -> bool {
+        self.result == ActionResult::Failed && self.action != ActionKind::SendMessage
+    }
 }
 
 /// What was still there when verification ended, for one user.
@@ -79,22 +103,22 @@ pub struct Verification {
     pub errors: Vec<String>,
 }
 
-/// The final outcome for one target user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserOutcome {
-    /// Sessions and processes verified gone.
-    LoggedOff,
-    /// Not logged on: nothing to do, counts as done.
-    NotLoggedOn,
-    /// Something of the user's remained after the timeout, or an action failed.
-    Failed,
-    /// Dry run: planned, not done.
-    Planned,
-    /// `--disconnect`: every session verified disconnected (or gone).
-    Disconnected,
-    /// A session filter left every session of the user running: nothing done.
-    LeftAlone,
+string_enum! {
+    /// The final outcome for one target user.
+    pub enum UserOutcome {
+        /// Sessions and processes verified gone.
+        LoggedOff => "logged_off",
+        /// Not logged on: nothing to do, counts as done.
+        NotLoggedOn => "not_logged_on",
+        /// Something of the user's remained after the timeout, or an action failed.
+        Failed => "failed",
+        /// Dry run: planned, not done.
+        Planned => "planned",
+        /// `--disconnect`: every session verified disconnected (or gone).
+        Disconnected => "disconnected",
+        /// A session filter left every session of the user running: nothing done.
+        LeftAlone => "left_alone",
+    }
 }
 
 /// The final outcome for one target user.
@@ -125,6 +149,21 @@ pub struct HostReport {
     pub verification: Option<Verification>,
     /// The outcome per target user.
     pub users: Vec<UserResult>,
+}
+
+impl HostReport {
+    /// A host with nothing planned or done yet.
+    pub fn new(host: &str) -> HostReport {
+        HostReport {
+            host: host.to_string(),
+            backend: "-".to_string(),
+            error: None,
+            plan: None,
+            actions: Vec::new(),
+            verification: None,
+            users: Vec::new(),
+        }
+    }
 }
 
 /// The counts over every host.
@@ -162,6 +201,39 @@ pub struct Summary {
     pub exit_code: i32,
 }
 
+impl Summary {
+    /// Counts what happened on `hosts`. The exit code is left 0: see [`exit_code`].
+    pub fn of(hosts: &[HostReport]) -> Summary {
+        let mut s = Summary::default();
+        for h in hosts {
+            s.hosts_failed += u64::from(h.error.is_some());
+            for u in &h.users {
+                s.users_targeted += 1;
+                match u.outcome {
+                    UserOutcome::LoggedOff => s.users_logged_off += 1,
+                    UserOutcome::NotLoggedOn => s.users_not_logged_on += 1,
+                    UserOutcome::Failed => s.users_failed += 1,
+                    UserOutcome::Disconnected => s.users_disconnected += 1,
+                    UserOutcome::LeftAlone => s.users_left_alone += 1,
+                    UserOutcome::Planned => {}
+                }
+            }
+            for a in &h.actions {
+                match (a.action, a.result) {
+                    (ActionKind::SendMessage, ActionResult::Failed) => s.messages_failed += 1,
+                    (ActionKind::SendMessage, _) => s.messages_delivered += 1,
+                    (_, ActionResult::Failed) => s.actions_failed += 1,
+                    (ActionKind::LogoffSession, ActionResult::Requested) => s.sessions_logged_off += 1,
+                    (ActionKind::LogoffSession, ActionResult::AlreadyGone) => s.sessions_already_gone += 1,
+                    _ => {}
+                }
+                s.processes_terminated += a.signalled.unwrap_or(0);
+            }
+        }
+        s
+    }
+}
+
 /// What was asked for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
@@ -177,6 +249,18 @@ pub struct Request {
     pub timeout_ms: u64,
 }
 
+/// Why a run stopped before it logged anyone off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Bad input or usage, or a refused target: nothing was done (exit 2).
+    Usage,
+    /// Not enough privilege, or this OS is not supported: nothing was done (exit 3).
+    Privilege,
+    /// Ctrl-C or SIGTERM during the grace period: warnings went out, no one was logged
+    /// off (exit 4).
+    Cancelled,
+}
+
 /// The whole JSON document of a logoff run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -189,10 +273,68 @@ pub struct Report {
     /// A failure that stopped the whole run before anything was done (bad input, no
     /// privilege, a refused target); `None` otherwise.
     pub error: Option<String>,
+    /// Why the run stopped early, if it did (not in the JSON: `error` and the exit code
+    /// say it there).
+    #[serde(skip)]
+    pub stop: Option<Stop>,
     /// One entry per host.
     pub hosts: Vec<HostReport>,
     /// Counts, and the exit code.
     pub summary: Summary,
+}
+
+/// `logoff-users x.y.z`.
+pub fn tool_version() -> String {
+    format!("logoff-users {}", env!("CARGO_PKG_VERSION"))
+}
+
+impl Report {
+    /// A report of `hosts` for `request`, with its summary and exit code filled in.
+    pub fn new(request: Request, hosts: Vec<HostReport>, stop: Option<Stop>, error: Option<String>) -> Report {
+        let mut r = Report {
+            version: REPORT_VERSION,
+            tool: tool_version(),
+            request,
+            error,
+            stop,
+            hosts,
+            summary: Summary::default(),
+        };
+        r.summary = Summary::of(&r.hosts);
+        r.summary.cancelled = stop == Some(Stop::Cancelled);
+        r.summary.exit_code = exit_code(&r);
+        r
+    }
+}
+
+/// Every targeted user is logged off (a user who was not logged on counts as done).
+pub const EXIT_OK: i32 = 0;
+/// Some action failed or could not be verified.
+pub const EXIT_FAILED: i32 = 1;
+/// Bad input or usage, or a refused target; nothing was done.
+pub const EXIT_USAGE: i32 = 2;
+/// Not enough privilege to act, or this OS is not supported; nothing was done.
+pub const EXIT_PRIVILEGE: i32 = 3;
+/// Cancelled (Ctrl-C, SIGTERM) during the grace period; no one was logged off.
+pub const EXIT_CANCELLED: i32 = 4;
+
+/// The exit code of a run, 0 to 4: a stop decides it; otherwise any failed host, user or
+/// action, or a verification that did not pass, makes it 1. Undelivered warnings alone do
+/// not fail a run.
+pub fn exit_code(r: &Report) -> i32 {
+    match r.stop {
+        Some(Stop::Usage) => return EXIT_USAGE,
+        Some(Stop::Privilege) => return EXIT_PRIVILEGE,
+        Some(Stop::Cancelled) => return EXIT_CANCELLED,
+        None => {}
+    }
+    let failed = r.hosts.iter().any(|h| {
+        h.error.is_some()
+            || h.users.iter().any(|u| u.outcome == UserOutcome::Failed)
+            || h.actions.iter().any(ActionRecord::failed_action)
+            || h.verification.as_ref().is_some_and(|v| !v.verified)
+    });
+    if failed { EXIT_FAILED } else { EXIT_OK }
 }
 
 /// The JSON document of `--list`.
@@ -217,226 +359,76 @@ pub struct HostSessions {
     pub sessions: Vec<Session>,
 }
 
-/// One line of the text log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Starting on a host.
-    Host { host: String, backend: String },
-    /// Starting on a user.
-    User { requested: String, user: String, sessions: usize, processes: usize },
-    /// A named user with no session and no process.
-    NotLoggedOn { requested: String },
-    /// A session ALL leaves alone.
-    Skipped { session_id: String, user: String, reason: String },
-    /// A note from the plan.
-    Note { user: String, note: String },
-    /// A logoff is about to be requested.
-    LoggingOff { user: String, session_id: String, station: Option<String> },
-    /// A process termination is about to start.
-    Terminating { user: String, reason: String, processes: usize },
-    /// An action's result.
-    Action(ActionRecord),
-    /// Verification is waiting.
-    Waiting { timeout_ms: u64 },
-    /// A user verified gone.
-    VerifiedGone { user: String, zombies: u64 },
-    /// A user still present after the timeout.
-    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, uninterruptible: Vec<u32> },
-    /// The grace period started, or a countdown point passed.
-    Countdown { remaining_ms: u64, reminder: bool },
-    /// Ctrl-C or SIGTERM during the grace period.
-    Cancelled,
-    /// A note about the whole run.
-    Notice(String),
-}
-
-impl std::fmt::Display for Event {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Event::Host { host, backend } => write!(f, "host {host} (backend {backend})"),
-            Event::User { requested, user, sessions, processes } => {
-                let via =
-                    if requested == user || requested == "ALL" { String::new() } else { format!(" (as {requested})") };
-                write!(f, "processing user {user}{via}: {sessions} session(s), {processes} process(es)")
-            }
-            Event::NotLoggedOn { requested } => write!(f, "user {requested}: not logged on, nothing to do"),
-            Event::Skipped { session_id, user, reason } => {
-                write!(f, "skipping session {session_id} of {user}: {reason}")
-            }
-            Event::Note { user, note } => write!(f, "user {user}: {note}"),
-            Event::LoggingOff { user, session_id, station } => match station {
-                Some(st) => write!(f, "logging off session {session_id} ({st}) of {user}"),
-                None => write!(f, "logging off session {session_id} of {user}"),
-            },
-            Event::Terminating { user, reason, processes } => {
-                let why =
-                    if reason == "fallback" { "no session; fallback: terminating" } else { "terminating remaining" };
-                write!(f, "user {user}: {why} processes ({processes} listed)")
-            }
-            Event::Action(a) => {
-                let what = match &a.session_id {
-                    Some(id) => format!("session {id} of {}", a.user),
-                    None => format!("processes of {}", a.user),
-                };
-                match a.result {
-                    ActionResult::Requested => match (a.signalled, &a.method, a.action.as_str()) {
-                        (Some(n), Some(m), _) => write!(f, "  ok: {what}: {n} signalled ({m})"),
-                        (_, _, "send_message") => write!(f, "  ok: {what}: message delivered"),
-                        (_, _, "disconnect_session") => write!(f, "  ok: {what}: disconnect requested"),
-                        _ => write!(f, "  ok: {what}: logoff requested"),
-                    },
-                    ActionResult::AlreadyGone => write!(f, "  ok: {what}: already gone"),
-                    ActionResult::Failed => {
-                        write!(f, "  FAILED: {what}: {}", a.error.as_deref().unwrap_or("unknown error"))
-                    }
-                }
-            }
-            Event::Waiting { timeout_ms } => write!(
-                f,
-                "verifying: waiting up to {} for sessions and processes to go",
-                crate::duration::format_duration(std::time::Duration::from_millis(*timeout_ms))
-            ),
-            Event::VerifiedGone { user, zombies } => {
-                if *zombies > 0 {
-                    write!(f, "verified: {user} is logged off ({zombies} zombie(s) await reaping)")
-                } else {
-                    write!(f, "verified: {user} is logged off")
-                }
-            }
-            Event::Countdown { remaining_ms, reminder } => {
-                let left = crate::duration::format_duration(std::time::Duration::from_millis(*remaining_ms));
-                if *remaining_ms == 0 {
-                    write!(f, "grace period over: acting now")
-                } else if *reminder {
-                    write!(f, "countdown: {left} left; reminder sent")
-                } else {
-                    write!(f, "countdown: {left} left (Ctrl-C or SIGTERM cancels)")
-                }
-            }
-            Event::Cancelled => write!(f, "cancelled during the grace period: no one was logged off"),
-            Event::Notice(text) => f.write_str(text),
-            Event::StillPresent { user, sessions, pids, uninterruptible } => {
-                let list = |v: &[u32]| v.iter().take(20).map(u32::to_string).collect::<Vec<_>>().join(", ");
-                write!(
-                    f,
-                    "STILL PRESENT after the timeout: {user}: session(s) [{}], process(es) [{}]",
-                    sessions.join(", "),
-                    list(pids)
-                )?;
-                if !uninterruptible.is_empty() {
-                    write!(
-                        f,
-                        "; in uninterruptible sleep (D state, they die only when they wake): [{}]",
-                        list(uninterruptible)
-                    )?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl Summary {
-    /// The final text line.
-    /// `nothing_done` is true for a dry run, or a run refused before acting.
-    pub fn line(&self, nothing_done: bool) -> String {
-        if self.cancelled {
-            return format!(
-                "summary: cancelled during the grace period; {} message(s) delivered, no one was logged off (exit {})",
-                self.messages_delivered, self.exit_code
-            );
-        }
-        if nothing_done {
-            return format!(
-                "summary: {} user(s) targeted, {} not logged on; nothing was done (exit {})",
-                self.users_targeted, self.users_not_logged_on, self.exit_code
-            );
-        }
-        let mut extra = String::new();
-        if self.users_disconnected > 0 {
-            extra.push_str(&format!(", {} user(s) disconnected", self.users_disconnected));
-        }
-        if self.users_left_alone > 0 {
-            extra.push_str(&format!(", {} user(s) left alone by the filters", self.users_left_alone));
-        }
-        if self.messages_delivered + self.messages_failed > 0 {
-            extra.push_str(&format!(
-                ", {} message(s) delivered, {} not delivered",
-                self.messages_delivered, self.messages_failed
-            ));
-        }
-        format!(
-            "summary: {} user(s) targeted: {} logged off, {} not logged on, {} failed; {} session(s) logged off, {} already gone, {} process(es) terminated, {} action(s) failed{extra} (exit {})",
-            self.users_targeted,
-            self.users_logged_off,
-            self.users_not_logged_on,
-            self.users_failed,
-            self.sessions_logged_off,
-            self.sessions_already_gone,
-            self.processes_terminated,
-            self.actions_failed,
-            self.exit_code
-        )
-    }
-}
-
-/// Formats seconds since the epoch as `YYYY-MM-DD HH:MM` UTC, independent of locale.
-pub fn format_time(secs: i64) -> String {
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil date from days since 1970-01-01 (proleptic Gregorian).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
-}
-
-/// Renders sessions as a locale-independent table, like `query user`.
-pub fn session_table(hosts: &[HostSessions]) -> String {
-    let mut rows =
-        vec![["HOST", "ID", "USER", "STATION", "STATE", "IDLE", "LOGON (UTC)", "FROM"].map(String::from).to_vec()];
-    for h in hosts {
-        for s in &h.sessions {
-            rows.push(vec![
-                h.host.clone(),
-                s.id.clone(),
-                s.account().display_name(),
-                s.station.clone().unwrap_or_else(|| "-".into()),
-                s.state.to_string(),
-                s.idle_seconds
-                    .map(|i| crate::duration::format_duration(std::time::Duration::from_secs(i)))
-                    .unwrap_or_else(|| "-".into()),
-                s.logon_time.map(format_time).unwrap_or_else(|| "-".into()),
-                s.remote_host.clone().unwrap_or_else(|| "-".into()),
-            ]);
-        }
-    }
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn request() -> Request {
+        Request { all: false, users: vec!["alice".into()], exclude: vec![], dry_run: false, timeout_ms: 1000 }
+    }
+
+    fn host(outcome: UserOutcome) -> HostReport {
+        let mut h = HostReport::new("localhost");
+        h.users.push(UserResult { requested: "alice".into(), user: Some("alice".into()), outcome });
+        h
+    }
+
+    fn verification(verified: bool) -> Verification {
+        Verification {
+            verified,
+            timed_out: !verified,
+            elapsed_ms: 1,
+            polls: 1,
+            zombies: 0,
+            remaining: vec![],
+            errors: vec![],
+        }
+    }
+
     #[test]
-    fn formats_times_in_utc() {
-        assert_eq!(format_time(0), "1970-01-01 00:00");
-        assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
-        assert_eq!(format_time(1_795_000_000), "2026-11-18 11:06");
-        assert_eq!(format_time(-86_400), "1969-12-31 00:00");
+    fn string_tables_round_trip() {
+        crate::words::assert_round_trips(ActionResult::ALL);
+        crate::words::assert_round_trips(UserOutcome::ALL);
+    }
+
+    #[test]
+    fn exit_code_0_when_every_user_is_done() {
+        let mut ok = host(UserOutcome::LoggedOff);
+        ok.verification = Some(verification(true));
+        ok.users.push(UserResult { requested: "bob".into(), user: None, outcome: UserOutcome::NotLoggedOn });
+        // An undelivered warning alone does not fail the run.
+        let mut msg = ActionRecord::new(ActionKind::SendMessage, "alice", Some("2"));
+        msg.result = ActionResult::Failed;
+        ok.actions.push(msg);
+        let r = Report::new(request(), vec![ok], None, None);
+        assert_eq!((r.summary.exit_code, r.summary.messages_failed, r.summary.users_logged_off), (0, 1, 1));
+    }
+
+    #[test]
+    fn exit_code_1_for_each_kind_of_failure() {
+        let failed_user = host(UserOutcome::Failed);
+        let mut failed_action = host(UserOutcome::LoggedOff);
+        let mut a = ActionRecord::new(ActionKind::LogoffSession, "alice", Some("2"));
+        a.result = ActionResult::Failed;
+        failed_action.actions.push(a);
+        let mut unverified = host(UserOutcome::LoggedOff);
+        unverified.verification = Some(verification(false));
+        let mut host_error = HostReport::new("rds02");
+        host_error.error = Some("could not open server rds02: The RPC server is unavailable.".into());
+        for h in [failed_user, failed_action, unverified, host_error] {
+            let r = Report::new(request(), vec![host(UserOutcome::LoggedOff), h.clone()], None, None);
+            assert_eq!(r.summary.exit_code, 1, "{h:?}");
+        }
+    }
+
+    #[test]
+    fn exit_codes_2_3_4_come_from_the_stop() {
+        let cases = [(Stop::Usage, 2), (Stop::Privilege, 3), (Stop::Cancelled, 4)];
+        for (stop, code) in cases {
+            // A stop decides the code even when a host failed too.
+            let r = Report::new(request(), vec![host(UserOutcome::Failed)], Some(stop), Some("why".into()));
+            assert_eq!(r.summary.exit_code, code, "{stop:?}");
+            assert_eq!(r.summary.cancelled, stop == Stop::Cancelled);
+        }
     }
 }

@@ -16,7 +16,8 @@ pub fn eq_fold(a: &str, b: &str) -> bool {
     a.chars().flat_map(char::to_lowercase).eq(b.chars().flat_map(char::to_lowercase))
 }
 
-fn fold(s: &str) -> String {
+/// Case-folds a name (per-character Unicode lowercase mapping), for comparisons.
+pub(crate) fn fold(s: &str) -> String {
     s.chars().flat_map(char::to_lowercase).collect()
 }
 
@@ -60,6 +61,40 @@ pub enum Targets {
     All,
     /// These accounts, in the order given, without duplicates.
     Users(Vec<UserName>),
+}
+
+/// What one planned user was asked for as: a name from the list, or ALL. In text and JSON
+/// it is the name as normalized, or `ALL`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Requested {
+    /// Every user session.
+    All,
+    /// This name from the list.
+    Name(UserName),
+}
+
+impl fmt::Display for Requested {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Requested::All => f.write_str("ALL"),
+            Requested::Name(n) => n.fmt(f),
+        }
+    }
+}
+
+// Lets a test compare a request with its text.
+impl PartialEq<&str> for Requested {
+    // Clippy's `*self == text` would call this very function again.
+    #[allow(clippy::cmp_owned)]
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string() == *other
+    }
+}
+
+impl serde::Serialize for Requested {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
 }
 
 /// Why a list was refused.

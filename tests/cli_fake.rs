@@ -402,6 +402,19 @@ fn users_come_from_the_environment_too() {
 }
 
 #[test]
+fn a_list_in_the_arguments_and_in_the_environment_is_refused() {
+    // An RMM template that passes a stray word must not target a user of that name
+    // instead of the list the RMM filled in.
+    for (args, env) in [(&["tonight"][..], "CORP\\jsmith"), (&["--users", "ALL"][..], "ALL")] {
+        let m = Machine::new("rds.json");
+        let o = m.run_env(args, &[("LOGOFF_USERS", env)]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains("two user lists were given"), "{}", stderr(&o));
+        assert!(m.actions().is_empty(), "{args:?} acted");
+    }
+}
+
+#[test]
 fn dry_run_prints_the_plan_and_changes_nothing() {
     let m = Machine::new("rds.json");
     let before = m.state();

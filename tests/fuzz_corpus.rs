@@ -16,23 +16,23 @@ fn replay(target: &str, run: fn(&[u8])) {
 
 #[test]
 fn userlist_corpus() {
-    replay("userlist", logoff_users::fuzzing::userlist);
+    replay("userlist", logoff_users::testing::fuzz::userlist);
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn utmp_corpus() {
-    replay("utmp", logoff_users::fuzzing::linux::utmp);
+    replay("utmp", logoff_users::testing::fuzz::linux::utmp);
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn procfs_corpus() {
-    replay("procfs", logoff_users::fuzzing::linux::procfs);
+    replay("procfs", logoff_users::testing::fuzz::linux::procfs);
 }
 
 #[cfg(target_os = "linux")]
 #[test]
 fn btf_corpus() {
-    replay("btf", logoff_users::fuzzing::linux::btf);
+    replay("btf", logoff_users::testing::fuzz::linux::btf);
 }

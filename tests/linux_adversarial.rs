@@ -132,7 +132,7 @@ fn a_process_in_uninterruptible_sleep_is_reported_and_the_timeout_holds() {
 
 #[test]
 fn a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run() {
-    use logoff_users::backend::linux::utmp::{self, Record, USER_PROCESS};
+    use logoff_users::testing::linux::utmp::{self, Record, USER_PROCESS};
     use std::os::unix::process::ExitStatusExt;
     if !real_tests("a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run") {
         return;

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::{TestUser, backend, json_of, real_tests, reap, terminate_options};
-use logoff_users::backend::linux::cgroup;
+use logoff_users::testing::linux::cgroup;
 
 /// The tests share `user.slice`: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());

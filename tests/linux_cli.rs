@@ -10,7 +10,7 @@ mod common;
 use std::process::Command;
 
 use common::{TestUser, json_of, real_tests, reap, run_tool, start_time, utmp_now, utmp_record};
-use logoff_users::backend::linux::utmp::{self, USER_PROCESS};
+use logoff_users::testing::linux::utmp::{self, USER_PROCESS};
 
 /// The remote host the test's utmp records name.
 const HOST: &str = "198.51.100.9";

@@ -47,7 +47,7 @@ fn sweep_scenario(processes: ProcessSource) {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     assert_eq!(a.live_processes().len(), 501);
-    let perl = logoff_users::backend::linux::procfs::ProcFs::new("/proc").status(a_children[500].id()).unwrap();
+    let perl = logoff_users::testing::linux::procfs::ProcFs::new("/proc").status(a_children[500].id()).unwrap();
     assert_eq!(perl.uids[..3], [0, a.uid, 0], "the perl process should be A's by effective uid only");
     assert_eq!(b.live_processes().len(), 50);
 
@@ -93,9 +93,13 @@ fn sweep_of_root_is_refused() {
     }
     let utmp = tempfile::NamedTempFile::new().unwrap();
     let mut linux = backend(utmp.path());
-    let root = logoff_users::model::Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
+    let root = logoff_users::identity::Account {
+        id: logoff_users::identity::AccountId::Uid(0),
+        user: "root".into(),
+        domain: None,
+    };
     let err = linux.terminate_processes(&root, &terminate_options(vec![], 0, 1)).unwrap_err();
     assert_eq!(err.kind, logoff_users::error::ErrorKind::InvalidInput);
-    let by_name = logoff_users::model::Account { uid: None, ..root };
+    let by_name = logoff_users::identity::Account::by_name("root", None);
     assert!(linux.terminate_processes(&by_name, &terminate_options(vec![], 0, 1)).is_err());
 }

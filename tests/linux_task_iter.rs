@@ -8,9 +8,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{TestUser, real_tests, reap};
-use logoff_users::backend::linux::bpf_iter::TaskIter;
-use logoff_users::backend::linux::passwd::Passwd;
-use logoff_users::backend::linux::procfs::ProcFs;
+use logoff_users::testing::linux::bpf_iter::TaskIter;
+use logoff_users::testing::linux::passwd::Passwd;
+use logoff_users::testing::linux::procfs::ProcFs;
 
 /// Starts a thread that sleeps, then ends the main thread alone (`exit`, not `exit_group`).
 const LEADERLESS: &str = "import threading, time, ctypes\n\
@@ -19,7 +19,7 @@ time.sleep(0.1)\n\
 ctypes.CDLL(None).syscall(60, 0)\n";
 
 /// Waits until `pid`'s status satisfies `ready`.
-fn wait_for(pid: u32, ready: impl Fn(&logoff_users::backend::linux::procfs::Status) -> bool) {
+fn wait_for(pid: u32, ready: impl Fn(&logoff_users::testing::linux::procfs::Status) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !ProcFs::new("/proc").status(pid).is_some_and(|st| ready(&st)) {
         assert!(Instant::now() < deadline, "process {pid} never got ready");

@@ -9,8 +9,8 @@ use std::os::unix::process::ExitStatusExt;
 
 use common::{TestUser, backend, real_tests, utmp_now, utmp_record};
 use logoff_users::backend::Done;
-use logoff_users::backend::linux::utmp::{self, DEAD_PROCESS, USER_PROCESS};
 use logoff_users::model::SessionState;
+use logoff_users::testing::linux::utmp::{self, DEAD_PROCESS, USER_PROCESS};
 
 #[test]
 fn utmp_sessions_are_listed_and_logged_off() {

@@ -10,9 +10,9 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use common::{TestUser, backend, json_of, real_tests, reap, run_tool, start_time, utmp_now, utmp_record};
-use logoff_users::backend::linux::procfs::ProcFs;
-use logoff_users::backend::linux::utmp::{self, USER_PROCESS};
 use logoff_users::model::SessionState;
+use logoff_users::testing::linux::procfs::ProcFs;
+use logoff_users::testing::linux::utmp::{self, USER_PROCESS};
 
 /// The remote host the test's utmp records name.
 const HOST: &str = "203.0.113.5";

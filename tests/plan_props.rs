@@ -1,13 +1,16 @@
 //! Property tests of the planner: for random machines (sessions, processes, the tool's own
 //! session and pids) and random target and exclude lists, the plan never includes a
 //! protected account, a user who was not targeted or was excluded, session 0, or the tool's
-//! own session or processes.
+//! own session or processes. The machines report accounts by uid (Linux) or SID (Windows),
+//! and some records spell a name otherwise or carry the name alone: one account is still
+//! planned once, with all of its processes.
 
 use logoff_users::backend::Policy;
-use logoff_users::model::{Account, Process, Session, SessionState};
-use logoff_users::plan::{PlanOptions, SessionFilter, Snapshot, plan};
-use logoff_users::protect::account_protection;
+use logoff_users::identity::{Account, AccountId};
+use logoff_users::model::{Process, Session, SessionState};
+use logoff_users::testing::{Snapshot, account_protection, plan};
 use logoff_users::userlist::{Targets, UserName, parse_exclude, parse_targets};
+use logoff_users::{PlanOptions, SessionFilter};
 use proptest::prelude::*;
 
 /// (name, domain, uid): a pool with protected and look-alike accounts.
@@ -49,49 +52,106 @@ const NAMES: &[&str] = &[
     "OTHER\\bob",
 ];
 
-fn session(i: usize, acct: usize, state: usize) -> Session {
-    let (user, domain, uid) = ACCOUNTS[acct];
-    Session {
-        domain: domain.map(str::to_string),
-        uid: Some(uid),
-        ..Session::new(i.to_string(), user, SessionState::ALL[state % SessionState::ALL.len()])
+/// The SID of an account of [`ACCOUNTS`] on a Windows machine: the well-known SIDs of the
+/// service and virtual accounts, a domain SID for the others.
+fn sid_of(uid: u32) -> String {
+    match uid {
+        18 => "S-1-5-18".to_string(),
+        20 => "S-1-5-20".to_string(),
+        90 => "S-1-5-90-0-1".to_string(),
+        91 => "S-1-5-96-0-2".to_string(),
+        _ => format!("S-1-5-21-7-7-7-{uid}"),
     }
 }
 
-fn process(pid: u32, acct: usize, session: Option<usize>, euid: Option<usize>) -> Process {
-    let (user, domain, uid) = ACCOUNTS[acct];
-    Process {
-        user: Some(user.to_string()),
-        domain: domain.map(str::to_string),
-        uid: Some(uid),
-        euid: euid.map(|e| ACCOUNTS[e].2),
-        session_id: session.map(|s| s.to_string()),
-        ..Process::new(pid, "p")
+/// The accounts whose processes are never terminated: root, and Windows' service and
+/// virtual accounts.
+fn never_terminated(id: &AccountId) -> bool {
+    id.uid() == Some(0)
+        || id
+            .sid_str()
+            .is_some_and(|s| ["S-1-5-18", "S-1-5-20", "S-1-5-90-", "S-1-5-96-"].iter().any(|w| s.starts_with(w)))
+}
+
+/// A name as some record spells it: 0 as in [`ACCOUNTS`], 1 in upper case, 2 in lower case.
+fn spelled(name: &str, spelling: u8) -> String {
+    match spelling {
+        1 => name.to_uppercase(),
+        2 => name.to_lowercase(),
+        _ => name.to_string(),
     }
+}
+
+fn session(i: usize, acct: usize, state: usize, windows: bool, spelling: u8) -> Session {
+    let (user, domain, uid) = ACCOUNTS[acct];
+    Session {
+        domain: domain.map(|d| spelled(d, spelling)),
+        uid: (!windows).then_some(uid),
+        sid: windows.then(|| sid_of(uid)),
+        // The test's own record of whose session this is.
+        station: Some(format!("acct{acct}")),
+        ..Session::new(i.to_string(), spelled(user, spelling), SessionState::ALL[state % SessionState::ALL.len()])
+    }
+}
+
+/// A process; with `name_only`, it carries its owner's name (spelled another way) and no
+/// uid or SID, as a backend that could not read more would report it.
+fn process(
+    pid: u32,
+    acct: usize,
+    session: Option<usize>,
+    euid: Option<usize>,
+    windows: bool,
+    name_only: bool,
+) -> Process {
+    let (user, domain, uid) = ACCOUNTS[acct];
+    let strong = !name_only;
+    Process {
+        user: Some(spelled(user, if name_only { 1 } else { 0 })),
+        domain: domain.map(str::to_string),
+        uid: (strong && !windows).then_some(uid),
+        euid: euid.filter(|_| strong && !windows).map(|e| ACCOUNTS[e].2),
+        sid: (strong && windows).then(|| sid_of(uid)),
+        session_id: session.map(|s| s.to_string()),
+        // The test's own record of whose process this is.
+        ..Process::new(pid, format!("acct{acct}"))
+    }
+}
+
+/// The true account of a generated record, from the test's own mark.
+fn truth(mark: &str) -> usize {
+    mark.trim_start_matches("acct").parse().unwrap()
 }
 
 prop_compose! {
     fn machine()(
-        sessions in prop::collection::vec((0..ACCOUNTS.len(), 0..15usize, prop::option::of(0..6000u64)), 0..12),
-        processes in prop::collection::vec((0..ACCOUNTS.len(), prop::option::of(0..12usize), prop::option::of(0..ACCOUNTS.len())), 0..30),
+        sessions in prop::collection::vec((0..ACCOUNTS.len(), 0..15usize, prop::option::of(0..6000u64), 0..3u8), 0..12),
+        processes in prop::collection::vec((0..ACCOUNTS.len(), prop::option::of(0..12usize), prop::option::of(0..ACCOUNTS.len()), prop::bool::weighted(0.2)), 0..30),
         current in prop::option::of(0..12usize),
         own in prop::collection::vec(0..30usize, 0..3),
         sweep in any::<bool>(),
+        windows in any::<bool>(),
     ) -> Snapshot {
         let sessions: Vec<Session> = sessions
             .iter()
             .enumerate()
-            .map(|(i, (a, st, idle))| Session { idle_seconds: *idle, ..session(i, *a, *st) })
+            .map(|(i, (a, st, idle, sp))| Session { idle_seconds: *idle, ..session(i, *a, *st, windows, *sp) })
             .collect();
         let processes: Vec<Process> = processes.iter().enumerate()
-            .map(|(i, (a, s, e))| process(1000 + i as u32, *a, *s, *e)).collect();
-        Snapshot {
+            .map(|(i, (a, s, e, n))| process(1000 + i as u32, *a, *s, *e, windows, *n)).collect();
+        Snapshot::new(
             sessions,
             processes,
-            current_session: current.map(|c| c.to_string()),
-            own_pids: own.iter().map(|o| 1000 + *o as u32).collect(),
-            policy: Policy { sweep_after_logoff: sweep, uid_min: Some(1000), local_domain: Some("PC1".into()), ..Policy::default() },
-        }
+            current.map(|c| c.to_string()),
+            own.iter().map(|o| 1000 + *o as u32).collect(),
+            Policy {
+                sweep_after_logoff: sweep,
+                uid_min: Some(1000),
+                local_domain: Some("PC1".into()),
+                services_session: Some("0".into()),
+                ..Policy::default()
+            },
+        )
     }
 }
 
@@ -101,6 +161,34 @@ fn targeted_by(names: &[UserName], a: &Account) -> bool {
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    /// The same account, reported under two spellings (another case, or by name alone), is
+    /// one identity; two accounts are never one.
+    #[test]
+    fn identities_follow_the_accounts_not_their_spelling(snap in machine()) {
+        let ids = snap.identities();
+        let mut records: Vec<(usize, AccountId, bool)> = Vec::new();
+        for s in &snap.sessions {
+            records.push((truth(s.station.as_deref().unwrap()), snap.account_of(s).id, true));
+        }
+        for p in &snap.processes {
+            let strong = p.uid.is_some() || p.sid.is_some();
+            records.push((truth(&p.name), ids.process_account(p).unwrap().id, strong));
+        }
+        for (k, id, _) in &records {
+            // An account that some record names by uid or SID is known by it everywhere.
+            if records.iter().any(|(k2, _, strong)| k2 == k && *strong) {
+                prop_assert!(matches!(id, AccountId::Uid(_) | AccountId::Sid(_)), "acct{k} known by name only: {id:?}");
+            }
+            for (k2, id2, _) in &records {
+                if k != k2 {
+                    prop_assert_ne!(id, id2, "acct{} and acct{} taken for one account", k, k2);
+                } else if matches!(id, AccountId::Uid(_) | AccountId::Sid(_)) && matches!(id2, AccountId::Uid(_) | AccountId::Sid(_)) {
+                    prop_assert_eq!(id, id2, "acct{} has two ids", k);
+                }
+            }
+        }
+    }
 
     #[test]
     fn plan_never_touches_what_it_must_not(
@@ -133,15 +221,15 @@ proptest! {
             if account_protection(a, Some(1000)).is_some() {
                 prop_assert!(force && !all, "protected {a:?} planned (force={force}, all={all})");
             }
-            // Never the processes of root.
-            if a.uid == Some(0) {
+            // Never the processes of root, SYSTEM or the service accounts.
+            if never_terminated(&a.id) {
                 prop_assert!(u.terminate.is_none());
             }
             if disconnect {
                 prop_assert!(u.terminate.is_none(), "--disconnect terminated processes");
             }
             // A user who keeps a session outside the filter is never swept.
-            let kept = snap.sessions.iter().any(|s| &s.account() == a && filter.reject_reason(s).is_some());
+            let kept = snap.sessions.iter().any(|s| snap.account_of(s).id == a.id && filter.reject_reason(s).is_some());
             if kept {
                 prop_assert!(u.terminate.is_none(), "{a:?} keeps a session but is swept");
             }
@@ -149,17 +237,39 @@ proptest! {
                 prop_assert!(filter.reject_reason(s).is_none(), "session {} does not pass the filter", s.id);
                 prop_assert!(s.id != "0", "session 0 planned");
                 prop_assert!(Some(&s.id) != snap.current_session.as_ref(), "the tool's own session planned");
-                prop_assert_eq!(&s.account(), a);
+                prop_assert_eq!(&snap.account_of(s).id, &a.id);
             }
             for pid in &u.pids {
                 prop_assert!(!snap.own_pids.contains(pid), "the tool's own pid {pid} planned");
             }
             // Never sweep an account that runs the tool.
             if u.terminate.is_some() {
-                let runs_tool = snap.processes.iter().any(|pr| snap.own_pids.contains(&pr.pid) && pr.is_owned_by(a));
+                let runs_tool = snap.processes.iter().any(|pr| snap.own_pids.contains(&pr.pid) && snap.identities().owns(&a.id, pr));
                 prop_assert!(!runs_tool, "{a:?} runs the tool but is swept");
-                let owns_current = snap.sessions.iter().any(|s| Some(&s.id) == snap.current_session.as_ref() && &s.account() == a);
+                let owns_current = snap.sessions.iter().any(|s| Some(&s.id) == snap.current_session.as_ref() && snap.account_of(s).id == a.id);
                 prop_assert!(!owns_current, "{a:?} owns the tool's session but is swept");
+            }
+        }
+        // One account is planned once, whatever spellings its records carry, and with it
+        // every process it owns, those reported by its name alone too.
+        let true_account = |a: &Account| -> Option<usize> {
+            let s = snap.sessions.iter().find(|s| snap.account_of(s).id == a.id).map(|s| truth(s.station.as_deref().unwrap()));
+            s.or_else(|| snap.processes.iter().find(|pr| snap.identities().process_account(pr).is_some_and(|x| x.id == a.id)).map(|pr| truth(&pr.name)))
+        };
+        let mut planned: Vec<usize> = p.users.iter().filter_map(|u| u.account.as_ref()).filter_map(true_account).collect();
+        let n = planned.len();
+        planned.sort_unstable();
+        planned.dedup();
+        prop_assert_eq!(planned.len(), n, "an account planned twice");
+        for u in &p.users {
+            let Some(a) = &u.account else { continue };
+            let Some(k) = true_account(a) else { continue };
+            for pr in &snap.processes {
+                // An effective uid names an account by uid only.
+                let by_euid = pr.euid.is_some_and(|e| a.id == AccountId::Uid(e));
+                let theirs = truth(&pr.name) == k || by_euid;
+                let spared = pr.zombie || snap.own_pids.contains(&pr.pid) || pr.session_id.as_deref() == Some("0");
+                prop_assert_eq!(u.pids.contains(&pr.pid), theirs && !spared, "pid {} of acct{}", pr.pid, k);
             }
         }
         // Each session is planned at most once.

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `logoff_users::fuzzing::linux::btf`.
+//! See `logoff_users::testing::fuzz::linux::btf`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::fuzzing::linux::btf(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::testing::fuzz::linux::btf(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `logoff_users::fuzzing::linux::procfs`.
+//! See `logoff_users::testing::fuzz::linux::procfs`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::fuzzing::linux::procfs(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::testing::fuzz::linux::procfs(data));

@@ -1,4 +1,4 @@
 #![no_main]
-//! See `logoff_users::fuzzing::linux::utmp`.
+//! See `logoff_users::testing::fuzz::linux::utmp`.
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::fuzzing::linux::utmp(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| logoff_users::testing::fuzz::linux::utmp(data));

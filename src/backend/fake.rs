@@ -15,9 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Backend, Done, Policy, TerminateOptions, Terminated};
+use super::{ActionKind, Backend, Done, Method, Policy, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Account, Process, Session};
+use crate::identity::{Account, Identities, same_account};
+use crate::model::{Process, Session};
 
 /// Failures the fake injects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,14 +40,17 @@ pub struct Faults {
     pub terminate_fails: BTreeMap<String, String>,
     /// Pids that survive termination.
     pub survivors: Vec<u32>,
+    /// Processes that appear right after a termination of their owner: a fork that raced
+    /// it, which verification must still find.
+    pub appear_after_terminate: Vec<Process>,
 }
 
 /// One request the fake was asked to carry out.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FakeAction {
-    /// `logoff_session`, `terminate_processes` or `send_message`.
-    pub action: String,
+    /// What was asked.
+    pub action: ActionKind,
     /// The session acted on, if any.
     #[serde(default)]
     pub session: Option<String>,
@@ -112,9 +116,9 @@ impl Fake {
         Fake { path: None, state }
     }
 
-    fn record(&mut self, action: &str, session: Option<&str>, user: String, text: Option<&str>) -> Result<()> {
+    fn record(&mut self, action: ActionKind, session: Option<&str>, user: String, text: Option<&str>) -> Result<()> {
         self.state.actions.push(FakeAction {
-            action: action.to_string(),
+            action,
             session: session.map(str::to_string),
             user,
             text: text.map(str::to_string),
@@ -183,15 +187,15 @@ impl Backend for Fake {
     }
 
     fn logoff_session(&mut self, session: &Session) -> Result<Done> {
-        let who = session.account().display_name();
-        self.record("logoff_session", Some(&session.id), who.clone(), None)?;
+        let who = session.display_name();
+        self.record(ActionKind::LogoffSession, Some(&session.id), who.clone(), None)?;
         let faults = &self.state.faults;
         if let Some(msg) = faults.logoff_fails.get(&session.id) {
             return Err(Error::new(ErrorKind::Os, format!("log off session {} of {who}", session.id), msg.clone()));
         }
         // A session that vanished between listing and acting: the user logged out.
         let vanished = faults.vanish_before_logoff.contains(&session.id);
-        if vanished || !self.state.sessions.iter().any(|s| s.id == session.id && s.user == session.user) {
+        if vanished || !self.state.sessions.iter().any(|s| s.id == session.id && same_account(s, session)) {
             self.end_session(&session.id)?;
             return Ok(Done::AlreadyGone);
         }
@@ -202,13 +206,13 @@ impl Backend for Fake {
     }
 
     fn disconnect_session(&mut self, session: &Session) -> Result<Done> {
-        let who = session.account().display_name();
-        self.record("disconnect_session", Some(&session.id), who.clone(), None)?;
+        let who = session.display_name();
+        self.record(ActionKind::DisconnectSession, Some(&session.id), who.clone(), None)?;
         if !self.state.policy.can_disconnect {
             return Err(Error::unsupported(format!("disconnect session {} of {who}", session.id), "not on this fake"));
         }
         let refuses = self.state.faults.refuse_to_go.contains(&session.id);
-        let Some(s) = self.state.sessions.iter_mut().find(|s| s.id == session.id && s.user == session.user) else {
+        let Some(s) = self.state.sessions.iter_mut().find(|s| s.id == session.id && same_account(s, session)) else {
             return Ok(Done::AlreadyGone);
         };
         if !refuses {
@@ -220,24 +224,25 @@ impl Backend for Fake {
 
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
-        self.record("terminate_processes", None, who.clone(), None)?;
+        self.record(ActionKind::TerminateProcesses, None, who.clone(), None)?;
         if let Some(msg) = self.state.faults.terminate_fails.get(&owner.user) {
             return Err(Error::new(ErrorKind::Os, format!("terminate the processes of {who}"), msg.clone()));
         }
         let survivors = self.state.faults.survivors.clone();
+        let ids = Identities::learn(&self.state.sessions, &self.state.processes);
         let before = self.state.processes.len();
-        self.state.processes.retain(|p| {
-            !p.is_owned_by(owner)
-                || survivors.contains(&p.pid)
-                || opts.spare_pids.contains(&p.pid)
-                || (!opts.include_services && p.session_id.as_deref() == Some("0"))
-        });
+        self.state.processes.retain(|p| !ids.owns(&owner.id, p) || survivors.contains(&p.pid) || opts.spare.spares(p));
         let signalled = (before - self.state.processes.len()) as u64;
+        let (late, rest): (Vec<Process>, Vec<Process>) =
+            self.state.faults.appear_after_terminate.drain(..).partition(|p| ids.owns(&owner.id, p));
+        self.state.faults.appear_after_terminate = rest;
+        self.state.processes.extend(late);
         self.save()?;
-        Ok(Terminated { signalled, method: "fake".into(), remaining: 0, zombies: 0 })
+        Ok(Terminated { signalled, method: Method::Fake, remaining: 0, zombies: 0 })
     }
 
     fn send_message(&mut self, session: &Session, _title: &str, text: &str) -> Result<()> {
-        self.record("send_message", Some(&session.id), session.account().display_name(), Some(text))
+        let who = session.display_name();
+        self.record(ActionKind::SendMessage, Some(&session.id), who, Some(text))
     }
 }

@@ -1,17 +1,18 @@
-//! The seam: one [`Backend`] trait for every side effect the tool has, and the selection of
-//! the backend for this OS.
+//! The seam: one [`Backend`] trait for every side effect the tool has, the options that
+//! open the native one, and the [`fake`] backend.
 //!
 //! The core (parsing, planning, verifying, reporting) only ever talks to a `Backend`. The
-//! [`fake`] backend is always compiled, so the CLI can be tested on any OS without root.
-//! Real backends live in one directory per OS API, chosen by `#[cfg]` on `mod` lines.
+//! fake is always compiled, so the CLI can be tested on any OS without root. The real
+//! backends live in `crate::platform`, one folder per OS; [`open_native`] opens this OS's.
 
 pub mod fake;
-pub mod wts_convert;
 
 use std::time::Duration;
 
 use crate::error::Result;
-use crate::model::{Account, Process, Session};
+use crate::identity::{Account, AccountId};
+use crate::model::{Process, Session};
+use crate::words::string_enum;
 
 /// What a backend tells the planner about its platform's rules.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
@@ -29,6 +30,54 @@ pub struct Policy {
     pub local_domain: Option<String>,
     /// Sessions can be disconnected and kept (`--disconnect`; Windows only).
     pub can_disconnect: bool,
+    /// The id of the session that holds the system's services (Windows: `"0"`), which is
+    /// never logged off and whose processes a termination leaves alone unless asked
+    /// (`--include-services`). Linux has none.
+    pub services_session: Option<String>,
+    /// The backend leaves alone the processes in the session the tool runs in (Windows), so
+    /// planning and verification must count them as spared too.
+    pub spares_own_session: bool,
+}
+
+impl Policy {
+    /// Whether `session_id` is the services session.
+    pub fn is_services_session(&self, session_id: &str) -> bool {
+        self.services_session.as_deref() == Some(session_id)
+    }
+}
+
+/// What a process termination leaves alone: the one rule that planning, every backend and
+/// verification share, so that nothing a backend spares is waited for, and nothing planned
+/// is spared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sparing {
+    /// The tool itself and its ancestors.
+    pub pids: Vec<u32>,
+    /// Sessions whose processes are left alone: the services session (unless
+    /// `--include-services`), and, where the backend spares it, the tool's own session,
+    /// unless that is the services session (an RMM agent runs as SYSTEM in session 0: its
+    /// session is no reason to spare the services session's processes).
+    pub sessions: Vec<String>,
+}
+
+impl Sparing {
+    /// The sparing of a run on a host with `policy`, where the tool has `own_pids` and runs
+    /// in `current_session`.
+    pub fn of_run(policy: &Policy, own_pids: &[u32], current_session: Option<&str>, include_services: bool) -> Sparing {
+        let mut sessions = Vec::new();
+        if let Some(services) = policy.services_session.as_ref().filter(|_| !include_services) {
+            sessions.push(services.clone());
+        }
+        if let Some(own) = current_session.filter(|id| policy.spares_own_session && !policy.is_services_session(id)) {
+            sessions.push(own.to_string());
+        }
+        Sparing { pids: own_pids.to_vec(), sessions }
+    }
+
+    /// Whether a termination leaves `p` alone.
+    pub fn spares(&self, p: &Process) -> bool {
+        self.pids.contains(&p.pid) || p.session_id.as_ref().is_some_and(|s| self.sessions.contains(s))
+    }
 }
 
 /// How a backend should terminate a user's processes.
@@ -38,13 +87,26 @@ pub struct TerminateOptions {
     pub grace: Duration,
     /// Give up after this long.
     pub timeout: Duration,
-    /// Include the account's processes in the services session (Windows session 0).
-    pub include_services: bool,
-    /// Never signal these pids (the tool itself and its parents).
-    pub spare_pids: Vec<u32>,
+    /// What to leave alone.
+    pub spare: Sparing,
     /// The account's processes as the caller listed them just before (the plan's pids):
     /// counted in `Terminated::signalled` without another scan. May be empty.
     pub listed_pids: Vec<u32>,
+}
+
+string_enum! {
+    /// What an action did: one kind per acting method of [`Backend`].
+    pub enum ActionKind {
+        /// A session's logoff (WTSLogoffSession, logind TerminateSession, SIGHUP to a utmp
+        /// session's leader).
+        LogoffSession => "logoff_session",
+        /// A session's disconnection (`--disconnect`, Windows).
+        DisconnectSession => "disconnect_session",
+        /// The termination of an account's processes.
+        TerminateProcesses => "terminate_processes",
+        /// The warning shown to a session (`--message`).
+        SendMessage => "send_message",
+    }
 }
 
 /// The result of a successful logoff or termination request.
@@ -56,14 +118,31 @@ pub enum Done {
     AlreadyGone,
 }
 
+string_enum! {
+    /// How a backend terminated processes, for the report.
+    pub enum Method {
+        /// Linux: `kill(-1)` with the credentials of the account's uid.
+        KillAsUid => "kill(-1) as uid",
+        /// Linux: `cgroup.kill` of the account's slice, then `kill(-1)` as the uid.
+        CgroupKillAndKillAsUid => "cgroup.kill + kill(-1) as uid",
+        /// Linux: one pidfd per process (where `kill(-1)` cannot be used).
+        Pidfd => "pidfd",
+        /// Windows: `TerminateProcess` through a handle.
+        TerminateProcess => "TerminateProcess",
+        /// Windows, a remote server: `WTSTerminateProcess`.
+        WtsTerminateProcess => "WTSTerminateProcess",
+        /// The fake backend.
+        Fake => "fake",
+    }
+}
+
 /// What a process termination did.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Terminated {
     /// How many processes were signalled (or terminated), as far as the OS says.
     pub signalled: u64,
-    /// The method used, for the report: `"kill(-1) as uid"`, `"cgroup.kill"`,
-    /// `"TerminateProcess"`, …
-    pub method: String,
+    /// The method used, for the report.
+    pub method: Method,
     /// Processes still present when the backend returned (usually 0).
     pub remaining: u64,
     /// Zombies seen (dead, not reaped yet): they count as gone.
@@ -99,6 +178,26 @@ pub trait Backend {
     /// Lists the processes on the machine.
     fn list_processes(&mut self) -> Result<Vec<Process>>;
 
+    /// The sessions among `planned` that still exist, as the OS reports them now; for
+    /// verification, which polls them until they are gone. It may return other sessions
+    /// too: the caller picks the planned ones by id and account.
+    ///
+    /// The default lists every session.
+    fn find_sessions(&mut self, planned: &[&Session]) -> Result<Vec<Session>> {
+        let _ = planned;
+        self.list_sessions()
+    }
+
+    /// The processes of `accounts`, as the OS reports them now, including any they started
+    /// since the last listing; for verification. It may return other processes too: the
+    /// caller picks the accounts' own with the snapshot's identities.
+    ///
+    /// The default lists every process.
+    fn find_processes(&mut self, accounts: &[&AccountId]) -> Result<Vec<Process>> {
+        let _ = accounts;
+        self.list_processes()
+    }
+
     /// The session the tool itself runs in, if it runs in one.
     fn current_session(&mut self) -> Result<Option<String>>;
 
@@ -124,56 +223,12 @@ pub trait Backend {
         ))
     }
 
-    /// Terminates every process of `owner` (polite signal, grace, then force), except
-    /// `opts.spare_pids`.
+    /// Terminates every process of `owner` (polite signal, grace, then force), except what
+    /// `opts.spare` spares.
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated>;
 
     /// Shows a message to a session.
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()>;
-}
-
-/// The "not supported yet" backend for an OS that has no real backend. Every call fails
-/// with `Unsupported`; it never pretends there are no sessions.
-#[derive(Debug, Default)]
-pub struct Unsupported;
-
-impl Unsupported {
-    fn err<T>(what: &str) -> Result<T> {
-        Err(crate::error::Error::unsupported(
-            what,
-            format!("{} is not supported yet by logoff-users", std::env::consts::OS),
-        ))
-    }
-}
-
-impl Backend for Unsupported {
-    fn name(&self) -> &str {
-        "unsupported"
-    }
-    fn policy(&self) -> Policy {
-        Policy::default()
-    }
-    fn check_privilege(&mut self) -> Result<()> {
-        Self::err("check privilege")
-    }
-    fn list_sessions(&mut self) -> Result<Vec<Session>> {
-        Self::err("list sessions")
-    }
-    fn list_processes(&mut self) -> Result<Vec<Process>> {
-        Self::err("list processes")
-    }
-    fn current_session(&mut self) -> Result<Option<String>> {
-        Self::err("find the current session")
-    }
-    fn logoff_session(&mut self, _: &Session) -> Result<Done> {
-        Self::err("log off a session")
-    }
-    fn terminate_processes(&mut self, _: &Account, _: &TerminateOptions) -> Result<Terminated> {
-        Self::err("terminate processes")
-    }
-    fn send_message(&mut self, _: &Session, _: &str, _: &str) -> Result<()> {
-        Self::err("send a message")
-    }
 }
 
 /// Which Linux session source to use.
@@ -215,22 +270,36 @@ pub enum ProcessSource {
     TaskIter,
 }
 
-#[cfg(target_os = "linux")]
-pub mod linux;
-#[cfg(target_os = "linux")]
-pub use linux::open as open_native;
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-#[cfg(windows)]
-pub mod windows;
-#[cfg(windows)]
-pub use windows::open as open_native;
+    #[test]
+    fn methods_round_trip() {
+        crate::words::assert_round_trips(Method::ALL);
+        crate::words::assert_round_trips(ActionKind::ALL);
+    }
 
-/// Opens the backend of an OS that has none yet: it says so on every call.
-///
-/// # Errors
-///
-/// Never fails to open; every operation then returns `Unsupported`.
-#[cfg(not(any(target_os = "linux", windows)))]
-pub fn open_native(_opts: &NativeOptions) -> Result<Box<dyn Backend>> {
-    Ok(Box::new(Unsupported))
+    fn p(pid: u32, session: &str) -> Process {
+        Process { session_id: Some(session.into()), ..Process::new(pid, "x") }
+    }
+
+    #[test]
+    fn one_sparing_rule() {
+        let windows = Policy { services_session: Some("0".into()), spares_own_session: true, ..Policy::default() };
+        // An admin's elevated prompt in session 3: the services session and session 3 are
+        // spared, and the tool's pids.
+        let s = Sparing::of_run(&windows, &[77], Some("3"), false);
+        assert!(s.spares(&p(10, "0")) && s.spares(&p(11, "3")) && s.spares(&p(77, "5")));
+        assert!(!s.spares(&p(12, "5")));
+        // --include-services takes the services session's processes too.
+        assert!(!Sparing::of_run(&windows, &[], Some("3"), true).spares(&p(10, "0")));
+        // An RMM agent as SYSTEM runs in session 0: that is no reason to spare session 0
+        // when --include-services asks for it.
+        assert!(!Sparing::of_run(&windows, &[], Some("0"), true).spares(&p(10, "0")));
+        assert!(Sparing::of_run(&windows, &[], Some("0"), false).spares(&p(10, "0")));
+        // Linux spares no session: the sweep is by uid.
+        let linux = Policy { uid_min: Some(1000), ..Policy::default() };
+        assert_eq!(Sparing::of_run(&linux, &[1, 2], Some("c4"), false).sessions, Vec::<String>::new());
+    }
 }

@@ -8,8 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use logoff_users::backend::linux::procfs::ProcFs;
-use logoff_users::backend::{TerminateOptions, linux};
+use logoff_users::backend::TerminateOptions;
+use logoff_users::testing::linux;
+use logoff_users::testing::linux::procfs::ProcFs;
 
 /// Whether the real-system tests can run: they need root. Without root they are skipped
 /// with a note, unless `LOGOFF_REQUIRE_REAL_TESTS=1`, which turns the skip into a failure
@@ -91,8 +92,12 @@ impl TestUser {
             .collect()
     }
 
-    pub fn account(&self) -> logoff_users::model::Account {
-        logoff_users::model::Account { user: self.name.clone(), domain: None, uid: Some(self.uid), sid: None }
+    pub fn account(&self) -> logoff_users::identity::Account {
+        logoff_users::identity::Account {
+            id: logoff_users::identity::AccountId::Uid(self.uid),
+            user: self.name.clone(),
+            domain: None,
+        }
     }
 }
 
@@ -149,15 +154,14 @@ pub fn backend_with(
         processes,
         ..Default::default()
     };
-    linux::open(&opts).expect("open the Linux backend")
+    linux::open_backend(&opts).expect("open the Linux backend")
 }
 
 pub fn terminate_options(spare: Vec<u32>, grace_ms: u64, timeout_s: u64) -> TerminateOptions {
     TerminateOptions {
         grace: Duration::from_millis(grace_ms),
         timeout: Duration::from_secs(timeout_s),
-        include_services: false,
-        spare_pids: spare,
+        spare: logoff_users::backend::Sparing { pids: spare, sessions: Vec::new() },
         listed_pids: Vec::new(),
     }
 }

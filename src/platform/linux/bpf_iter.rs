@@ -370,10 +370,10 @@ impl TaskIter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::linux::btf::tests::Builder;
+    use crate::platform::linux::btf::tests::Builder;
 
     fn fake_layout_btf() -> Vec<u8> {
-        crate::backend::linux::btf::tests::sample()
+        crate::platform::linux::btf::tests::sample()
     }
 
     #[test]

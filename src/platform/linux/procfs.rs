@@ -311,6 +311,25 @@ impl ProcFs {
         }))
     }
 
+    /// The processes whose real, effective or saved uid is one of `uids`, read from
+    /// `status` alone: no start time, no user name (verification asks who owns what, and
+    /// whether it is alive, nothing more).
+    ///
+    /// # Errors
+    ///
+    /// Fails only when the root cannot be read.
+    pub fn processes_of(&self, uids: &[u32]) -> io::Result<Vec<Process>> {
+        let none = Passwd::default();
+        let mut out = scan(&self.pids()?, |pid, buf| {
+            let st = self.status_with(pid, buf)?;
+            uids.iter()
+                .any(|u| st.is_owned_by(*u))
+                .then(|| process(pid, st.uids, (st.state, st.is_dead()), st.name, None, &none))
+        });
+        out.sort_by_key(|p| p.pid);
+        Ok(out)
+    }
+
     /// The session id of `pid`; `None` when it is gone.
     pub fn session_of(&self, pid: u32) -> Option<u32> {
         let mut buf = Vec::new();
@@ -431,7 +450,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::write(root.join("stat"), "cpu 0\nbtime 1000\n").unwrap();
-        let ticks = crate::backend::linux::sys::clock_ticks();
+        let ticks = crate::platform::linux::sys::clock_ticks();
         let add = |pid: u32, name: &str, state: &str, ppid: u32, uids: &str, start_s: u64| {
             let d = root.join(pid.to_string());
             std::fs::create_dir(&d).unwrap();

@@ -23,15 +23,8 @@ use super::bpf_iter::{Task, TaskIter};
 use super::cgroup::Slice;
 use super::procfs::ProcFs;
 use super::sys;
-use crate::backend::{TerminateOptions, Terminated};
+use crate::backend::{Method, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
-
-/// The report name of the atomic method.
-pub const METHOD_KILL_AS_UID: &str = "kill(-1) as uid";
-/// The report name of the atomic method when the uid's cgroup slice was killed too.
-pub const METHOD_CGROUP_AND_KILL_AS_UID: &str = "cgroup.kill + kill(-1) as uid";
-/// The report name of the fallback method.
-pub const METHOD_PIDFD: &str = "pidfd";
 
 /// The fallback gid for the signalling thread when the uid has no passwd entry
 /// (`nogroup`); the gid plays no part in the kernel's permission check for signals.
@@ -287,13 +280,13 @@ impl<'a> Sweep<'a> {
             round = (round * 2).min(Duration::from_secs(1));
         }
         let method = match (atomic, self.slice_killed) {
-            (false, _) => METHOD_PIDFD,
-            (true, false) => METHOD_KILL_AS_UID,
-            (true, true) => METHOD_CGROUP_AND_KILL_AS_UID,
+            (false, _) => Method::Pidfd,
+            (true, false) => Method::KillAsUid,
+            (true, true) => Method::CgroupKillAndKillAsUid,
         };
         Ok(Terminated {
             signalled: self.seen.len() as u64,
-            method: method.to_string(),
+            method,
             remaining: last.live.len() as u64,
             zombies: last.zombie_pids.len() as u64,
         })

@@ -12,7 +12,7 @@ use windows_sys::Win32::System::EventLog::{
     DeregisterEventSource, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE, RegisterEventSourceW, ReportEventW,
 };
 
-use super::{AuditRecord, AuditSink, Severity};
+use crate::audit::{AuditRecord, AuditSink, Severity};
 
 /// The event source name.
 pub const SOURCE: &str = "logoff-users";

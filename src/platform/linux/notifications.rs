@@ -23,10 +23,7 @@ use zbus::zvariant::Value;
 
 use super::sys;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::Session;
-
-/// The logind session types that have a desktop to show a notification on.
-pub const GRAPHICAL_TYPES: [&str; 3] = ["x11", "wayland", "mir"];
+use crate::model::{Session, SessionType};
 
 const DESTINATION: &str = "org.freedesktop.Notifications";
 const PATH: &str = "/org/freedesktop/Notifications";
@@ -45,7 +42,7 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// otherwise (a `tty` session gets its message on the terminal only). Whether the socket
 /// exists is found out when connecting.
 pub fn session_bus_of(session: &Session) -> Option<SessionBus> {
-    let graphical = session.kind.as_deref().is_some_and(|k| GRAPHICAL_TYPES.contains(&k));
+    let graphical = session.kind.is_some_and(SessionType::is_graphical);
     match session.uid {
         Some(uid) if graphical => Some(SessionBus { uid, path: session_bus_path(uid) }),
         _ => None,
@@ -155,7 +152,7 @@ mod tests {
     #[test]
     fn only_graphical_sessions_with_a_uid_get_a_notification() {
         let session = |kind: Option<&str>, uid: Option<u32>| Session {
-            kind: kind.map(str::to_string),
+            kind: kind.map(SessionType::parse),
             uid,
             ..Session::new("c1", "alice", SessionState::Active)
         };

@@ -4,8 +4,8 @@
 //! This module is compiled on every OS, so that the conversions (connect states, FILETIME
 //! and LARGE_INTEGER times, idle time, client addresses, which sessions to skip, which
 //! processes a termination may touch) are unit-tested on Linux too, from recorded data.
-//! The Windows backend (`backend/windows/wts.rs`) copies each OS structure into a
-//! [`RawSession`] or [`RawProcess`] and calls in here.
+//! The Windows backend (`platform/windows/backend.rs` over `wts.rs`) copies each OS
+//! structure into a [`RawSession`] or [`RawProcess`] and calls in here.
 //!
 //! Nothing here calls the OS, and nothing here is `unsafe`.
 
@@ -13,8 +13,10 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
+use crate::backend::Sparing;
 use crate::error::ErrorKind;
-use crate::model::{Process, Session, SessionState};
+use crate::model::{Process, Session, SessionState, SessionType};
+use crate::protect::is_service_sid;
 
 /// `AF_INET` as Winsock numbers it.
 pub const AF_INET: u32 = 2;
@@ -56,21 +58,6 @@ pub const CONNECT_STATES: [ConnectState; 10] = [
 /// does not know.
 pub fn session_state(value: i32) -> SessionState {
     CONNECT_STATES.iter().find(|c| c.value == value).map_or(SessionState::Unknown, |c| c.state)
-}
-
-/// The `WTS_CONNECTSTATE_CLASS` value of a model state, if the state is a WTS one.
-pub fn connect_state_value(state: SessionState) -> Option<i32> {
-    CONNECT_STATES.iter().find(|c| c.state == state).map(|c| c.value)
-}
-
-/// The `wtsapi32.h` name of a `WTS_CONNECTSTATE_CLASS` value.
-pub fn connect_state_name(value: i32) -> Option<&'static str> {
-    CONNECT_STATES.iter().find(|c| c.value == value).map(|c| c.name)
-}
-
-/// The `WTS_CONNECTSTATE_CLASS` value of a `wtsapi32.h` name (`"WTSActive"`).
-pub fn connect_state_from_name(name: &str) -> Option<i32> {
-    CONNECT_STATES.iter().find(|c| c.name == name).map(|c| c.value)
 }
 
 /// The times of `WTSINFOEX_LEVEL1_W` (from `WTSSessionInfoEx`), each a LARGE_INTEGER
@@ -174,17 +161,17 @@ pub fn to_session(raw: &RawSession) -> Option<Session> {
         logon_time: filetime_to_unix(times.logon_time),
         idle_seconds: raw.times.and_then(|t| idle_seconds(&t)),
         class: None,
-        kind: raw.protocol.and_then(protocol_name).map(str::to_string),
+        kind: raw.protocol.and_then(protocol_type),
         leader: None,
     })
 }
 
-/// The name of a `WTSClientProtocolType` value.
-pub fn protocol_name(protocol: u16) -> Option<&'static str> {
+/// The session type of a `WTSClientProtocolType` value.
+pub fn protocol_type(protocol: u16) -> Option<SessionType> {
     match protocol {
-        0 => Some("console"),
-        1 => Some("ica"),
-        2 => Some("rdp"),
+        0 => Some(SessionType::Console),
+        1 => Some(SessionType::Ica),
+        2 => Some(SessionType::Rdp),
         _ => None,
     }
 }
@@ -270,45 +257,18 @@ pub fn to_process(raw: &RawProcess) -> Process {
     }
 }
 
-/// The well-known SIDs of LocalSystem, LocalService and NetworkService, which the tool
-/// never terminates, whatever it is asked.
-pub const SERVICE_SIDS: [&str; 3] = ["S-1-5-18", "S-1-5-19", "S-1-5-20"];
-
-/// The SID prefixes of the per-session virtual accounts: `Window Manager\DWM-<n>`
-/// (`S-1-5-90-0-<n>`) and `Font Driver Host\UMFD-<n>` (`S-1-5-96-0-<n>`).
-pub const VIRTUAL_ACCOUNT_SID_PREFIXES: [&str; 2] = ["S-1-5-90-", "S-1-5-96-"];
-
-/// Whether `sid` is one of the [`SERVICE_SIDS`] or a DWM/UMFD virtual account.
-pub fn is_service_sid(sid: &str) -> bool {
-    let upper = sid.to_ascii_uppercase();
-    SERVICE_SIDS.contains(&upper.as_str()) || VIRTUAL_ACCOUNT_SID_PREFIXES.iter().any(|p| upper.starts_with(p))
-}
-
-/// What a process termination must leave alone.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Sparing<'a> {
-    /// Also take processes in session 0 (services started under the account).
-    pub include_services: bool,
-    /// Pids never to touch (the tool, its parents).
-    pub spare_pids: &'a [u32],
-    /// The session the tool runs in, whose processes are never touched.
-    pub own_session: Option<u32>,
-}
-
 /// The pids of `processes` that a termination of the account `owner_sid` should end:
-/// those whose owner SID is `owner_sid` exactly, minus session 0 (unless
-/// `include_services`), the spared pids, and the tool's own session. Never any process of a
-/// service account, even if `owner_sid` names one.
-pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing: &Sparing<'_>) -> Vec<u32> {
+/// those whose owner SID is `owner_sid` exactly, minus what `sparing` spares (the run's
+/// one rule: the tool's pids, the services session unless asked, the tool's own session).
+/// Never any process of a service account, even if `owner_sid` names one.
+pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing: &Sparing) -> Vec<u32> {
     if is_service_sid(owner_sid) {
         return Vec::new();
     }
     processes
         .iter()
         .filter(|p| p.sid.as_deref().is_some_and(|sid| sid.eq_ignore_ascii_case(owner_sid)))
-        .filter(|p| sparing.include_services || p.session_id != 0)
-        .filter(|p| Some(p.session_id) != sparing.own_session)
-        .filter(|p| !sparing.spare_pids.contains(&p.pid))
+        .filter(|p| !sparing.spares(&to_process(p)))
         // pid 0 (Idle) and 4 (System) are never a user's, but a confused server could say so.
         .filter(|p| p.pid > 4)
         .map(|p| p.pid)
@@ -318,8 +278,6 @@ pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing
 /// The Win32 error codes the backend tells apart, by number (windows-sys only exists on
 /// Windows; a Windows test checks these against it).
 pub mod win32 {
-    /// The system cannot find the file specified.
-    pub const ERROR_FILE_NOT_FOUND: u32 = 2;
     /// Access is denied.
     pub const ERROR_ACCESS_DENIED: u32 = 5;
     /// The network path was not found.
@@ -376,6 +334,21 @@ fn non_empty(s: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The `WTS_CONNECTSTATE_CLASS` value of a model state, if the state is a WTS one.
+    pub fn connect_state_value(state: SessionState) -> Option<i32> {
+        CONNECT_STATES.iter().find(|c| c.state == state).map(|c| c.value)
+    }
+
+    /// The `wtsapi32.h` name of a `WTS_CONNECTSTATE_CLASS` value.
+    pub fn connect_state_name(value: i32) -> Option<&'static str> {
+        CONNECT_STATES.iter().find(|c| c.value == value).map(|c| c.name)
+    }
+
+    /// The `WTS_CONNECTSTATE_CLASS` value of a `wtsapi32.h` name (`"WTSActive"`).
+    pub fn connect_state_from_name(name: &str) -> Option<i32> {
+        CONNECT_STATES.iter().find(|c| c.name == name).map(|c| c.value)
+    }
 
     /// 2024-03-01T12:00:00Z as FILETIME ticks.
     const NOON: i64 = 133_537_680_000_000_000;
@@ -480,13 +453,13 @@ mod tests {
         assert_eq!(rdp.remote_host.as_deref(), Some("10.1.2.3"));
         assert_eq!(rdp.logon_time, Some(NOON_UNIX - 3600));
         assert_eq!(rdp.idle_seconds, Some(120));
-        assert_eq!(rdp.kind.as_deref(), Some("rdp"));
+        assert_eq!(rdp.kind, Some(SessionType::Rdp));
 
         // Same name, other domain: a different account, and the domain must say so.
         let local = &sessions[1];
         assert_eq!(local.id, "3");
         assert_eq!(local.domain.as_deref(), Some("RDSH01"));
-        assert_ne!(local.account(), rdp.account());
+        assert!(!crate::identity::same_account(local, rdp));
         assert_eq!(local.state, SessionState::Disconnected);
         assert_eq!(local.station, None);
         assert_eq!(local.remote_host.as_deref(), Some("KIOSK"), "falls back to the client name");
@@ -525,11 +498,10 @@ mod tests {
             proc(1004, 2, Some(ALICE)), // spared
             proc(1005, 2, None),        // owner unknown: never taken
         ];
-        let spare = [1004];
-        let sparing = Sparing { include_services: false, spare_pids: &spare, own_session: Some(1) };
+        let sparing = Sparing { pids: vec![1004], sessions: vec!["0".into(), "1".into()] };
         assert_eq!(select_for_termination(&procs, ALICE, &sparing), vec![1000, 1001]);
 
-        let with_services = Sparing { include_services: true, ..sparing.clone() };
+        let with_services = Sparing { pids: vec![1004], sessions: vec!["1".into()] };
         assert_eq!(select_for_termination(&procs, ALICE, &with_services), vec![700, 1000, 1001]);
 
         assert_eq!(select_for_termination(&procs, BOB, &sparing), vec![1002]);
@@ -538,8 +510,8 @@ mod tests {
     #[test]
     fn termination_refuses_service_accounts() {
         let procs = [proc(900, 0, Some("S-1-5-18")), proc(901, 2, Some("S-1-5-19")), proc(902, 2, Some("S-1-5-20"))];
-        let sparing = Sparing { include_services: true, spare_pids: &[], own_session: None };
-        for sid in SERVICE_SIDS {
+        let sparing = Sparing::default();
+        for (sid, _) in crate::protect::SERVICE_SIDS {
             assert!(is_service_sid(sid));
             assert!(select_for_termination(&procs, sid, &sparing).is_empty(), "{sid}");
         }
@@ -588,8 +560,9 @@ mod tests {
 
     #[test]
     fn protocol_names() {
-        assert_eq!(protocol_name(0), Some("console"));
-        assert_eq!(protocol_name(2), Some("rdp"));
-        assert_eq!(protocol_name(9), None);
+        let name = |p: u16| protocol_type(p).map(SessionType::as_str);
+        assert_eq!(name(0), Some("console"));
+        assert_eq!(name(2), Some("rdp"));
+        assert_eq!(name(9), None);
     }
 }

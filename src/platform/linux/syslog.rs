@@ -4,7 +4,7 @@
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 
-use super::{AuditRecord, AuditSink, Severity};
+use crate::audit::{AuditRecord, AuditSink, Severity};
 
 /// The default syslog socket.
 pub const DEFAULT_SOCKET: &str = "/dev/log";
@@ -56,33 +56,44 @@ impl AuditSink for Syslog {
     }
 }
 
-/// Who runs the tool, from the environment and the kernel's audit login uid.
+/// Names who ran the tool, from what the OS says: the account the tool runs as, and the
+/// one that elevated it (`SUDO_USER`) or logged in (the audit login uid), where they
+/// differ.
+pub fn describe_invoker(runs_as: &str, elevated_from: Option<&str>, login_user: Option<&str>) -> String {
+    let mut out = runs_as.to_string();
+    if let Some(u) = elevated_from.filter(|u| !u.is_empty() && *u != runs_as) {
+        out.push_str(&format!(" (via sudo from {u})"));
+    } else if let Some(u) = login_user.filter(|u| !u.is_empty() && *u != runs_as) {
+        out.push_str(&format!(" (login {u})"));
+    }
+    out
+}
+
+/// Who runs the tool: the effective uid's account, and the one it came from through sudo
+/// (`SUDO_USER`) or logged in as (the kernel's audit login uid).
 pub fn invoker() -> String {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
-    let name_of = |uid: u32| -> String {
-        std::fs::read_to_string("/etc/passwd")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    let f: Vec<&str> = l.split(':').collect();
-                    (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
-                })
-            })
-            .unwrap_or_else(|| format!("uid {uid}"))
-    };
+    let passwd = super::passwd::Passwd::load(Path::new("/etc/passwd"));
+    let name_of = |uid: u32| passwd.by_uid(uid).map_or_else(|| format!("uid {uid}"), |e| e.name.clone());
+    let euid = super::sys::effective_uid();
     let login = std::fs::read_to_string("/proc/self/loginuid")
         .ok()
         .and_then(|t| t.trim().parse::<u32>().ok())
         .filter(|u| *u != u32::MAX)
         .map(name_of);
     let sudo = std::env::var("SUDO_USER").ok();
-    super::describe_invoker(&name_of(euid), sudo.as_deref(), login.as_deref())
+    describe_invoker(&name_of(euid), sudo.as_deref(), login.as_deref())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invoker_description() {
+        assert_eq!(describe_invoker("root", Some("admin"), None), "root (via sudo from admin)");
+        assert_eq!(describe_invoker("root", None, Some("ops")), "root (login ops)");
+        assert_eq!(describe_invoker("root", Some("root"), Some("root")), "root");
+    }
 
     #[test]
     fn records_reach_a_bound_datagram_socket() {

@@ -20,7 +20,7 @@ use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
 use crate::backend::Done;
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Session, SessionState};
+use crate::model::{Session, SessionClass, SessionState, SessionType};
 
 /// The bus name of systemd-logind and of elogind.
 const DESTINATION: &str = "org.freedesktop.login1";
@@ -408,8 +408,8 @@ pub fn session_from_properties(
         remote_host,
         logon_time,
         idle_seconds,
-        class: non_empty(props.string("Class")?),
-        kind: non_empty(props.string("Type")?),
+        class: non_empty(props.string("Class")?).map(|c| SessionClass::parse(&c)),
+        kind: non_empty(props.string("Type")?).map(|t| SessionType::parse(&t)),
         leader,
     })
 }
@@ -589,8 +589,8 @@ mod tests {
                 remote_host: Some("127.0.0.1".into()),
                 logon_time: Some(1_795_480_660),
                 idle_seconds: Some(0),
-                class: Some("user".into()),
-                kind: Some("tty".into()),
+                class: Some(SessionClass::User),
+                kind: Some(SessionType::Tty),
                 leader: Some(51),
             }
         );
@@ -630,7 +630,7 @@ mod tests {
         let s = session_from_properties(&p, 0).unwrap();
         assert_eq!(s.station.as_deref(), Some(":0"));
         assert_eq!(s.remote_host, None);
-        assert_eq!(s.kind.as_deref(), Some("x11"));
+        assert_eq!(s.kind.map(SessionType::as_str), Some("x11"));
 
         p.insert("Display".into(), owned(Value::from("")));
         let s = session_from_properties(&p, 0).unwrap();

@@ -9,7 +9,7 @@
 //! (`NetApiBufferFree`) and [`Handle`] (`CloseHandle`). Only the W (UTF-16) APIs are used.
 //!
 //! What the values mean (states, times, addresses, which sessions count) is decided in
-//! [`crate::backend::wts_convert`], not here.
+//! `super::convert`, not here.
 
 use std::ffi::c_void;
 use std::io;
@@ -40,7 +40,7 @@ use windows_sys::Win32::UI::WindowsAndMessaging::MB_OK;
 
 pub use windows_sys::Win32::System::RemoteDesktop::{WTSClientName, WTSDomainName, WTSUserName};
 
-use crate::backend::wts_convert::{RawClientAddress, RawSessionTimes};
+use super::convert::{RawClientAddress, RawSessionTimes};
 
 /// `WTS_ANY_SESSION` from `wtsapi32.h`, which windows-sys does not define: enumerate the
 /// processes of every session.
@@ -784,8 +784,8 @@ pub fn token_is_elevated() -> io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::convert as wts_convert;
     use super::*;
-    use crate::backend::wts_convert;
     use windows_sys::Win32::Foundation::{
         ERROR_ACCESS_DENIED, ERROR_CALL_NOT_IMPLEMENTED, ERROR_CTX_WINSTATION_NOT_FOUND, ERROR_INVALID_PARAMETER,
         ERROR_NONE_MAPPED,
@@ -807,7 +807,11 @@ mod tests {
             ("WTSInit", rd::WTSInit),
         ];
         for (name, value) in expected {
-            assert_eq!(wts_convert::connect_state_from_name(name), Some(value), "{name}");
+            assert_eq!(
+                wts_convert::CONNECT_STATES.iter().find(|c| c.name == name).map(|c| c.value),
+                Some(value),
+                "{name}"
+            );
         }
     }
 

@@ -8,10 +8,13 @@
 //!   where [`cgroup`] finds it safe, then pidfd for stragglers);
 //! - [`bpf_iter`] lists every process's uids in one pass, with [`btf`] for the layout;
 //! - [`notifications`] shows the warning on a graphical session's desktop;
+//! - [`syslog`] is the audit sink, and says who runs the tool;
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
 //! Which session source is used is decided once, when the backend is opened.
 
+// `pub` only so that `crate::testing` can hand them to the project's own tests; the
+// platform module above them is private.
 pub mod bpf_iter;
 pub mod btf;
 pub mod cgroup;
@@ -21,15 +24,21 @@ pub mod notifications;
 pub mod passwd;
 pub mod procfs;
 mod sys;
+mod syslog;
 pub mod utmp;
+
+pub(super) use syslog::{invoker, open as open_audit_sink};
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use super::{Backend, Done, NativeOptions, Policy, ProcessSource, SessionSource, TerminateOptions, Terminated};
+use crate::backend::{
+    Backend, Done, NativeOptions, Policy, ProcessSource, SessionSource, TerminateOptions, Terminated,
+};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Account, Process, Session, SessionState};
+use crate::identity::{Account, AccountId};
+use crate::model::{Process, Session, SessionState};
 use bpf_iter::TaskIter;
 use logind::Logind;
 use passwd::Passwd;
@@ -51,7 +60,7 @@ const LEADER_START_SLACK_SECS: i64 = 2;
 ///
 /// With `SessionSource::Logind`, fails when logind does not answer on the system bus.
 /// `Auto` falls back to utmp and never fails.
-pub fn open(opts: &NativeOptions) -> Result<Box<dyn Backend>> {
+pub fn open_backend(opts: &NativeOptions) -> Result<Box<dyn Backend>> {
     Ok(Box::new(Linux::open(opts)?))
 }
 
@@ -190,7 +199,7 @@ impl Linux {
     /// Logs off a utmp session whose leader has died: SIGHUP, then SIGTERM, through
     /// pidfds, to the live processes of the session (session id `sid`) that `uid` owns.
     fn signal_session(&self, session: &Session, sid: u32) -> Result<Done> {
-        let action = || format!("log off session {} of {}", session.id, session.account().display_name());
+        let action = || format!("log off session {} of {}", session.id, session.display_name());
         let Some(uid) = session.uid else {
             return Err(Error::new(ErrorKind::InvalidInput, action(), "the session's user has no uid"));
         };
@@ -228,7 +237,7 @@ impl Linux {
     /// SIGHUP, then SIGTERM, to a utmp session's leader, through a pidfd; for a session
     /// whose leader has died, to the processes left in it (see [`Linux::signal_session`]).
     fn signal_leader(&self, session: &Session) -> Result<Done> {
-        let action = || format!("log off session {} of {}", session.id, session.account().display_name());
+        let action = || format!("log off session {} of {}", session.id, session.display_name());
         if session.state == SessionState::Disconnected && session.leader.is_none() {
             let Some(sid) = utmp::leader_of(&session.id) else {
                 return Err(Error::new(ErrorKind::InvalidInput, action(), "the session id names no utmp session"));
@@ -273,7 +282,15 @@ impl Backend for Linux {
 
     fn policy(&self) -> Policy {
         let uid_min = std::fs::read_to_string(LOGIN_DEFS).map(|t| procfs::parse_uid_min(&t)).unwrap_or(1000);
-        Policy { sweep_after_logoff: true, uid_min: Some(uid_min), local_domain: None, can_disconnect: false }
+        Policy {
+            sweep_after_logoff: true,
+            uid_min: Some(uid_min),
+            local_domain: None,
+            can_disconnect: false,
+            services_session: None,
+            // The sweep is by uid: it cannot leave one session's processes alone.
+            spares_own_session: false,
+        }
     }
 
     fn check_privilege(&mut self) -> Result<()> {
@@ -299,6 +316,15 @@ impl Backend for Linux {
             }
         }
         Ok(self.procfs.list_processes_of(&pids, &passwd))
+    }
+
+    /// The processes whose real, effective or saved uid is one of `accounts`' uids: only
+    /// `status` is read (no start time, no user names), which is what verification needs.
+    /// Accounts known by name only make it list everything.
+    fn find_processes(&mut self, accounts: &[&AccountId]) -> Result<Vec<Process>> {
+        let uids: Option<Vec<u32>> = accounts.iter().map(|a| a.uid()).collect();
+        let Some(uids) = uids else { return self.list_processes() };
+        self.procfs.processes_of(&uids).map_err(|e| Error::from_io("list processes in /proc", &e))
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
@@ -329,11 +355,11 @@ impl Backend for Linux {
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let passwd = Self::passwd();
         let who = owner.display_name();
-        let entry = match owner.uid {
+        let entry = match owner.id.uid() {
             Some(uid) => passwd.by_uid(uid),
             None => passwd.by_name(&owner.user),
         };
-        let Some(uid) = owner.uid.or(entry.map(|e| e.uid)) else {
+        let Some(uid) = owner.id.uid().or(entry.map(|e| e.uid)) else {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("terminate the processes of {who}"),
@@ -346,7 +372,7 @@ impl Backend for Linux {
         if self.processes == ProcessSource::TaskIter {
             self.load_task_iter(0);
         }
-        kill::Sweep::new(&self.procfs, self.tasks.loaded(), uid, entry.map(|e| e.gid), &opts.spare_pids, &who)?
+        kill::Sweep::new(&self.procfs, self.tasks.loaded(), uid, entry.map(|e| e.gid), &opts.spare.pids, &who)?
             .run(opts)
     }
 
@@ -482,7 +508,7 @@ mod tests {
         };
         let session = Session {
             uid: Some(1000),
-            kind: Some("tty".into()),
+            kind: Some(crate::model::SessionType::Tty),
             ..Session::new("c8", "alice", crate::model::SessionState::Active)
         };
         let err = linux.send_message(&session, "t", "x").unwrap_err();
@@ -508,13 +534,12 @@ mod tests {
         let opts = TerminateOptions {
             grace: std::time::Duration::ZERO,
             timeout: std::time::Duration::from_secs(1),
-            include_services: false,
-            spare_pids: vec![],
+            spare: crate::backend::Sparing::default(),
             listed_pids: vec![],
         };
-        let root = Account { user: "root".into(), domain: None, uid: Some(0), sid: None };
+        let root = Account { id: AccountId::Uid(0), user: "root".into(), domain: None };
         assert_eq!(linux.terminate_processes(&root, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
-        let by_name = Account { uid: None, ..root };
+        let by_name = Account::by_name("root", None);
         assert_eq!(linux.terminate_processes(&by_name, &opts).unwrap_err().kind, ErrorKind::InvalidInput);
     }
 }

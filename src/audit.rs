@@ -3,19 +3,9 @@
 //! and what came of it.
 //!
 //! The records are built here from the report's types (pure); writing them is the job of
-//! an [`AuditSink`] per OS: syslog over `/dev/log` on Unix (which reaches the journal where
-//! one runs), the Event Log on Windows. A failure to write a record never stops a run; the
-//! binary warns once on stderr.
-
-#[cfg(unix)]
-pub mod syslog;
-#[cfg(unix)]
-pub use syslog::{invoker, open as open_system_log};
-
-#[cfg(windows)]
-pub mod eventlog;
-#[cfg(windows)]
-pub use eventlog::{invoker, open as open_system_log};
+//! an [`AuditSink`] from the platform's folder: syslog over `/dev/log` on Linux (which
+//! reaches the journal where one runs), the Event Log on Windows. `crate::audit_trail`
+//! opens one and feeds it a run's records.
 
 use crate::report::{ActionRecord, ActionResult, Summary};
 
@@ -67,12 +57,8 @@ pub fn quote(value: &str) -> String {
 }
 
 /// The record for one action on `host`, run by `invoker`.
-pub fn action_record(invoker: &str, host: &str, a: &ActionRecord) -> AuditRecord {
-    let result = match a.result {
-        ActionResult::Requested => "requested",
-        ActionResult::AlreadyGone => "already_gone",
-        ActionResult::Failed => "failed",
-    };
+pub(crate) fn action_record(invoker: &str, host: &str, a: &ActionRecord) -> AuditRecord {
+    let result = a.result.as_str();
     let mut m = format!("action={} host={} user={}", a.action, quote(host), quote(&a.user));
     if let Some(s) = &a.session_id {
         m.push_str(&format!(" session={}", quote(s)));
@@ -93,7 +79,7 @@ pub fn action_record(invoker: &str, host: &str, a: &ActionRecord) -> AuditRecord
 }
 
 /// The record for the outcome of a run that acted on `targets`.
-pub fn summary_record(invoker: &str, targets: &str, s: &Summary) -> AuditRecord {
+pub(crate) fn summary_record(invoker: &str, targets: &str, s: &Summary) -> AuditRecord {
     let message = format!(
         "action=run targets={} users_logged_off={} users_not_logged_on={} users_failed={} sessions_logged_off={} processes_terminated={} actions_failed={} exit_code={} invoked_by={}",
         quote(targets),
@@ -108,19 +94,6 @@ pub fn summary_record(invoker: &str, targets: &str, s: &Summary) -> AuditRecord 
     );
     let severity = if s.exit_code == 0 { Severity::Notice } else { Severity::Warning };
     AuditRecord { severity, message }
-}
-
-/// Names who ran the tool, from what the OS says: the account the tool runs as, and the
-/// one that elevated it (`SUDO_USER`) or logged in (the audit login uid), where they
-/// differ.
-pub fn describe_invoker(runs_as: &str, elevated_from: Option<&str>, login_user: Option<&str>) -> String {
-    let mut out = runs_as.to_string();
-    if let Some(u) = elevated_from.filter(|u| !u.is_empty() && *u != runs_as) {
-        out.push_str(&format!(" (via sudo from {u})"));
-    } else if let Some(u) = login_user.filter(|u| !u.is_empty() && *u != runs_as) {
-        out.push_str(&format!(" (login {u})"));
-    }
-    out
 }
 
 #[cfg(test)]
@@ -146,7 +119,7 @@ mod tests {
     #[test]
     fn records_name_the_invoker_the_target_and_the_outcome() {
         let a = ActionRecord {
-            action: "logoff_session".into(),
+            action: crate::report::ActionKind::LogoffSession,
             user: "CORP\\John Smith".into(),
             session_id: Some("3".into()),
             reason: None,
@@ -167,12 +140,5 @@ mod tests {
         assert_eq!(r.severity, Severity::Notice);
         assert!(r.message.starts_with("action=run targets=alice,bob users_logged_off=2 "));
         assert!(r.message.ends_with(" exit_code=0 invoked_by=root"));
-    }
-
-    #[test]
-    fn invoker_description() {
-        assert_eq!(describe_invoker("root", Some("admin"), None), "root (via sudo from admin)");
-        assert_eq!(describe_invoker("root", None, Some("ops")), "root (login ops)");
-        assert_eq!(describe_invoker("root", Some("root"), Some("root")), "root");
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! The OS calls are in [`wts`]; the conversion of what they return into sessions and
 //! processes, and the choice of which processes a termination may touch, are in
-//! [`crate::backend::wts_convert`] (compiled and tested on every OS). This module only
+//! `super::convert` (compiled and tested on every OS). This module only
 //! strings them together and turns OS errors into typed [`Error`]s.
 //!
 //! It does not verify that a logged-off session is gone: the core polls for that.
@@ -15,17 +15,16 @@
 //! (`WTSTerminateProcess`, since a process handle cannot cross machines). The tool's own
 //! session and pids are then not on that host, so nothing is spared for them there.
 
-pub mod wts;
-
 use std::collections::HashMap;
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::wts_convert::{self, RawProcess, RawSession, Sparing};
-use super::{Backend, Done, NativeOptions, Policy, TerminateOptions, Terminated};
+use super::convert::{self, RawProcess, RawSession};
+use super::wts::{self, Server, Sid, WTSClientName, WTSDomainName, WTSUserName};
+use crate::backend::{Backend, Done, Method, NativeOptions, Policy, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
-use crate::model::{Account, Process, Session};
-use wts::{Server, Sid, WTSClientName, WTSDomainName, WTSUserName};
+use crate::identity::{Account, AccountId, same_account};
+use crate::model::{Process, Session};
 
 /// How long a message box stays up before it closes itself.
 const MESSAGE_TIMEOUT_SECONDS: u32 = 60;
@@ -81,7 +80,7 @@ impl Wts {
     /// nor the tool's own, and that its id still belongs to the same account.
     fn end_session(&mut self, session: &Session, disconnect: bool) -> Result<Done> {
         let verb = if disconnect { "disconnect" } else { "log off" };
-        let action = format!("{verb} session {} of {}", session.id, session.account().display_name());
+        let action = format!("{verb} session {} of {}", session.id, session.display_name());
         let id: u32 = session.id.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
         })?;
@@ -95,7 +94,7 @@ impl Wts {
         match self.still_owned(id, session) {
             Ok(true) => {}
             Ok(false) => return Ok(Done::AlreadyGone),
-            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => {
+            Err(e) if convert::error_kind(os_code(&e)) == ErrorKind::NotFound => {
                 return Ok(Done::AlreadyGone);
             }
             Err(e) => return Err(win32_error(action, &e)),
@@ -103,7 +102,7 @@ impl Wts {
         let result = if disconnect { self.server.disconnect_session(id) } else { self.server.logoff_session(id) };
         match result {
             Ok(()) => Ok(Done::Requested),
-            Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => Ok(Done::AlreadyGone),
+            Err(e) if convert::error_kind(os_code(&e)) == ErrorKind::NotFound => Ok(Done::AlreadyGone),
             Err(e) => Err(win32_error(action, &e)),
         }
     }
@@ -122,13 +121,13 @@ impl Wts {
 
     /// The SID string of `user` in `domain`, resolved once per account.
     fn account_sid(&mut self, user: &str, domain: Option<&str>) -> io::Result<Option<String>> {
-        let name = wts_convert::qualified_account_name(user, domain);
+        let name = convert::qualified_account_name(user, domain);
         if let Some(known) = self.sids.get(&name) {
             return Ok(known.clone());
         }
         let sid = match self.server.lookup_account_name(&name) {
             Ok(sid) => Some(sid.to_string_sid()?),
-            Err(e) if e.raw_os_error() == Some(wts_convert::win32::ERROR_NONE_MAPPED as i32) => None,
+            Err(e) if e.raw_os_error() == Some(convert::win32::ERROR_NONE_MAPPED as i32) => None,
             Err(e) => return Err(e),
         };
         self.sids.insert(name, sid.clone());
@@ -173,7 +172,7 @@ impl Wts {
             state: self.server.query_connect_state(id).unwrap_or(entry.state),
             ..RawSession::default()
         };
-        if wts_convert::station_skip_reason(id, raw.state).is_some() {
+        if convert::station_skip_reason(id, raw.state).is_some() {
             return Ok(raw);
         }
         raw.user = self.server.query_string(id, WTSUserName)?;
@@ -191,18 +190,16 @@ impl Wts {
 
     /// Whether session `id` still belongs to `session`'s account. Session ids are reused:
     /// after a user logs off, the next logon can get the same id.
-    fn still_owned(&self, id: u32, session: &Session) -> io::Result<bool> {
+    fn still_owned(&mut self, id: u32, session: &Session) -> io::Result<bool> {
         let user = self.server.query_string(id, WTSUserName)?;
-        if user.is_empty() || !crate::userlist::eq_fold(&user, &session.user) {
+        if user.is_empty() {
             return Ok(false);
         }
-        match &session.domain {
-            Some(domain) => {
-                let now = self.server.query_string(id, WTSDomainName)?;
-                Ok(crate::userlist::eq_fold(&now, domain))
-            }
-            None => Ok(true),
-        }
+        let domain = self.server.query_string(id, WTSDomainName)?;
+        let domain = (!domain.is_empty()).then_some(domain);
+        let sid = self.account_sid(&user, domain.as_deref()).ok().flatten();
+        let now = Session { domain, sid, ..Session::new(session.id.clone(), user, session.state) };
+        Ok(same_account(&now, session))
     }
 }
 
@@ -221,6 +218,9 @@ impl Backend for Wts {
             uid_min: None,
             local_domain: self.computer_name.clone(),
             can_disconnect: true,
+            services_session: Some("0".to_string()),
+            // The tool's own session is on this machine only.
+            spares_own_session: !self.is_remote(),
         }
     }
 
@@ -250,10 +250,10 @@ impl Backend for Wts {
             let raw = match self.raw_session(entry) {
                 Ok(raw) => raw,
                 // Ended between the enumeration and the query.
-                Err(e) if wts_convert::error_kind(os_code(&e)) == ErrorKind::NotFound => continue,
+                Err(e) if convert::error_kind(os_code(&e)) == ErrorKind::NotFound => continue,
                 Err(e) => return Err(win32_error(format!("read session {}", entry.id), &e)),
             };
-            let Some(mut session) = wts_convert::to_session(&raw) else {
+            let Some(mut session) = convert::to_session(&raw) else {
                 continue;
             };
             // The SID makes process ownership exact; a lookup that fails leaves names to match.
@@ -265,7 +265,7 @@ impl Backend for Wts {
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
         let raw = self.raw_processes(true).map_err(|e| win32_error("list processes", &e))?;
-        Ok(raw.iter().map(wts_convert::to_process).collect())
+        Ok(raw.iter().map(convert::to_process).collect())
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
@@ -290,18 +290,21 @@ impl Backend for Wts {
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         let action = format!("terminate the processes of {who}");
-        let sid = match &owner.sid {
-            Some(sid) => sid.clone(),
-            None => match self.account_sid(&owner.user, owner.domain.as_deref()) {
+        let sid = match &owner.id {
+            AccountId::Sid(sid) => sid.clone(),
+            AccountId::Uid(_) => {
+                return Err(Error::new(ErrorKind::InvalidInput, action, "a uid names no Windows account"));
+            }
+            AccountId::Name(_) => match self.account_sid(&owner.user, owner.domain.as_deref()) {
                 Ok(Some(sid)) => sid,
                 // No such account: it has no processes.
                 Ok(None) => {
-                    return Ok(Terminated { method: method(self).into(), ..Terminated::default() });
+                    return Ok(Terminated { signalled: 0, method: method(self), remaining: 0, zombies: 0 });
                 }
                 Err(e) => return Err(win32_error(format!("look up the account {who}"), &e)),
             },
         };
-        if wts_convert::is_service_sid(&sid) {
+        if crate::protect::is_service_sid(&sid) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 action,
@@ -310,10 +313,7 @@ impl Backend for Wts {
                 ),
             ));
         }
-        let own_session = self.own_session()?;
-        let mut spare = opts.spare_pids.clone();
-        spare.extend(self.own_pids());
-        let sparing = Sparing { include_services: opts.include_services, spare_pids: &spare, own_session };
+        let sparing = &opts.spare;
 
         let deadline = Instant::now() + opts.timeout;
         let mut terminated = std::collections::BTreeSet::new();
@@ -322,7 +322,7 @@ impl Backend for Wts {
         let mut tried = false;
         loop {
             let procs = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
-            let pids = wts_convert::select_for_termination(&procs, &sid, &sparing);
+            let pids = convert::select_for_termination(&procs, &sid, sparing);
             if pids.is_empty() || (tried && Instant::now() >= deadline) {
                 let remaining = pids.len() as u64;
                 if remaining > 0 {
@@ -332,7 +332,7 @@ impl Backend for Wts {
                 }
                 return Ok(Terminated {
                     signalled: terminated.len() as u64,
-                    method: method(self).into(),
+                    method: method(self),
                     remaining,
                     zombies: 0,
                 });
@@ -343,7 +343,7 @@ impl Backend for Wts {
                         terminated.insert(pid);
                     }
                     // Exited since the listing.
-                    Err(e) if os_code(&e) == wts_convert::win32::ERROR_INVALID_PARAMETER => {}
+                    Err(e) if os_code(&e) == convert::win32::ERROR_INVALID_PARAMETER => {}
                     Err(e) => last_failure = Some((pid, e)),
                 }
             }
@@ -353,7 +353,7 @@ impl Backend for Wts {
     }
 
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
-        let action = format!("send a message to session {} of {}", session.id, session.account().display_name());
+        let action = format!("send a message to session {} of {}", session.id, session.display_name());
         let id: u32 = session.id.parse().map_err(|_| {
             Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
         })?;
@@ -362,8 +362,8 @@ impl Backend for Wts {
 }
 
 /// The termination method, for the report.
-fn method(wts: &Wts) -> &'static str {
-    if wts.is_remote() { "WTSTerminateProcess" } else { "TerminateProcess" }
+fn method(wts: &Wts) -> Method {
+    if wts.is_remote() { Method::WtsTerminateProcess } else { Method::TerminateProcess }
 }
 
 /// The Win32 code of an OS error (0 for an error that has none).
@@ -375,7 +375,7 @@ fn os_code(e: &io::Error) -> u32 {
 fn win32_error(action: impl Into<String>, e: &io::Error) -> Error {
     let mut err = Error::from_io(action, e);
     if e.raw_os_error().is_some() {
-        err.kind = wts_convert::error_kind(os_code(e));
+        err.kind = convert::error_kind(os_code(e));
     }
     err
 }
@@ -403,8 +403,7 @@ mod tests {
         TerminateOptions {
             grace: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
-            include_services: false,
-            spare_pids: Vec::new(),
+            spare: crate::backend::Sparing::default(),
             listed_pids: Vec::new(),
         }
     }
@@ -422,13 +421,8 @@ mod tests {
     #[test]
     fn service_accounts_are_refused() {
         let mut wts = Wts::open(None).unwrap();
-        for sid in wts_convert::SERVICE_SIDS {
-            let owner = Account {
-                user: "SYSTEM".into(),
-                domain: Some("NT AUTHORITY".into()),
-                uid: None,
-                sid: Some(sid.into()),
-            };
+        for (sid, _) in crate::protect::SERVICE_SIDS {
+            let owner = Account { id: AccountId::sid(sid), user: "SYSTEM".into(), domain: Some("NT AUTHORITY".into()) };
             let err = wts.terminate_processes(&owner, &opts()).unwrap_err();
             assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
         }
@@ -437,7 +431,7 @@ mod tests {
     #[test]
     fn an_unknown_account_has_nothing_to_terminate() {
         let mut wts = Wts::open(None).unwrap();
-        let owner = Account { user: "nosuchuser123".into(), domain: None, uid: None, sid: None };
+        let owner = Account::by_name("nosuchuser123", None);
         let done = wts.terminate_processes(&owner, &opts()).unwrap();
         assert_eq!((done.signalled, done.remaining), (0, 0));
     }

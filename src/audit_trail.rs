@@ -1,0 +1,65 @@
+//! The audit trail of a run: opens the platform's system log and writes one record per
+//! action and one for the outcome, with who ran the tool. A failure to write a record
+//! never stops a run; it warns once on stderr.
+//!
+//! The records themselves are `crate::audit`'s (pure); the sinks are the platforms'.
+
+use std::path::Path;
+
+use crate::audit::{AuditRecord, AuditSink, action_record, summary_record};
+use crate::report::{ActionRecord, Report, Stop};
+
+/// The audit trail of a run: every action and the outcome go to the system log, with who
+/// ran the tool.
+pub struct AuditTrail {
+    sink: Option<Box<dyn AuditSink>>,
+    invoker: String,
+    warned: bool,
+}
+
+impl AuditTrail {
+    /// Opens the system log (or, for tests, the syslog socket at `socket`); `enabled`
+    /// false gives a trail that writes nothing (a dry run changes nothing to audit).
+    pub fn open(enabled: bool, socket: Option<&Path>) -> AuditTrail {
+        let sink = if enabled {
+            match crate::platform::open_audit_sink(socket) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    eprintln!("warning: could not open the system log for the audit trail: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        AuditTrail { sink, invoker: crate::platform::invoker(), warned: false }
+    }
+
+    /// Records one action on `host`.
+    pub fn action(&mut self, host: &str, a: &ActionRecord) {
+        let record = action_record(&self.invoker, host, a);
+        self.write(record);
+    }
+
+    /// Records the outcome of a run that acted (or was cancelled while warning); a dry
+    /// run, or a run refused before acting, did nothing to record.
+    pub fn outcome(&mut self, r: &Report) {
+        if r.request.dry_run || matches!(r.stop, Some(Stop::Usage | Stop::Privilege)) {
+            return;
+        }
+        let targets = if r.request.all { "ALL".to_string() } else { r.request.users.join(",") };
+        let record = summary_record(&self.invoker, &targets, &r.summary);
+        self.write(record);
+    }
+
+    fn write(&mut self, record: AuditRecord) {
+        if let Some(sink) = &mut self.sink {
+            if let Err(e) = sink.write(&record) {
+                if !self.warned {
+                    eprintln!("warning: could not write the audit trail to the system log: {e}");
+                    self.warned = true;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The events of a run, as they happen: each becomes one line of the text log
+//! (`crate::text` renders them) and, for actions, one audit record.
+//!
+//! Every field that came from the OS or from the user stays raw here; rendering is the one
+//! place that makes it safe to print.
+
+use crate::plan::TerminateReason;
+use crate::report::{ActionKind, ActionRecord};
+
+/// One line of the text log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// Starting on a host.
+    Host { host: String, backend: String },
+    /// A host where nothing could be done.
+    HostFailed { host: String, error: String },
+    /// Starting on a user.
+    User { requested: String, user: String, sessions: usize, processes: usize, all: bool },
+    /// A named user with no session and no process.
+    NotLoggedOn { requested: String },
+    /// A session the plan leaves alone.
+    Skipped { session_id: String, user: String, reason: String },
+    /// A note from the plan.
+    Note { user: String, note: String },
+    /// A logoff is about to be requested.
+    LoggingOff { user: String, session_id: String, station: Option<String> },
+    /// A disconnection is about to be requested.
+    Disconnecting { user: String, session_id: String },
+    /// A process termination is about to start.
+    Terminating { user: String, reason: TerminateReason, processes: usize },
+    /// An action's result.
+    Action(ActionRecord),
+    /// The warning goes out to this many sessions.
+    Warning { sessions: usize, text: String },
+    /// Verification is waiting.
+    Waiting { timeout_ms: u64 },
+    /// A user verified gone.
+    VerifiedGone { user: String, zombies: u64 },
+    /// A user still present after the timeout.
+    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, uninterruptible: Vec<u32> },
+    /// The grace period started, or a countdown point passed.
+    Countdown { remaining_ms: u64, reminder: bool },
+    /// Ctrl-C or SIGTERM during the grace period.
+    Cancelled,
+    /// What a dry run would do.
+    Would(Would),
+}
+
+/// One line of a dry run's plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Would {
+    /// Warn every planned session, then wait.
+    Warn { text: String, grace_ms: u64 },
+    /// Leave a session alone.
+    Skip { session_id: String, user: String, reason: String },
+    /// A user's sessions and processes.
+    User { user: String, sessions: usize, processes: usize },
+    /// Log off (or disconnect) a session.
+    Act { action: ActionKind, session_id: String, station: Option<String>, user: String },
+    /// Terminate a user's processes.
+    Terminate { user: String, reason: TerminateReason, processes: usize },
+}

@@ -1,0 +1,466 @@
+//! The flags layer: clap's [`Args`] become one validated, plain [`Command`], or a
+//! [`UsageError`] (exit 2, nothing done). Pure: the environment's `LOGOFF_USERS` comes in
+//! as a parameter, and nothing here looks at the machine.
+//!
+//! Not here: whether a backend can do what the flags ask (`--disconnect` on Linux); the run
+//! finds that out when it opens the hosts.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource};
+use logoff_users::duration::parse_duration;
+use logoff_users::report::Request;
+use logoff_users::userlist::{Targets, parse_exclude, parse_targets};
+use logoff_users::{MAX_MESSAGE_CHARS, PlanOptions, RunOptions, SessionFilter, Warning};
+
+const AFTER_HELP: &str = "\
+USERS: comma-separated names or ALL, from the arguments, --users, or LOGOFF_USERS (one of
+them: a list from both the arguments and LOGOFF_USERS is refused).
+Names: user, DOMAIN\\user, user@domain, .\\user; matched exactly, ignoring case.
+
+Exit codes:
+  0  every targeted user is logged off (a user not logged on counts as done)
+  1  some action failed or could not be verified
+  2  bad input or usage, or a protected target refused; nothing was done
+  3  not enough privilege, or this OS is not supported yet; nothing was done
+  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";
+
+/// Output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Source {
+    Auto,
+    Logind,
+    Utmp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProcSource {
+    Auto,
+    Procfs,
+    Bpf,
+}
+
+/// Log users off this machine (or remote RDS hosts): named users, or ALL. Verifies that
+/// their sessions and processes are gone.
+#[derive(Debug, Parser)]
+#[command(name = "logoff-users", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// Users to log off (names or ALL; each argument may be a comma-separated list).
+    #[arg(value_name = "USERS", conflicts_with = "list")]
+    users: Vec<String>,
+
+    /// The user list as one comma-separated value, as an RMM passes it (e.g. '@Users@').
+    #[arg(long = "users", value_name = "LIST", conflicts_with = "list")]
+    users_list: Option<String>,
+
+    /// Users to leave alone, in the same syntax (applies to ALL too).
+    #[arg(long, value_name = "LIST")]
+    exclude: Vec<String>,
+
+    /// List the sessions on the machine and exit.
+    #[arg(long)]
+    list: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+
+    /// Print the plan, change nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// How long to wait until the sessions and processes are gone (90s, 5m, 1h30m).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// The time users get. Without --message: between SIGTERM and SIGKILL (default 5s).
+    /// With --message: between the warning and the logoff (default 5m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    grace: Option<Duration>,
+
+    /// Between SIGTERM and SIGKILL, whatever --grace says (default 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    kill_after: Option<Duration>,
+
+    /// Show this message to every targeted session, wait --grace, then log off. At most
+    /// 255 characters (the Windows limit). Ctrl-C or SIGTERM during the wait cancels.
+    #[arg(long, value_name = "TEXT")]
+    message: Option<String>,
+
+    /// Only sessions with no client attached (Windows disconnected, logind closing).
+    #[arg(long)]
+    disconnected_only: bool,
+
+    /// Only sessions idle for longer than DURATION.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    idle_over: Option<Duration>,
+
+    /// Disconnect the sessions instead of logging them off, keeping the users' work
+    /// (Windows only).
+    #[arg(long)]
+    disconnect: bool,
+
+    /// Allow explicitly named protected accounts (never session 0 or the tool's own session).
+    #[arg(long)]
+    force: bool,
+
+    /// Do not terminate the processes of a named user who has no session.
+    #[arg(long)]
+    no_process_fallback: bool,
+
+    /// Also terminate the user's processes in the services session 0 (Windows).
+    #[arg(long)]
+    include_services: bool,
+
+    /// Remote RDS hosts to act on (Windows), comma-separated.
+    #[arg(long, value_name = "HOST[,HOST...]", value_delimiter = ',')]
+    server: Vec<String>,
+
+    /// Where Linux sessions come from.
+    #[arg(long, value_enum, default_value = "auto")]
+    source: Source,
+
+    /// The utmp file to read (Linux, without logind).
+    #[arg(long, value_name = "PATH")]
+    utmp: Option<PathBuf>,
+
+    /// Where the uids of every process come from (Linux): `bpf` is a read-only BPF task
+    /// iterator, several times faster than reading /proc/PID/status for each process;
+    /// `auto` uses it from a thousand processes on (and /proc where BPF is not allowed);
+    /// `procfs` never loads BPF.
+    #[arg(long, value_enum, default_value = "auto")]
+    process_source: ProcSource,
+
+    /// Act on a fake machine described by a JSON state file (for tests).
+    #[arg(long, value_name = "FILE", hide = true)]
+    fake_state: Option<PathBuf>,
+
+    /// Write the audit trail to this syslog datagram socket instead of /dev/log (for tests).
+    /// With --fake-state, there is no audit trail unless this is given.
+    #[arg(long, value_name = "PATH", hide = true)]
+    audit_socket: Option<PathBuf>,
+}
+
+/// Which hosts to open, and how.
+#[derive(Debug, Clone)]
+pub struct Hosts {
+    /// A fake machine's state file instead of the real one.
+    pub fake_state: Option<PathBuf>,
+    /// Remote servers; empty for this machine.
+    pub servers: Vec<String>,
+    /// How to open the native backend (`server` is filled per host).
+    pub native: NativeOptions,
+}
+
+/// What the audit trail should do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Audit {
+    /// Write one at all (never for a dry run; a fake machine only to a test's socket).
+    pub enabled: bool,
+    /// A test's syslog socket instead of the system log.
+    pub socket: Option<PathBuf>,
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// `--list`: show the sessions.
+    List { format: Format, hosts: Hosts },
+    /// Log users off.
+    Logoff { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: Audit },
+}
+
+/// Bad input: exit 2, nothing done. `request` is what was understood of it, for the JSON
+/// document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// What is wrong, and how to fix it.
+    pub message: String,
+    /// What was asked for, as far as it could be read.
+    pub request: Request,
+    /// The format to report it in.
+    pub format: Format,
+}
+
+fn hosts(args: &Args) -> Hosts {
+    let native = NativeOptions {
+        source: match args.source {
+            Source::Auto => SessionSource::Auto,
+            Source::Logind => SessionSource::Logind,
+            Source::Utmp => SessionSource::Utmp,
+        },
+        utmp_path: args.utmp.clone(),
+        server: None,
+        processes: match args.process_source {
+            ProcSource::Auto => ProcessSource::Auto,
+            ProcSource::Procfs => ProcessSource::Procfs,
+            ProcSource::Bpf => ProcessSource::TaskIter,
+        },
+    };
+    let servers = args.server.iter().map(|s| s.trim().to_string()).collect();
+    Hosts { fake_state: args.fake_state.clone(), servers, native }
+}
+
+/// The user lists: the arguments and `--users`, or `LOGOFF_USERS`, never both.
+fn user_lists(args: &Args, env_users: Option<String>) -> Result<Vec<String>, String> {
+    let mut lists = args.users.clone();
+    lists.extend(args.users_list.clone());
+    match env_users {
+        Some(env) if !lists.is_empty() => Err(format!(
+            "two user lists were given: {:?} in the arguments and {env:?} in LOGOFF_USERS; \
+             give the list one way only (unset LOGOFF_USERS, or drop the names from the arguments)",
+            lists.join(",")
+        )),
+        Some(env) => Ok(vec![env]),
+        None => Ok(lists),
+    }
+}
+
+/// The warning and its grace period, when `--message` is given.
+fn warning(args: &Args) -> Result<Option<Warning>, String> {
+    let Some(text) = &args.message else { return Ok(None) };
+    if text.trim().is_empty() {
+        return Err("--message must not be empty".to_string());
+    }
+    let n = text.chars().count();
+    if n > MAX_MESSAGE_CHARS {
+        return Err(format!(
+            "--message is {n} characters; at most {MAX_MESSAGE_CHARS} can be shown (the Windows limit): shorten it"
+        ));
+    }
+    let grace = args.grace.unwrap_or(Duration::from_secs(300));
+    Ok(Some(Warning { text: text.clone(), grace }))
+}
+
+/// Turns the parsed arguments into what to do. `env_users` is `LOGOFF_USERS`.
+///
+/// # Errors
+///
+/// A [`UsageError`] for two user lists, a list or exclude list that does not parse, and an
+/// empty or too long `--message`.
+pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageError> {
+    let hosts = hosts(&args);
+    if args.list {
+        return Ok(Command::List { format: args.format, hosts });
+    }
+    let mut request = Request {
+        all: false,
+        users: Vec::new(),
+        exclude: Vec::new(),
+        dry_run: args.dry_run,
+        timeout_ms: args.timeout.as_millis() as u64,
+    };
+    let format = args.format;
+    let fail = |message: String, request: &Request| UsageError { message, request: request.clone(), format };
+    let lists = user_lists(&args, env_users).map_err(|m| fail(m, &request))?;
+    let targets = parse_targets(&lists).map_err(|e| fail(e.message, &request))?;
+    let exclude = parse_exclude(&args.exclude).map_err(|e| fail(e.message, &request))?;
+    request.all = targets == Targets::All;
+    if let Targets::Users(names) = &targets {
+        request.users = names.iter().map(ToString::to_string).collect();
+    }
+    request.exclude = exclude.iter().map(ToString::to_string).collect();
+    let warning = warning(&args).map_err(|m| fail(m, &request))?;
+    let kill_after = args.kill_after.or(if args.message.is_none() { args.grace } else { None });
+    let run = RunOptions {
+        targets,
+        exclude,
+        plan: PlanOptions {
+            force: args.force,
+            process_fallback: !args.no_process_fallback,
+            include_services: args.include_services,
+            filter: SessionFilter {
+                disconnected_only: args.disconnected_only,
+                idle_over: args.idle_over.map(|d| d.as_secs()),
+            },
+            disconnect: args.disconnect,
+        },
+        dry_run: args.dry_run,
+        timeout: args.timeout,
+        kill_after: kill_after.unwrap_or(Duration::from_secs(5)),
+        warning,
+    };
+    let audit = Audit {
+        enabled: !args.dry_run && (args.fake_state.is_none() || args.audit_socket.is_some()),
+        socket: args.audit_socket,
+    };
+    Ok(Command::Logoff { run: Box::new(run), format, hosts, audit })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logoff_users::userlist::{DomainSpec, UserName};
+
+    fn parse(argv: &[&str], env: Option<&str>) -> Result<Command, UsageError> {
+        let args = Args::try_parse_from(std::iter::once("logoff-users").chain(argv.iter().copied())).unwrap();
+        command(args, env.map(str::to_string))
+    }
+
+    fn run_of(argv: &[&str], env: Option<&str>) -> RunOptions {
+        match parse(argv, env) {
+            Ok(Command::Logoff { run, .. }) => *run,
+            other => panic!("{argv:?}: {other:?}"),
+        }
+    }
+
+    fn error_of(argv: &[&str], env: Option<&str>) -> String {
+        match parse(argv, env) {
+            Err(e) => e.message,
+            Ok(c) => panic!("{argv:?} was accepted: {c:?}"),
+        }
+    }
+
+    fn names(list: &[&str]) -> Targets {
+        Targets::Users(list.iter().map(|n| UserName { name: n.to_string(), domain: DomainSpec::Any }).collect())
+    }
+
+    #[test]
+    fn where_the_user_list_comes_from() {
+        let table: &[(&[&str], Option<&str>, Targets)] = &[
+            (&["alice"], None, names(&["alice"])),
+            (&["alice,bob"], None, names(&["alice", "bob"])),
+            (&["alice", "bob"], None, names(&["alice", "bob"])),
+            (&["--users", "alice, bob"], None, names(&["alice", "bob"])),
+            (&["alice", "--users", "bob"], None, names(&["alice", "bob"])),
+            (&[], Some("alice"), names(&["alice"])),
+            (&[], Some("ALL"), Targets::All),
+            (&["all"], None, Targets::All),
+        ];
+        for (argv, env, want) in table {
+            assert_eq!(run_of(argv, *env).targets, *want, "{argv:?} {env:?}");
+        }
+    }
+
+    #[test]
+    fn two_user_lists_are_refused() {
+        for (argv, env) in
+            [(&["bob"][..], "alice"), (&["--users", "bob"][..], "ALL"), (&["tonight"][..], ""), (&["ALL"][..], "ALL")]
+        {
+            let e = error_of(argv, Some(env));
+            assert!(e.starts_with("two user lists were given"), "{argv:?} {env:?}: {e}");
+            assert!(e.contains("LOGOFF_USERS"), "{e}");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_a_usage_error() {
+        let table: &[(&[&str], Option<&str>, &str)] = &[
+            (&[], None, "no users given"),
+            (&[], Some(""), "no users given"),
+            (&[" , ,"], None, "nothing but blanks"),
+            (&["@Users@"], None, "RMM did not fill in the parameter"),
+            (&[], Some("@Users@"), "RMM did not fill in the parameter"),
+            (&["ALL,bob"], None, "ALL cannot be mixed"),
+            (&["a\\b\\c"], None, "malformed user name"),
+            (&["ALL", "--exclude", "ALL"], None, "--exclude cannot be ALL"),
+            (&["ALL", "--exclude", "x@"], None, "malformed user name"),
+            (&["bob", "--message", "  "], None, "--message must not be empty"),
+        ];
+        for (argv, env, want) in table {
+            let e = error_of(argv, *env);
+            assert!(e.contains(want), "{argv:?} {env:?}: {e}");
+        }
+        let long = "x".repeat(256);
+        assert!(error_of(&["bob", "--message", &long], None).contains("--message is 256 characters; at most 255"));
+        assert!(parse(&["bob", "--message", &"x".repeat(255)], None).is_ok());
+    }
+
+    #[test]
+    fn a_usage_error_keeps_what_was_understood() {
+        let e = parse(&["bob", "--exclude", "carol", "--message", "", "--format", "json"], None).unwrap_err();
+        assert_eq!(e.request.users, ["bob"]);
+        assert_eq!(e.request.exclude, ["carol"]);
+        assert_eq!(e.format, Format::Json);
+    }
+
+    #[test]
+    fn defaults() {
+        let r = run_of(&["bob"], None);
+        assert_eq!(r.timeout, Duration::from_secs(30));
+        assert_eq!(r.kill_after, Duration::from_secs(5));
+        assert_eq!(r.warning, None);
+        assert!(!r.dry_run);
+        assert_eq!(r.plan, PlanOptions::default());
+        assert!(r.exclude.is_empty());
+    }
+
+    #[test]
+    fn grace_means_kill_after_without_a_message_and_the_warning_wait_with_one() {
+        let table: &[(&[&str], u64, Option<u64>)] = &[
+            (&["bob", "--grace", "9s"], 9, None),
+            (&["bob", "--grace", "9s", "--kill-after", "2s"], 2, None),
+            (&["bob", "--message", "hi"], 5, Some(300)),
+            (&["bob", "--message", "hi", "--grace", "1m"], 5, Some(60)),
+            (&["bob", "--message", "hi", "--grace", "1m", "--kill-after", "1s"], 1, Some(60)),
+        ];
+        for (argv, kill_after, grace) in table {
+            let r = run_of(argv, None);
+            assert_eq!(r.kill_after, Duration::from_secs(*kill_after), "{argv:?}");
+            assert_eq!(r.warning.map(|w| w.grace.as_secs()), *grace, "{argv:?}");
+        }
+    }
+
+    #[test]
+    fn plan_flags() {
+        let r = run_of(
+            &[
+                "bob",
+                "--force",
+                "--no-process-fallback",
+                "--include-services",
+                "--disconnected-only",
+                "--idle-over",
+                "1h",
+                "--disconnect",
+            ],
+            None,
+        );
+        let want = PlanOptions {
+            force: true,
+            process_fallback: false,
+            include_services: true,
+            filter: SessionFilter { disconnected_only: true, idle_over: Some(3600) },
+            disconnect: true,
+        };
+        assert_eq!(r.plan, want);
+    }
+
+    #[test]
+    fn the_audit_trail_is_off_for_dry_runs_and_fake_machines_without_a_socket() {
+        let audit = |argv: &[&str]| match parse(argv, None) {
+            Ok(Command::Logoff { audit, .. }) => audit,
+            other => panic!("{other:?}"),
+        };
+        assert!(audit(&["bob"]).enabled);
+        assert!(!audit(&["bob", "--dry-run"]).enabled);
+        assert!(!audit(&["bob", "--fake-state", "s.json"]).enabled);
+        let to_socket = audit(&["bob", "--fake-state", "s.json", "--audit-socket", "/tmp/log"]);
+        assert!(to_socket.enabled);
+        assert_eq!(to_socket.socket.as_deref(), Some(std::path::Path::new("/tmp/log")));
+    }
+
+    #[test]
+    fn list_and_hosts() {
+        match parse(&["--list", "--format", "json", "--server", "rds1, rds2", "--source", "utmp"], Some("ignored")) {
+            Ok(Command::List { format, hosts }) => {
+                assert_eq!(format, Format::Json);
+                assert_eq!(hosts.servers, ["rds1", "rds2"]);
+                assert_eq!(hosts.native.source, SessionSource::Utmp);
+            }
+            other => panic!("{other:?}"),
+        }
+        // --list and names conflict (clap says so, exit 2).
+        let e = Args::try_parse_from(["logoff-users", "--list", "bob"]).unwrap_err();
+        assert!(e.use_stderr());
+    }
+}

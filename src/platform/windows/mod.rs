@@ -1,0 +1,23 @@
+//! Windows: sessions and processes through the WTS API, the Event Log for the audit
+//! trail, and the invoker from the process token.
+//!
+//! - `convert`: what the WTS API reports → the model; pure, compiled and tested on every OS;
+//! - `wts`: every `unsafe` Windows call, with RAII guards for OS-allocated buffers;
+//! - `backend`: the `Wts` backend, which strings them together;
+//! - `eventlog`: the audit sink.
+
+// Elsewhere than on Windows only its tests use it.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) mod convert;
+
+#[cfg(windows)]
+mod backend;
+#[cfg(windows)]
+mod eventlog;
+#[cfg(windows)]
+pub(crate) mod wts;
+
+#[cfg(windows)]
+pub(super) use backend::open as open_backend;
+#[cfg(windows)]
+pub(super) use eventlog::{invoker, open as open_audit_sink};

@@ -1,0 +1,68 @@
+//! The snapshot phase: what a backend lists of a machine before anything is done, and the
+//! [`Identities`] learned from it, once, for the rest of the run.
+//!
+//! Not here: deciding anything about what was listed (that is the planner's job).
+
+use crate::backend::{Backend, Policy, Sparing};
+use crate::error::Result;
+use crate::identity::{Account, Identities};
+use crate::model::{Process, Session};
+
+/// What a backend listed: the input of the planner.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// The user sessions.
+    pub sessions: Vec<Session>,
+    /// The processes.
+    pub processes: Vec<Process>,
+    /// The session the tool runs in.
+    pub current_session: Option<String>,
+    /// The tool's pid and its ancestors.
+    pub own_pids: Vec<u32>,
+    /// The platform's rules.
+    pub policy: Policy,
+    identities: Identities,
+}
+
+impl Snapshot {
+    /// A snapshot of these listings; learns their identities.
+    pub fn new(
+        sessions: Vec<Session>,
+        processes: Vec<Process>,
+        current_session: Option<String>,
+        own_pids: Vec<u32>,
+        policy: Policy,
+    ) -> Snapshot {
+        let identities = Identities::learn(&sessions, &processes);
+        Snapshot { sessions, processes, current_session, own_pids, policy, identities }
+    }
+
+    /// Lists what the planner needs from a backend: sessions, processes, the tool's own
+    /// session and pids, and the platform's rules.
+    ///
+    /// # Errors
+    ///
+    /// Fails when sessions or processes cannot be listed. Not knowing the tool's own session
+    /// is no reason to stop: the own pids still protect it.
+    pub fn take(backend: &mut dyn Backend) -> Result<Snapshot> {
+        let sessions = backend.list_sessions()?;
+        let processes = backend.list_processes()?;
+        let current = backend.current_session().unwrap_or(None);
+        Ok(Snapshot::new(sessions, processes, current, backend.own_pids(), backend.policy()))
+    }
+
+    /// Who is who in this snapshot.
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+
+    /// The account a session belongs to.
+    pub fn account_of(&self, s: &Session) -> Account {
+        self.identities.session_account(s)
+    }
+
+    /// What a termination on this machine leaves alone.
+    pub fn sparing(&self, include_services: bool) -> Sparing {
+        Sparing::of_run(&self.policy, &self.own_pids, self.current_session.as_deref(), include_services)
+    }
+}

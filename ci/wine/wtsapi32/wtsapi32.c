@@ -261,39 +261,43 @@ static LONGLONG now_filetime(void)
     return ((LONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime;
 }
 
-/* Reads an environment variable as a Windows path. A Unix absolute path ("/tmp/x") is taken
- * as the same path on drive Z:, which a fresh WINEPREFIX maps to "/". */
+/* A path from the environment or the state as a Windows path: a Unix absolute path
+ * ("/tmp/x") is taken as the same path on drive Z:, which a fresh WINEPREFIX maps to "/". */
+static WCHAR *windows_path(const WCHAR *p)
+{
+    size_t n = wide_len(p);
+    WCHAR *out;
+    if (!p) {
+        return NULL;
+    }
+    out = HeapAlloc(g_heap, 0, (n + 3) * sizeof(WCHAR));
+    if (!out) {
+        return NULL;
+    }
+    if (p[0] != '/') {
+        lstrcpyW(out, p);
+        return out;
+    }
+    out[0] = 'Z';
+    out[1] = ':';
+    for (size_t i = 0; i <= n; i++) {
+        out[2 + i] = p[i] == '/' ? '\\' : p[i];
+    }
+    return out;
+}
+
 static WCHAR *env_path(const WCHAR *name)
 {
     DWORD n = GetEnvironmentVariableW(name, NULL, 0);
-    WCHAR *raw, *out;
+    WCHAR *raw;
     if (n == 0) {
         return NULL;
     }
     raw = HeapAlloc(g_heap, 0, (n + 1) * sizeof(WCHAR));
-    out = HeapAlloc(g_heap, 0, (n + 3) * sizeof(WCHAR));
-    if (!raw || !out || GetEnvironmentVariableW(name, raw, n) == 0) {
+    if (!raw || GetEnvironmentVariableW(name, raw, n) == 0) {
         return NULL;
     }
-    if (raw[0] != '/') {
-        return raw;
-    }
-    out[0] = 'Z';
-    out[1] = ':';
-    lstrcpyW(out + 2, raw);
-    return out;
-}
-
-static WCHAR *unix_to_windows_path(WCHAR *p)
-{
-    if (p && p[0] == 'Z' && p[1] == ':') {
-        for (WCHAR *c = p; *c; c++) {
-            if (*c == '/') {
-                *c = '\\';
-            }
-        }
-    }
-    return p;
+    return windows_path(raw);
 }
 
 static void log_write(sbuf *b)
@@ -302,7 +306,7 @@ static void log_write(sbuf *b)
     if (!g_log_tried) {
         WCHAR *path;
         g_log_tried = TRUE;
-        path = unix_to_windows_path(env_path(L"WTS_STANDIN_LOG"));
+        path = env_path(L"WTS_STANDIN_LOG");
         if (path) {
             g_log = CreateFileW(path, FILE_APPEND_DATA, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
                                 OPEN_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
@@ -328,7 +332,7 @@ static void rec_end(sbuf *b)
     sbuf line = {NULL, 0, 0};
     sb_str(&line, "{\"seq\":");
     sb_u64(&line, ++g_seq);
-    f_u(&line, "pid", GetCurrentProcessId());
+    f_u(&line, "caller_pid", GetCurrentProcessId()); /* "pid" is a call argument */
     f_u(&line, "t_ms", now_ms());
     if (b->p) {
         sb_raw(&line, b->p, b->len);
@@ -738,7 +742,7 @@ static void load_session(reader *r, session *s, LONGLONG load_ft)
 
 static DWORD read_pid_file(reader *r, WCHAR *path)
 {
-    HANDLE f = CreateFileW(unix_to_windows_path(path), GENERIC_READ,
+    HANDLE f = CreateFileW(windows_path(path), GENERIC_READ,
                            FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
                            OPEN_EXISTING, 0, NULL);
     char text[32];
@@ -984,7 +988,7 @@ static BOOL ensure_state(void)
         return g_state_ok;
     }
     g_state_tried = TRUE;
-    path = unix_to_windows_path(env_path(L"WTS_STANDIN_STATE"));
+    path = env_path(L"WTS_STANDIN_STATE");
     if (!path) {
         state_fail(&r, "WTS_STANDIN_STATE is not set", NULL);
         return FALSE;
@@ -1992,8 +1996,8 @@ static WINBOOL end_or_disconnect(const char *fn, HANDLE hServer, DWORD SessionId
         f_u(&b, "delay_ms", delay);
         if (bWait) {
             /* "If bWait is TRUE, the function returns when the session is logged off." */
-            ULONGLONG now = now_ms();
-            if (se->logoff_due > now) {
+            /* Sleep can end a tick early by GetTickCount64's clock: loop until due. */
+            for (ULONGLONG now = now_ms(); now < se->logoff_due; now = now_ms()) {
                 sleep_unlocked((DWORD)(se->logoff_due - now));
             }
             advance(t.srv);
@@ -2005,8 +2009,7 @@ static WINBOOL end_or_disconnect(const char *fn, HANDLE hServer, DWORD SessionId
         }
         f_u(&b, "delay_ms", delay);
         if (bWait) {
-            ULONGLONG now = now_ms();
-            if (se->disconnect_due > now) {
+            for (ULONGLONG now = now_ms(); now < se->disconnect_due; now = now_ms()) {
                 sleep_unlocked((DWORD)(se->disconnect_due - now));
             }
             advance(t.srv);

@@ -1470,7 +1470,8 @@ static HANDLE open_server(const char *fn, const WCHAR *name)
         finish(&b, NULL, FALSE, srv->unreachable_error);
         return NULL;
     }
-    he = HeapAlloc(g_heap, HEAP_ZERO_MEMORY, sizeof *he);
+    /* Not from g_heap: a handle must never share an address with a freed block. */
+    he = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof *he);
     if (he && g_handle_count == g_handle_cap) {
         size_t cap = g_handle_cap ? g_handle_cap * 2 : 16;
         server_handle **n = HeapAlloc(g_heap, 0, cap * sizeof *n);

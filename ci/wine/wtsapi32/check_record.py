@@ -86,6 +86,9 @@ def main():
     check("logoff_event_ends_processes",
           len(ev) == 1 and c in ev[0]["ended_pids"] and 40001 in ev[0]["ended_pids"], repr(ev))
     check("exit_event", len(find("event", event="process_exited", pid=b)) == 1, "no event for B")
+    ev8 = find("event", event="session_logged_off", session=8)
+    check("survives_logoff_not_ended", len(ev8) == 1 and 40003 not in ev8[0]["ended_pids"],
+          repr(ev8))
 
     term_a = find("WTSTerminateProcess", pid=a)
     check("terminate_real_recorded",

@@ -40,7 +40,8 @@ def main():
             {"id": 5, "station": "RDP-Tcp#4", "user": "erin", "domain": "CORP",
              "state": "WTSActive", "protocol": 2, "logoff_error": 5},
             {"id": 6, "station": "RDP-Tcp#5", "user": "frank", "domain": "CORP",
-             "state": "WTSActive", "protocol": 2, "disconnect_delay_ms": 300},
+             "state": "WTSActive", "protocol": 2, "disconnect_delay_ms": 300,
+             "message_delay_ms": 5000},
             {"id": 7, "station": "RDP-Tcp#6", "user": HOSTILE, "domain": "CORP",
              "state": "WTSDisconnected", "protocol": 2, "client_address": "fe80::1"},
             {"id": 8, "station": "RDP-Tcp#7", "user": "gina", "domain": "CORP",
@@ -52,6 +53,8 @@ def main():
             {"pid_file": pid("C"), "session": 3, "sid": CAROL},
             {"pid": 40001, "session": 3, "sid": CAROL, "name": "carol-app.exe"},
             {"pid": 40002, "session": 0, "sid": SYSTEM, "name": "services.exe"},
+            {"pid": 40003, "session": 8, "sid": "S-1-5-21-1000-2000-3000-1008",
+             "name": "leftover.exe", "survives_logoff": True},
         ],
     }
     remote_sessions = [
@@ -71,8 +74,17 @@ def main():
                     {"pid": 50002, "session": 2, "sid": BOB, "name": "excel.exe",
                      "reuse": {"from_enum": 3, "session": 0, "sid": SYSTEM,
                                "name": "svchost.exe"}},
-                    {"pid": 50003, "session": 1, "sid": ALICE, "name": "word.exe"},
+                    {"pid": 50003, "session": 1, "sid": ALICE, "name": "word.exe",
+                     "terminate_error": 5},
                 ],
+            },
+            "rdsh-deny": {
+                "caller_is_admin": False,
+                "caller": {"user": "bob", "domain": "CORP", "sid": BOB},
+                "non_admin_processes": "deny",
+                "session_not_found_error": 2,
+                "sessions": remote_sessions,
+                "processes": [{"pid": 70001, "session": 2, "sid": BOB, "name": "excel.exe"}],
             },
             "rdsh-user": {
                 "caller_is_admin": False,

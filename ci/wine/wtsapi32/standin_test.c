@@ -417,6 +417,8 @@ static void logoff_checks(sleeper *c)
           took);
     o = after(WTSQuerySessionInformationW(NULL, 8, WTSUserName, &buf, &bytes));
     EXPECT_FAIL("logoff_wait_gone_on_return", o, 7022);
+    check("survives_logoff_stays_listed", process_listed(NULL, 40003),
+          "a survives_logoff process outlives its session", 0, 0);
 
     o = after(WTSLogoffSession(NULL, 4, FALSE));
     Sleep(100);
@@ -513,6 +515,18 @@ static void remote_checks(void)
     o = after(WTSLogoffSession(h, 2, FALSE));
     check("nonadmin_logoff_own", o.ok, "own session", o.ok, o.error);
     check("admin_probe_nonadmin", probe_admin(h) == 0, "no LocalSystem process visible", 0, 0);
+    WTSCloseServer(h);
+
+    /* rdsh-deny: process enumeration refused outright, and error 2 for unknown sessions. */
+    h = WTSOpenServerW(L"rdsh-deny");
+    {
+        PWTS_PROCESS_INFOW p;
+        o = after(WTSEnumerateProcessesW(h, 0, 1, &p, &n));
+        EXPECT_FAIL("nonadmin_processes_deny", o, ERROR_ACCESS_DENIED);
+    }
+    check("admin_probe_deny", probe_admin(h) == 0, "access denied reads as not admin", 0, 0);
+    o = after(WTSQuerySessionInformationW(h, 9, WTSUserName, &buf, &bytes));
+    EXPECT_FAIL("session_not_found_error_2", o, ERROR_FILE_NOT_FOUND);
     WTSCloseServer(h);
 }
 
@@ -626,6 +640,8 @@ static void reuse_checks(void)
     }
     o = after(WTSTerminateProcess(h, 50002, 1));
     check("pid_reuse_terminate_recorded", o.ok, "TRUE (the record says reused)", o.ok, o.error);
+    o = after(WTSTerminateProcess(h, 50003, 1));
+    EXPECT_FAIL("terminate_error", o, ERROR_ACCESS_DENIED);
     check("admin_probe_admin", probe_admin(h) == 1, "LocalSystem process visible", 0, 0);
     /* WTS_CURRENT_SESSION on a remote server: documented as inconsistent, flagged. */
     o = after(WTSQuerySessionInformationW(h, WTS_CURRENT_SESSION, WTSSessionId, &buf, &bytes));
@@ -657,6 +673,11 @@ static void message_checks(void)
           "the user's answer after message_delay_ms", resp, took);
     o = after(WTSSendMessageW(NULL, 77, title, 12, message, 44, MB_OK, 0, &resp, FALSE));
     EXPECT_FAIL("message_unknown_session", o, 7022);
+    t0 = GetTickCount();
+    o = after(WTSSendMessageW(NULL, 6, title, 12, message, 44, MB_OK, 1, &resp, TRUE));
+    took = GetTickCount() - t0;
+    check("message_timeout", o.ok && resp == IDTIMEOUT && took >= 900 && took < 4000,
+          "IDTIMEOUT after the 1 s timeout", resp, took);
 }
 
 static void ownership_checks(void)

@@ -400,7 +400,7 @@ static void logoff_checks(sleeper *c)
     check("logoff_delay_returns_at_once", o.ok && took < 400, "TRUE without waiting", o.ok, took);
     check("logoff_delay_still_listed", session_listed(NULL, 3) && process_listed(NULL, 40001),
           "session 3 and its process remain until the delay is over", 0, 0);
-    Sleep(1100);
+    Sleep(1800);
     check("logoff_delay_gone", !session_listed(NULL, 3) && !process_listed(NULL, 40001) &&
                                    !process_listed(NULL, c->pid),
           "session 3 and its processes gone after the delay", 0, 0);
@@ -437,7 +437,7 @@ static void logoff_checks(sleeper *c)
     o = after(WTSDisconnectSession(NULL, 6, FALSE));
     check("disconnect_delay_pending", o.ok && query_state(NULL, 6) == WTSActive,
           "TRUE, still active before the delay", o.ok, query_state(NULL, 6));
-    Sleep(450);
+    Sleep(1000);
     {
         WTSINFOEX_LEVEL1_W ex;
         BOOL have = query_infoex(NULL, 6, &ex);

@@ -22,6 +22,7 @@ if [ "$(id -u)" -eq 0 ]; then
   have killall || need_pkgs+=(psmisc)
   have pkill || need_pkgs+=(procps)
   have setpriv || need_pkgs+=(util-linux)
+  have strace || need_pkgs+=(strace)
   have useradd || need_pkgs+=(passwd)
   have python3 || need_pkgs+=(python3)
   if [ "${#need_pkgs[@]}" -gt 0 ]; then

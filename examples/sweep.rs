@@ -83,6 +83,53 @@ storm
         ProcFs::new("/proc").owned_by(uid).expect("scan /proc").iter().filter(|(_, st)| !st.is_dead()).count()
     }
 
+    /// `gone UID[,UID...] -- COMMAND ARGS...`: starts the command and, while it runs and
+    /// after, polls until none of the uids has a live process (a `stat` scan of /proc every
+    /// 2 ms, confirmed by a `status` scan); prints `ms=` from the command's start to that
+    /// moment, `exit_ms=` to the command's exit, and its exit code.
+    // The child is reaped in the loop (try_wait), or killed and reaped before exiting.
+    #[allow(clippy::zombie_processes)]
+    fn gone(args: &[String]) {
+        let Some(split) = args.iter().position(|a| a == "--") else {
+            eprintln!("usage: sweep gone UID[,UID...] -- COMMAND ARGS...");
+            std::process::exit(2)
+        };
+        let uids: Vec<u32> = args[0].split(',').map(|u| u.parse().expect("a uid")).collect();
+        let command = &args[split + 1..];
+        let procfs = ProcFs::new("/proc");
+        let none_left = || {
+            procfs.owned_dirs_any(&uids).expect("scan /proc").is_empty()
+                && procfs.owned_by_any(&uids).expect("scan /proc").iter().all(|(_, st)| st.is_dead())
+        };
+        let t = Instant::now();
+        let mut child = Command::new(&command[0])
+            .args(&command[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start");
+        let (mut gone_at, mut exit) = (None, None);
+        while gone_at.is_none() || exit.is_none() {
+            if exit.is_none() {
+                if let Some(status) = child.try_wait().expect("wait") {
+                    exit = Some((t.elapsed(), status.code().unwrap_or(-1)));
+                }
+            }
+            if gone_at.is_none() && none_left() {
+                gone_at = Some(t.elapsed());
+            }
+            if t.elapsed() > Duration::from_secs(120) {
+                eprintln!("sweep: processes of {uids:?} still there after 120 s, or the command still runs");
+                let _ = child.kill();
+                let _ = child.wait();
+                std::process::exit(1);
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let (gone_at, (exit_at, code)) = (gone_at.unwrap(), exit.unwrap());
+        println!("ms={:.1} exit_ms={:.1} exit={code}", gone_at.as_secs_f64() * 1e3, exit_at.as_secs_f64() * 1e3);
+    }
+
     pub fn main() {
         let args: Vec<String> = std::env::args().skip(1).collect();
         match args.first().map(String::as_str) {
@@ -135,6 +182,7 @@ storm
                 }
             }
             Some("count") => println!("{}", live(arg(&args, 1, "uid") as u32)),
+            Some("gone") => gone(&args[1..]),
             Some("list") => {
                 let runs = args.get(1).map_or(5, |_| arg(&args, 1, "runs"));
                 // What one run of the tool pays: open the backend (which loads the task
@@ -204,7 +252,7 @@ storm
             }
             Some("storm") => storm(arg(&args, 1, "uid") as u32),
             _ => {
-                eprintln!("usage: sweep kill|wait|count|list|spawn|storm ...");
+                eprintln!("usage: sweep kill|wait|count|gone|list|spawn|storm ...");
                 std::process::exit(2);
             }
         }

@@ -30,6 +30,8 @@ pub enum Event {
     Terminating { user: String, reason: TerminateReason, processes: usize },
     /// An action's result.
     Action(ActionRecord),
+    /// Something an earlier run left behind, repaired before acting (a frozen cgroup).
+    Repaired(String),
     /// The warning goes out to this many sessions.
     Warning { sessions: usize, text: String },
     /// Verification is waiting.

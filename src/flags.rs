@@ -133,11 +133,11 @@ pub struct Args {
     #[arg(long, value_name = "PATH")]
     utmp: Option<PathBuf>,
 
-    /// Where the uids of every process come from (Linux): `bpf` is a read-only BPF task
-    /// iterator, several times faster than reading /proc/PID/status for each process;
-    /// `auto` uses it from a thousand processes on (and /proc where BPF is not allowed);
-    /// `procfs` never loads BPF.
-    #[arg(long, value_enum, default_value = "auto")]
+    /// Where the uids of every process come from (Linux): `procfs` (the default) reads
+    /// /proc/PID/status and never loads BPF; `bpf` loads a read-only BPF task iterator,
+    /// several times faster with many thousands of processes, which security tools may
+    /// alert on; `auto` uses it from a thousand processes on.
+    #[arg(long, value_enum, default_value = "procfs")]
     process_source: ProcSource,
 
     /// Act on a fake machine described by a JSON state file (for tests).
@@ -447,6 +447,17 @@ mod tests {
         let to_socket = audit(&["bob", "--fake-state", "s.json", "--audit-socket", "/tmp/log"]);
         assert!(to_socket.enabled);
         assert_eq!(to_socket.socket.as_deref(), Some(std::path::Path::new("/tmp/log")));
+    }
+
+    #[test]
+    fn proc_is_the_default_process_source_and_bpf_an_opt_in() {
+        let source = |argv: &[&str]| match parse(argv, None) {
+            Ok(Command::Logoff { hosts, .. }) => hosts.native.processes,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(source(&["bob"]), ProcessSource::Procfs);
+        assert_eq!(source(&["bob", "--process-source", "bpf"]), ProcessSource::TaskIter);
+        assert_eq!(source(&["bob", "--process-source", "auto"]), ProcessSource::Auto);
     }
 
     #[test]

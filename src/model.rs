@@ -191,9 +191,6 @@ pub struct Process {
     /// The executable name.
     #[serde(default)]
     pub name: String,
-    /// Start time, in seconds since the Unix epoch.
-    #[serde(default)]
-    pub start_time: Option<i64>,
     /// A zombie: dead, waiting to be reaped. It counts as gone.
     #[serde(default)]
     pub zombie: bool,
@@ -250,7 +247,6 @@ impl Process {
             sid: None,
             session_id: None,
             name: name.into(),
-            start_time: None,
             zombie: false,
             uninterruptible: false,
         }

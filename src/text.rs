@@ -43,6 +43,7 @@ impl fmt::Display for Event {
                 write!(f, "user {user}: {why} processes ({processes} listed)")
             }
             Event::Action(a) => action_line(f, a),
+            Event::Repaired(what) => write!(f, "repaired: {what}"),
             Event::Warning { sessions, text } => write!(f, "warning {sessions} session(s): {text:?}"),
             Event::Waiting { timeout_ms } => {
                 write!(f, "verifying: waiting up to {} for sessions and processes to go", ms(*timeout_ms))

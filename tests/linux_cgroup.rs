@@ -1,8 +1,8 @@
-//! Real-system tests (root, cgroup v2): the sweep kills the uid's cgroup slice
-//! (`user.slice/user-UID.slice`, which these tests create themselves on the host's cgroup2
-//! mount, since the host has no systemd) only when, frozen, it holds nothing but processes
-//! the sweep would end anyway; it never kills a root process in it, never freezes the tool
-//! itself, and always leaves the slice thawed.
+//! Real-system tests (root, cgroup v2), on a uid's slice (`user.slice/user-UID.slice`,
+//! which these tests create themselves on the host's cgroup2 mount, since the host has no
+//! systemd): the sweep ends the user's processes in it without ever freezing it or writing
+//! `cgroup.kill`; it never touches a root process in it; and a slice that an earlier run
+//! left frozen is thawed, and said so, before the user is logged off.
 
 #![cfg(target_os = "linux")]
 
@@ -35,19 +35,12 @@ impl TestSlice {
         let slice = user_slice.join(format!("user-{uid}.slice"));
         let leaf = slice.join("lu-test.scope");
         std::fs::create_dir_all(&leaf).unwrap();
-        assert!(slice.join("cgroup.kill").exists() && slice.join("cgroup.freeze").exists());
+        assert!(slice.join("cgroup.freeze").exists());
         TestSlice { user_slice, slice, leaf, mount }
     }
 
     fn add(&self, pid: u32) {
         add_to(&self.leaf, pid);
-    }
-
-    /// A second child cgroup of the slice, like a second session scope.
-    fn sibling(&self) -> PathBuf {
-        let dir = self.slice.join("lu-other.scope");
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
     }
 
     fn event(&self, key: &str) -> Option<bool> {
@@ -59,7 +52,7 @@ impl Drop for TestSlice {
     fn drop(&mut self) {
         let _ = std::fs::write(self.slice.join("cgroup.freeze"), "0");
         // Whatever is left (only processes these tests started) goes back to the root.
-        for leaf in [self.leaf.clone(), self.slice.join("lu-other.scope")] {
+        for leaf in [self.leaf.clone()] {
             if let Ok(procs) = std::fs::read_to_string(leaf.join("cgroup.procs")) {
                 for pid in procs.lines() {
                     let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
@@ -80,28 +73,43 @@ fn add_to(dir: &Path, pid: u32) {
     std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
 }
 
-/// Runs the library's sweep of `user` with no grace and checks what every case expects:
-/// the `method` reported, nothing left of the user's, and the slice thawed.
-fn sweep_and_check(user: &TestUser, slice: &TestSlice, method: &str) {
+/// Runs the library's sweep of `user` with no grace, watching the slice's `cgroup.events`
+/// all along, and checks what every case expects: `kill(-1) as uid`, nothing left of the
+/// user's, and the slice never frozen, not even for a moment.
+fn sweep_and_check(user: &TestUser, slice: &TestSlice) {
     let utmp = tempfile::NamedTempFile::new().unwrap();
     let mut linux = backend(utmp.path());
     let spare = linux.own_pids();
-    let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30)).unwrap();
-    assert_eq!(done.method, method, "{done:?}");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (done, seen_frozen) = std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut frozen = false;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                frozen |= slice.event("frozen") == Some(true);
+            }
+            frozen
+        });
+        let done = linux.terminate_processes(&user.account(), &terminate_options(spare, 0, 30));
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        (done, watcher.join().unwrap())
+    });
+    let done = done.unwrap();
+    assert_eq!(done.method, "kill(-1) as uid", "{done:?}");
     assert_eq!(done.remaining, 0, "{done:?}");
     assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
-    assert_eq!(slice.event("frozen"), Some(false), "the slice was left frozen");
+    assert!(!seen_frozen, "the slice was frozen during the sweep");
+    assert_eq!(std::fs::read_to_string(slice.slice.join("cgroup.freeze")).unwrap().trim(), "0");
 }
 
 fn alive(c: &mut Child) -> bool {
     c.try_wait().unwrap().is_none()
 }
 
-/// Only the user's processes in the slice, one of them the user's by effective uid only
-/// (which `kill(-1)` as the uid cannot reach): the slice is killed, and thawed.
+/// The user's processes in the slice, one of them the user's by effective uid only (which
+/// `kill(-1)` as the uid cannot reach): all go, the slice is never frozen, bystanders live.
 #[test]
-fn a_slice_of_only_the_users_processes_is_killed() {
-    if !real_tests("a_slice_of_only_the_users_processes_is_killed") {
+fn a_slice_of_the_users_processes_is_swept_without_freezing_it() {
+    if !real_tests("a_slice_of_the_users_processes_is_swept_without_freezing_it") {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -120,8 +128,7 @@ fn a_slice_of_only_the_users_processes_is_killed() {
         std::thread::sleep(Duration::from_millis(10));
     }
 
-    sweep_and_check(&user, &slice, "cgroup.kill + kill(-1) as uid");
-    assert_eq!(slice.event("populated"), Some(false));
+    sweep_and_check(&user, &slice);
     reap(&mut inside);
     reap(&mut outside);
     for c in &mut others {
@@ -131,8 +138,8 @@ fn a_slice_of_only_the_users_processes_is_killed() {
     reap(&mut others);
 }
 
-/// A root process in the user's slice: the slice is not killed (the sweep never touches
-/// root), the user's processes still go, and the slice is thawed.
+/// A root process in the user's slice (a `sudo -i` shell): the sweep never touches root;
+/// the user's processes still go.
 #[test]
 fn a_root_process_in_the_slice_keeps_it_from_being_killed() {
     if !real_tests("a_root_process_in_the_slice_keeps_it_from_being_killed") {
@@ -147,7 +154,7 @@ fn a_root_process_in_the_slice_keeps_it_from_being_killed() {
         slice.add(pid);
     }
 
-    sweep_and_check(&user, &slice, "kill(-1) as uid");
+    sweep_and_check(&user, &slice);
     std::thread::sleep(Duration::from_millis(100));
     assert!(alive(&mut root), "the root process in the slice was killed");
     reap(&mut inside);
@@ -155,36 +162,38 @@ fn a_root_process_in_the_slice_keeps_it_from_being_killed() {
     root.wait().unwrap();
 }
 
-/// Two child cgroups, like two session scopes: one holds a root process (as a scope that
-/// systemd is still tearing down holds its root sshd), the other only the user's
-/// processes. Only the second is killed; the root process lives; the user's processes in
-/// the first still go (by `kill(-1)`).
+/// A slice left frozen (as a tool of version 0.1.0 killed mid-sweep left it, and every new
+/// login of the user then hung): the binary thaws it first, says so, and logs the user off.
 #[test]
-fn only_the_child_cgroups_that_pass_the_check_are_killed() {
-    if !real_tests("only_the_child_cgroups_that_pass_the_check_are_killed") {
+fn a_slice_left_frozen_by_an_earlier_run_is_thawed_and_reported() {
+    if !real_tests("a_slice_left_frozen_by_an_earlier_run_is_thawed_and_reported") {
         return;
     }
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let user = TestUser::create();
     let slice = TestSlice::create(user.uid);
-    let other = slice.sibling();
-    let mut with_root = user.spawn_sleeps(5);
-    let mut root = Command::new("sleep").arg("600").spawn().unwrap();
-    for pid in with_root.iter().map(Child::id).chain([root.id()]) {
-        slice.add(pid);
+    let mut inside = user.spawn_sleeps(10);
+    for c in &inside {
+        slice.add(c.id());
     }
-    let mut only_users = user.spawn_sleeps(5);
-    for c in &only_users {
-        add_to(&other, c.id());
+    std::fs::write(slice.slice.join("cgroup.freeze"), "1").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slice.event("frozen") != Some(true) {
+        assert!(Instant::now() < deadline, "the test could not freeze the slice");
+        std::thread::sleep(Duration::from_millis(5));
     }
-
-    sweep_and_check(&user, &slice, "cgroup.kill + kill(-1) as uid");
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(alive(&mut root), "the root process in the slice was killed");
-    reap(&mut with_root);
-    reap(&mut only_users);
-    root.kill().unwrap();
-    root.wait().unwrap();
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_logoff-users"))
+        .args(["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), "--kill-after", "2s", &user.name])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let repaired = format!("repaired: the cgroup slice of {} ({}) was frozen", user.name, slice.slice.display());
+    assert!(text.lines().any(|l| l.starts_with(&repaired) && l.ends_with("thawed by writing cgroup.freeze")), "{text}");
+    assert_eq!(slice.event("frozen"), Some(false));
+    assert!(user.live_processes().is_empty(), "{:?}", user.live_processes());
+    reap(&mut inside);
 }
 
 /// The tool itself runs in the user's slice (as with sudo from the user's own session): it

@@ -156,3 +156,35 @@ fn both_process_sources_plan_the_same_processes() {
     }
     reap(&mut children);
 }
+
+/// The BPF task iterator is an opt-in: a default run on a machine with 1,500 processes
+/// makes no `bpf()` call (seen by strace), while `--process-source bpf` does.
+#[test]
+fn a_default_run_makes_no_bpf_call() {
+    if !real_tests("a_default_run_makes_no_bpf_call") {
+        return;
+    }
+    let user = TestUser::create();
+    let on_machine = || {
+        std::fs::read_dir("/proc").unwrap().filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok()).count()
+    };
+    let mut procs = user.spawn_sleeps(1500usize.saturating_sub(on_machine()) + 10);
+    assert!(on_machine() >= 1500, "only {} processes", on_machine());
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let bpf_calls = |extra: &[&str]| -> usize {
+        let trace = tempfile::NamedTempFile::new().unwrap();
+        let mut args = vec!["-f", "-e", "trace=bpf", "-o", trace.path().to_str().unwrap(), BIN];
+        args.extend(["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), "--kill-after", "0"]);
+        args.extend(extra);
+        args.push(&user.name);
+        let out = Command::new("strace").args(&args).output().expect("run strace (apt-get install strace)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::read_to_string(trace.path()).unwrap().lines().filter(|l| l.contains("bpf(")).count()
+    };
+    assert_eq!(bpf_calls(&["--dry-run"]), 0, "a default dry run called bpf()");
+    assert!(bpf_calls(&["--dry-run", "--process-source", "bpf"]) > 0, "strace saw no bpf() even when asked for");
+    // A real run, that sweeps the user's 1,500 processes, makes none either.
+    assert_eq!(bpf_calls(&[]), 0, "a default run called bpf()");
+    assert!(user.live_processes().is_empty());
+    reap(&mut procs);
+}

@@ -465,7 +465,7 @@ fn logs_users_off_a_real_logind() {
     let bystanders: Vec<(&str, BTreeSet<u32>)> = [BOB, CAROL, ADMIN].iter().map(|u| (*u, ct.sleeps_of(u))).collect();
     let before = ct.loginctl_sessions();
     assert!(!ct.pids_of(ALICE).is_empty());
-    // `--kill-after 0`: straight to SIGKILL, the round in which the slice is killed.
+    // `--kill-after 0`: straight to SIGKILL, the round in which logind's KillUser is used.
     let out = ct.exec(&[&tool, ALICE, "--timeout", "30s", "--kill-after", "0"]);
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
@@ -475,10 +475,9 @@ fn logs_users_off_a_real_logind() {
     // the nohup'd sleep of the closing session and her user manager included.
     assert!(ct.pids_of(ALICE).is_empty(), "alice still has processes {:?}\n{log}", ct.pids_of(ALICE));
     assert!(log.contains(&format!("verified: {ALICE} is logged off")), "{log}");
-    // The container has a pure cgroup2 hierarchy with logind's user slices, the tool runs
-    // outside alice's slice, and every process in it is hers: the sweep froze, checked
-    // and killed the slice, besides kill(-1) as her uid.
-    assert!(log.contains("(cgroup.kill + kill(-1) as uid)"), "{log}");
+    // systemd owns the container's cgroup tree: alice's slice is reached through logind
+    // (KillUser), the rest by kill(-1) as her uid; the tool writes no cgroup file.
+    assert!(log.contains("(KillUser + kill(-1) as uid)"), "{log}");
     for user in [BOB, CAROL, ADMIN] {
         assert_eq!(
             sessions_of(&after, user),
@@ -519,8 +518,94 @@ fn logs_users_off_a_real_logind() {
     assert!(ct.pids_of(BOB).is_empty() && ct.pids_of(CAROL).is_empty(), "bob or carol kept processes\n{log}");
     let t_all = t0.elapsed();
 
+    // (f) A tool killed by SIGKILL at any instant of a sweep (an RMM agent's time limit)
+    // never leaves a user frozen: no cgroup under user.slice is frozen after the kill, and
+    // the user can log in again by ssh at once.
+    let interrupted = crash_test(&mut ct, &tool);
+    let t_crash = t0.elapsed();
+
     eprintln!(
-        "linux_logind timings: boot {:?}, sessions ready {:?}, one user {:?}, ALL {:?}",
-        t_boot, t_sessions, t_one, t_all
+        "linux_logind timings: boot {:?}, sessions ready {:?}, one user {:?}, ALL {:?}, crash test {:?} ({interrupted} of {CRASH_KILLS} kills left processes behind, so they landed mid-sweep)",
+        t_boot, t_sessions, t_one, t_all, t_crash
     );
+}
+
+/// How many times the crash test kills the tool.
+const CRASH_KILLS: u32 = 10;
+/// How many processes carol has for each of its sweeps.
+const CRASH_PROCESSES: u32 = 3000;
+
+impl Container {
+    /// Gives carol an ssh session holding `n` sleeps, and waits until they all run.
+    fn crowd_carol(&mut self, n: u32) {
+        let child = self
+            .ssh_cmd(CAROL, false)
+            .arg(format!("for i in $(seq {n}); do sleep 900 & done; exec sleep 900"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.clients.push(child);
+        self.wait_for(&format!("{n} processes of {CAROL}"), || self.sleeps_of(CAROL).len() > n as usize);
+    }
+
+    /// Every cgroup under user.slice whose `cgroup.freeze` is 1.
+    fn frozen_cgroups(&self) -> String {
+        let out =
+            self.exec(&["sh", "-c", "grep -l '^1' $(find /sys/fs/cgroup/user.slice -name cgroup.freeze) || true"]);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Starts the tool on carol inside the container, and returns it with its pid there.
+    fn start_tool_on_carol(&self, tool: &str) -> (Child, u32) {
+        let pidfile = format!("/run/lu-crash-{}.pid", std::process::id());
+        let _ = self.exec(&["rm", "-f", &pidfile]);
+        let child = self
+            .script_cmd()
+            .arg("exec")
+            .args(["sh", "-c", &format!("echo $$ > {pidfile}; exec {tool} {CAROL} --kill-after 0 --timeout 60s")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut pid = None;
+        self.wait_for("the tool's pid", || {
+            pid = self.run(&["sh", "-c", &format!("cat {pidfile} 2>/dev/null || true")]).trim().parse().ok();
+            pid.is_some()
+        });
+        (child, pid.unwrap())
+    }
+}
+
+/// Kills the tool with SIGKILL at `CRASH_KILLS` instants spread over whole sweeps of
+/// carol's `CRASH_PROCESSES` processes, and after each checks that nothing is frozen and
+/// that carol can log in. Returns how many kills left some of her processes behind.
+fn crash_test(ct: &mut Container, tool: &str) -> u32 {
+    // One whole sweep first, to know how long one takes.
+    ct.crowd_carol(CRASH_PROCESSES);
+    let started = Instant::now();
+    let (mut whole, _) = ct.start_tool_on_carol(tool);
+    assert!(whole.wait().unwrap().success(), "the uninterrupted sweep of {CAROL} failed");
+    let sweep = started.elapsed();
+    assert!(ct.pids_of(CAROL).is_empty());
+    let mut interrupted = 0;
+    for k in 0..CRASH_KILLS {
+        ct.crowd_carol(CRASH_PROCESSES);
+        let (mut run, pid) = ct.start_tool_on_carol(tool);
+        std::thread::sleep(sweep.mul_f64((f64::from(k) + 0.5) / f64::from(CRASH_KILLS)));
+        let _ = ct.exec(&["kill", "-KILL", &pid.to_string()]);
+        let _ = run.wait();
+        interrupted += u32::from(!ct.pids_of(CAROL).is_empty());
+        let frozen = ct.frozen_cgroups();
+        assert!(frozen.is_empty(), "kill {k}: frozen after the tool died: {frozen}\n{}", ct.journal());
+        let login = Instant::now();
+        let out = ct.ssh_cmd(CAROL, false).arg("true").stdin(Stdio::null()).output().unwrap();
+        assert!(out.status.success(), "kill {k}: {CAROL} cannot log in: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(login.elapsed() < Duration::from_secs(5), "kill {k}: login took {:?}", login.elapsed());
+        // Clean up with a whole run before the next kill.
+        let (mut rest, _) = ct.start_tool_on_carol(tool);
+        assert!(rest.wait().unwrap().success(), "kill {k}: the run after the kill failed");
+    }
+    interrupted
 }

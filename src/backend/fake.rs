@@ -6,7 +6,10 @@
 //! file's `actions` array, and writes the file back after each change, so that a second run
 //! sees the machine as the first one left it. `faults` injects failures: a logoff that
 //! fails, a session that refuses to go, one that vanishes before it is acted on, processes
-//! that survive, a host that cannot be reached, a token without privilege.
+//! that survive, processes that ignore the polite signal (they go only after the grace
+//! period, which the fake really waits), a host that cannot be reached, a token without
+//! privilege. Every request is stamped with the milliseconds since the fake was opened, so
+//! tests can show which requests overlapped in time.
 //!
 //! It never touches the real machine.
 
@@ -15,7 +18,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{ActionKind, Backend, Done, Method, Policy, TerminateOptions, Terminated};
+use super::{ActionKind, Backend, Done, Method, Policy, TerminateOptions, TerminateTarget, Terminated};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Account, Identities, same_account};
 use crate::model::{Process, Session};
@@ -43,6 +46,8 @@ pub struct Faults {
     /// Processes that appear right after a termination of their owner: a fork that raced
     /// it, which verification must still find.
     pub appear_after_terminate: Vec<Process>,
+    /// Pids that ignore SIGTERM: a termination ends them only after its grace period.
+    pub ignore_sigterm: Vec<u32>,
 }
 
 /// One request the fake was asked to carry out.
@@ -59,6 +64,9 @@ pub struct FakeAction {
     /// The message text, for `send_message`.
     #[serde(default)]
     pub text: Option<String>,
+    /// When it was asked, in milliseconds since the fake was opened.
+    #[serde(default)]
+    pub at_ms: u64,
 }
 
 /// The whole state file.
@@ -87,6 +95,7 @@ pub struct FakeState {
 #[derive(Debug)]
 pub struct Fake {
     path: Option<PathBuf>,
+    opened: std::time::Instant,
     /// The current state.
     pub state: FakeState,
 }
@@ -108,12 +117,12 @@ impl Fake {
             let host = state.host.clone().unwrap_or_else(|| "localhost".into());
             return Err(Error::new(ErrorKind::Unreachable, format!("open server {host}"), msg.clone()));
         }
-        Ok(Fake { path: Some(path.to_path_buf()), state })
+        Ok(Fake { path: Some(path.to_path_buf()), opened: std::time::Instant::now(), state })
     }
 
     /// A fake over an in-memory state that is never written anywhere.
     pub fn in_memory(state: FakeState) -> Fake {
-        Fake { path: None, state }
+        Fake { path: None, opened: std::time::Instant::now(), state }
     }
 
     fn record(&mut self, action: ActionKind, session: Option<&str>, user: String, text: Option<&str>) -> Result<()> {
@@ -122,6 +131,7 @@ impl Fake {
             session: session.map(str::to_string),
             user,
             text: text.map(str::to_string),
+            at_ms: self.opened.elapsed().as_millis() as u64,
         });
         self.save()
     }
@@ -223,22 +233,52 @@ impl Backend for Fake {
     }
 
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
-        let who = owner.display_name();
-        self.record(ActionKind::TerminateProcesses, None, who.clone(), None)?;
-        if let Some(msg) = self.state.faults.terminate_fails.get(&owner.user) {
-            return Err(Error::new(ErrorKind::Os, format!("terminate the processes of {who}"), msg.clone()));
-        }
-        let survivors = self.state.faults.survivors.clone();
+        let target = TerminateTarget { account: owner, listed_pids: &opts.listed_pids };
+        self.terminate_all(&[target], opts).pop().expect("one result per target")
+    }
+
+    /// Every target's processes go at once, but for those that ignore SIGTERM: when any
+    /// target has one, the fake waits out the grace period once, for all of them, then
+    /// ends those too.
+    fn terminate_all(&mut self, targets: &[TerminateTarget], opts: &TerminateOptions) -> Vec<Result<Terminated>> {
         let ids = Identities::learn(&self.state.sessions, &self.state.processes);
-        let before = self.state.processes.len();
-        self.state.processes.retain(|p| !ids.owns(&owner.id, p) || survivors.contains(&p.pid) || opts.spare.spares(p));
-        let signalled = (before - self.state.processes.len()) as u64;
-        let (late, rest): (Vec<Process>, Vec<Process>) =
-            self.state.faults.appear_after_terminate.drain(..).partition(|p| ids.owns(&owner.id, p));
-        self.state.faults.appear_after_terminate = rest;
-        self.state.processes.extend(late);
-        self.save()?;
-        Ok(Terminated { signalled, method: Method::Fake, remaining: 0, zombies: 0 })
+        let mut results = Vec::new();
+        let mut slow = Vec::new();
+        for t in targets {
+            let owner = t.account;
+            let who = owner.display_name();
+            let recorded = self.record(ActionKind::TerminateProcesses, None, who.clone(), None);
+            if let Some(msg) = self.state.faults.terminate_fails.get(&owner.user) {
+                let e = Error::new(ErrorKind::Os, format!("terminate the processes of {who}"), msg.clone());
+                results.push(Err(e));
+                continue;
+            }
+            let faults = &self.state.faults;
+            let ends =
+                |p: &Process| ids.owns(&owner.id, p) && !faults.survivors.contains(&p.pid) && !opts.spare.spares(p);
+            let mine: Vec<u32> = self.state.processes.iter().filter(|p| ends(p)).map(|p| p.pid).collect();
+            slow.extend(mine.iter().copied().filter(|p| faults.ignore_sigterm.contains(p)));
+            self.state.processes.retain(|p| !mine.contains(&p.pid) || faults.ignore_sigterm.contains(&p.pid));
+            let late: Vec<Process> = std::mem::take(&mut self.state.faults.appear_after_terminate);
+            let (theirs, rest): (Vec<Process>, Vec<Process>) = late.into_iter().partition(|p| ids.owns(&owner.id, p));
+            self.state.faults.appear_after_terminate = rest;
+            self.state.processes.extend(theirs);
+            results.push(recorded.map(|()| Terminated {
+                signalled: mine.len() as u64,
+                method: Method::Fake,
+                remaining: 0,
+                zombies: 0,
+            }));
+        }
+        if !slow.is_empty() {
+            // SIGTERM was ignored: they go with SIGKILL, after the one shared grace.
+            std::thread::sleep(opts.grace.min(opts.timeout));
+            self.state.processes.retain(|p| !slow.contains(&p.pid));
+        }
+        if let Err(e) = self.save() {
+            return results.into_iter().map(|r| r.and(Err(e.clone()))).collect();
+        }
+        results
     }
 
     fn send_message(&mut self, session: &Session, _title: &str, text: &str) -> Result<()> {

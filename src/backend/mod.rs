@@ -109,6 +109,16 @@ string_enum! {
     }
 }
 
+/// One account whose processes a batched termination ends, with the pids the caller
+/// listed for it just before (counted in `Terminated::signalled` without another scan).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TerminateTarget<'a> {
+    /// The account.
+    pub account: &'a Account,
+    /// Its processes as listed.
+    pub listed_pids: &'a [u32],
+}
+
 /// The result of a successful logoff or termination request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Done {
@@ -123,8 +133,9 @@ string_enum! {
     pub enum Method {
         /// Linux: `kill(-1)` with the credentials of the account's uid.
         KillAsUid => "kill(-1) as uid",
-        /// Linux: `cgroup.kill` of the account's slice, then `kill(-1)` as the uid.
-        CgroupKillAndKillAsUid => "cgroup.kill + kill(-1) as uid",
+        /// Linux with logind: logind's `KillUser` (systemd signals the user's slice), and
+        /// `kill(-1)` as the uid for what is outside it.
+        KillUserAndKillAsUid => "KillUser + kill(-1) as uid",
         /// Linux: one pidfd per process (where `kill(-1)` cannot be used).
         Pidfd => "pidfd",
         /// Windows: `TerminateProcess` through a handle.
@@ -223,9 +234,52 @@ pub trait Backend {
         ))
     }
 
+    /// Ends these sessions of one account, all requested before any is waited for; one
+    /// result per session, in order. Where the OS can end a whole user at once (logind's
+    /// `TerminateUser`, which was measured and not kept), a backend may do so.
+    ///
+    /// The default asks [`Backend::logoff_session`] for each.
+    fn logoff_sessions(&mut self, account: &Account, sessions: &[&Session]) -> Vec<Result<Done>> {
+        let _ = account;
+        sessions.iter().map(|s| self.logoff_session(s)).collect()
+    }
+
+    /// Ends the sessions of several accounts; one result list per account, in order. A
+    /// backend may keep several requests in flight at once (logind).
+    ///
+    /// The default asks [`Backend::logoff_sessions`] for one account after the other.
+    fn logoff_all(&mut self, users: &[(&Account, Vec<&Session>)]) -> Vec<Vec<Result<Done>>> {
+        users.iter().map(|(account, sessions)| self.logoff_sessions(account, sessions)).collect()
+    }
+
+    /// Undoes what an earlier run that was killed mid-way may have left on these accounts
+    /// before anything is done to them (Linux: a user slice left frozen by an older
+    /// version); one line per repair, for the log. The default has nothing to repair.
+    fn repair(&mut self, accounts: &[&Account]) -> Vec<String> {
+        let _ = accounts;
+        Vec::new()
+    }
+
     /// Terminates every process of `owner` (polite signal, grace, then force), except what
     /// `opts.spare` spares.
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated>;
+
+    /// Terminates the processes of several accounts with ONE grace period for them all:
+    /// the polite signal to every account, one wait, then force for what is left. One
+    /// result per target, in order. `opts.listed_pids` is ignored: each target has its own.
+    ///
+    /// The default runs [`Backend::terminate_processes`] for one target after the other,
+    /// which is right only for a backend without a polite signal (Windows'
+    /// `TerminateProcess`), where there is no grace to share.
+    fn terminate_all(&mut self, targets: &[TerminateTarget], opts: &TerminateOptions) -> Vec<Result<Terminated>> {
+        targets
+            .iter()
+            .map(|t| {
+                let one = TerminateOptions { listed_pids: t.listed_pids.to_vec(), ..opts.clone() };
+                self.terminate_processes(t.account, &one)
+            })
+            .collect()
+    }
 
     /// Shows a message to a session.
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()>;
@@ -257,14 +311,18 @@ pub struct NativeOptions {
 }
 
 /// Linux: where the uids of every process come from.
+///
+/// `/proc` is the default: security tooling on production hosts (Falco, EDR agents) alerts
+/// on BPF program loads by unknown binaries, and nobody expects a logoff tool to load one.
+/// The task iterator is an explicit opt-in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum ProcessSource {
     /// The BPF task iterator for listings once the machine has enough processes for it to
     /// pay off (loading it costs a few milliseconds), and for the sweeps after such a
     /// listing; `/proc` otherwise and where it cannot load.
-    #[default]
     Auto,
     /// Always `/proc/PID/status`, never BPF.
+    #[default]
     Procfs,
     /// The task iterator whatever the number of processes, `/proc` only where it cannot load.
     TaskIter,

@@ -1,13 +1,19 @@
 //! The execute phase on one host: every action of a [`Plan`] against a [`Backend`], even
 //! when one fails; then the verify phase, and the outcome per user.
 //!
+//! The users are handled side by side, not one after the other: every user's sessions are
+//! asked to end first (logind's `TerminateSession` and `WTSLogoffSession`
+//! return at once), then every targeted account's processes are terminated in ONE call with
+//! ONE grace period ([`Backend::terminate_all`]), then one verification covers everyone. A
+//! run over thirty users costs about one grace period, not thirty.
+//!
 //! One deadline bounds the whole phase: a process that cannot die (uninterruptible sleep)
 //! must not make the termination and then the verification each wait a full timeout.
 
 use std::time::{Duration, Instant};
 
 use super::verify::{VerifyOptions, verify};
-use crate::backend::{Backend, Done, Sparing, TerminateOptions};
+use crate::backend::{Backend, Done, Sparing, TerminateOptions, TerminateTarget};
 use crate::error::{ErrorKind, Result};
 use crate::event::Event;
 use crate::identity::{Account, AccountId};
@@ -22,7 +28,7 @@ pub(crate) struct ExecOptions {
     pub timeout: Duration,
     /// The wait between the polite and the forceful signal.
     pub grace: Duration,
-    /// The first wait between two polls; it doubles up to 500 ms.
+    /// The first wait between two verification polls (see `VerifyOptions::poll`).
     pub poll: Duration,
     /// Include services-session processes.
     pub include_services: bool,
@@ -36,7 +42,7 @@ impl Default for ExecOptions {
         ExecOptions {
             timeout: Duration::from_secs(30),
             grace: Duration::from_secs(5),
-            poll: Duration::from_millis(50),
+            poll: Duration::from_millis(5),
             include_services: false,
             disconnect: false,
         }
@@ -94,62 +100,87 @@ impl Acting<'_> {
         self.actions.push(rec);
     }
 
-    /// Every action for one user; `false` when one failed.
-    fn user(&mut self, up: &UserPlan, log: &mut dyn FnMut(Event)) -> bool {
-        let Some(account) = &up.account else {
-            log(Event::NotLoggedOn { requested: up.requested.to_string() });
-            return true;
-        };
-        let who = account.display_name();
-        log(Event::User {
-            requested: up.requested.to_string(),
-            user: who.clone(),
-            sessions: up.sessions.len(),
-            processes: up.pids.len(),
-            all: up.requested == crate::userlist::Requested::All,
-        });
-        for note in &up.notes {
-            log(Event::Note { user: who.clone(), note: note.clone() });
+    /// Every user's sessions, all requested before any user's lines are printed (a backend
+    /// may keep several requests in flight); then, user by user, the header, the notes and
+    /// one line per session with its result. Marks each user whose action failed.
+    fn logoff(&mut self, plan: &Plan, failed: &mut [bool], log: &mut dyn FnMut(Event)) {
+        let users: Vec<(&Account, Vec<&crate::model::Session>)> =
+            plan.users.iter().filter_map(|up| Some((up.account.as_ref()?, up.sessions.iter().collect()))).collect();
+        let mut results = if self.opts.disconnect {
+            let mut each =
+                |ss: &Vec<&crate::model::Session>| ss.iter().map(|s| self.backend.disconnect_session(s)).collect();
+            users.iter().map(|(_, ss)| each(ss)).collect::<Vec<Vec<Result<Done>>>>()
+        } else {
+            self.backend.logoff_all(&users)
         }
-        let mut ok = true;
-        for s in &up.sessions {
-            let (kind, result) = if self.opts.disconnect {
-                log(Event::Disconnecting { user: who.clone(), session_id: s.id.clone() });
-                (ActionKind::DisconnectSession, self.backend.disconnect_session(s))
-            } else {
-                log(Event::LoggingOff { user: who.clone(), session_id: s.id.clone(), station: s.station.clone() });
-                (ActionKind::LogoffSession, self.backend.logoff_session(s))
+        .into_iter();
+        let kind = if self.opts.disconnect { ActionKind::DisconnectSession } else { ActionKind::LogoffSession };
+        for (i, up) in plan.users.iter().enumerate() {
+            let Some(account) = &up.account else {
+                log(Event::NotLoggedOn { requested: up.requested.to_string() });
+                continue;
             };
-            let mut rec = ActionRecord::new(kind, &who, Some(&s.id));
-            ok &= settle(&mut rec, result.map(|d| d == Done::AlreadyGone));
-            self.record(rec, log);
+            let who = account.display_name();
+            log(Event::User {
+                requested: up.requested.to_string(),
+                user: who.clone(),
+                sessions: up.sessions.len(),
+                processes: up.pids.len(),
+                all: up.requested == crate::userlist::Requested::All,
+            });
+            for note in &up.notes {
+                log(Event::Note { user: who.clone(), note: note.clone() });
+            }
+            let results = results.next().expect("one result list per user");
+            for (s, result) in up.sessions.iter().zip(results) {
+                if self.opts.disconnect {
+                    log(Event::Disconnecting { user: who.clone(), session_id: s.id.clone() });
+                } else {
+                    log(Event::LoggingOff { user: who.clone(), session_id: s.id.clone(), station: s.station.clone() });
+                }
+                let mut rec = ActionRecord::new(kind, &who, Some(&s.id));
+                failed[i] |= !settle(&mut rec, result.map(|d| d == Done::AlreadyGone));
+                self.record(rec, log);
+            }
         }
-        if up.terminate.is_some() {
-            ok &= self.terminate(up, account, log);
-        }
-        ok
     }
 
-    fn terminate(&mut self, up: &UserPlan, account: &Account, log: &mut dyn FnMut(Event)) -> bool {
-        let Some(reason) = up.terminate else { return true };
-        let who = account.display_name();
-        log(Event::Terminating { user: who.clone(), reason, processes: up.pids.len() });
+    /// One termination for every user whose processes are terminated, with one grace
+    /// period; marks each user whose termination failed.
+    fn terminate(&mut self, plan: &Plan, failed: &mut [bool], log: &mut dyn FnMut(Event)) {
+        let due: Vec<(usize, &UserPlan, &Account)> = plan
+            .users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, up)| Some((i, up, up.account.as_ref().filter(|_| up.terminate.is_some())?)))
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        for (_, up, account) in &due {
+            let reason = up.terminate.expect("due users terminate");
+            log(Event::Terminating { user: account.display_name(), reason, processes: up.pids.len() });
+        }
+        let targets: Vec<TerminateTarget> =
+            due.iter().map(|(_, up, account)| TerminateTarget { account, listed_pids: &up.pids }).collect();
         let topts = TerminateOptions {
             grace: self.opts.grace.min(self.left()),
             timeout: self.left(),
             spare: self.sparing.clone(),
-            listed_pids: up.pids.clone(),
+            listed_pids: Vec::new(),
         };
-        let mut rec = ActionRecord::new(ActionKind::TerminateProcesses, &who, None);
-        rec.reason = Some(reason);
-        let done = self.backend.terminate_processes(account, &topts).map(|t| {
-            rec.signalled = Some(t.signalled);
-            rec.method = Some(t.method);
-            false
-        });
-        let ok = settle(&mut rec, done);
-        self.record(rec, log);
-        ok
+        let results = self.backend.terminate_all(&targets, &topts);
+        for ((i, up, account), result) in due.iter().zip(results) {
+            let mut rec = ActionRecord::new(ActionKind::TerminateProcesses, &account.display_name(), None);
+            rec.reason = up.terminate;
+            let done = result.map(|t| {
+                rec.signalled = Some(t.signalled);
+                rec.method = Some(t.method);
+                false
+            });
+            failed[*i] |= !settle(&mut rec, done);
+            self.record(rec, log);
+        }
     }
 }
 
@@ -171,8 +202,14 @@ pub(crate) fn execute(
             reason: skip.reason.clone(),
         });
     }
+    let accounts: Vec<&Account> = plan.users.iter().filter_map(|u| u.account.as_ref()).collect();
+    for line in backend.repair(&accounts) {
+        log(Event::Repaired(line));
+    }
     let mut acting = Acting { backend, opts, sparing: sparing.clone(), deadline, actions: Vec::new() };
-    let failed: Vec<bool> = plan.users.iter().map(|up| !acting.user(up, log)).collect();
+    let mut failed = vec![false; plan.users.len()];
+    acting.logoff(plan, &mut failed, log);
+    acting.terminate(plan, &mut failed, log);
     let actions = acting.actions;
     let vopts = VerifyOptions {
         timeout: deadline.saturating_duration_since(Instant::now()),
@@ -219,6 +256,7 @@ mod tests {
     use crate::model::SessionState;
     use crate::model::{Process, Session};
     use crate::plan::{PlanOptions, plan};
+    use crate::userlist::Targets;
     use crate::userlist::parse_targets;
 
     fn s(id: &str, user: &str, domain: &str) -> Session {
@@ -370,6 +408,52 @@ mod tests {
         assert_eq!(exec.verification.remaining[0].pids, [52]);
         assert_eq!(exec.users[0].outcome, UserOutcome::Failed);
         assert!(lines.iter().any(|l| l.contains("STILL PRESENT after the timeout: CORP\\dave")), "{lines:#?}");
+    }
+
+    #[test]
+    fn thirty_users_share_one_grace_period() {
+        // Each of 30 users has one session and a process that ignores SIGTERM: their
+        // logoffs are all requested first, then one termination covers all of them, so the
+        // run takes about one grace period, not thirty.
+        let grace = Duration::from_millis(300);
+        let mut st =
+            FakeState { policy: Policy { sweep_after_logoff: true, ..Policy::default() }, ..FakeState::default() };
+        for i in 0..30u32 {
+            let user = format!("u{i:02}");
+            st.sessions
+                .push(Session { uid: Some(2000 + i), ..Session::new(format!("s{i}"), &user, SessionState::Active) });
+            // The session's processes go with the session; this one lives outside it.
+            st.processes.push(Process { user: Some(user), uid: Some(2000 + i), ..Process::new(5000 + i, "editor") });
+            st.faults.ignore_sigterm.push(5000 + i);
+        }
+        let mut fake = Fake::in_memory(st);
+        let snap = Snapshot::take(&mut fake).unwrap();
+        let plan = plan(&Targets::All, &[], &snap, PlanOptions::default());
+        let o = ExecOptions { grace, timeout: Duration::from_secs(20), ..opts() };
+        let started = Instant::now();
+        let mut lines = Vec::new();
+        let exec = execute(&mut fake, &snap, &plan, &o, &mut |e| lines.push(e.to_string()));
+        let took = started.elapsed();
+        assert!(exec.verification.verified, "{:?}", exec.verification);
+        assert!(took >= grace, "the grace period was not waited: {took:?}");
+        assert!(took < grace * 2, "the grace periods did not overlap: {took:?} for 30 users");
+        assert_eq!(exec.users.len(), 30);
+        assert!(exec.users.iter().all(|u| u.outcome == UserOutcome::LoggedOff));
+        // Outcomes stay in plan order, one per user.
+        let names: Vec<_> = exec.users.iter().map(|u| u.user.clone().unwrap()).collect();
+        assert_eq!(names, (0..30).map(|i| format!("u{i:02}")).collect::<Vec<_>>());
+        // Every logoff was asked for before any termination, and the terminations were
+        // asked for together, not a grace period apart.
+        let at = |kind: ActionKind| -> Vec<u64> {
+            fake.state.actions.iter().filter(|a| a.action == kind).map(|a| a.at_ms).collect()
+        };
+        let (logoffs, terms) = (at(ActionKind::LogoffSession), at(ActionKind::TerminateProcesses));
+        assert_eq!((logoffs.len(), terms.len()), (30, 30));
+        assert!(logoffs.iter().max() <= terms.iter().min());
+        assert!(terms.iter().max().unwrap() - terms.iter().min().unwrap() < 100, "{terms:?}");
+        // One text line per event, none of them split or mixed.
+        assert!(lines.iter().all(|l| !l.contains('\n')));
+        assert_eq!(lines.iter().filter(|l| l.starts_with("verified: ")).count(), 30);
     }
 
     #[test]

@@ -28,7 +28,9 @@ use crate::snapshot::Snapshot;
 pub(crate) struct VerifyOptions {
     /// How long it may wait.
     pub timeout: Duration,
-    /// The first wait between two polls; it doubles up to 500 ms.
+    /// The first wait between two polls; it grows by half up to 500 ms, and is never
+    /// shorter than the last poll took (a scan of a busy machine takes its time: polling
+    /// never uses more than about half a CPU).
     pub poll: Duration,
     /// A session counts as done when it is disconnected (`--disconnect`), and processes
     /// are not waited for.
@@ -147,7 +149,10 @@ pub(crate) fn verify(
     loop {
         polls += 1;
         let timed_out = || start.elapsed() >= opts.timeout;
-        let found = match poll(backend, plan, &targets, opts) {
+        let began = Instant::now();
+        let listed = poll(backend, plan, &targets, opts);
+        let cost = began.elapsed();
+        let found = match listed {
             Ok((sessions, processes)) => {
                 let found: Vec<(Remaining, u64)> =
                     targets.iter().map(|t| t.remaining(snap, &sessions, &processes, opts)).collect();
@@ -167,8 +172,8 @@ pub(crate) fn verify(
             return conclude(&targets, found, unlisted, (start.elapsed(), polls), errors, log);
         }
         let left = opts.timeout.saturating_sub(start.elapsed());
-        std::thread::sleep(wait.min(left).max(Duration::from_millis(1)));
-        wait = (wait * 2).min(Duration::from_millis(500));
+        std::thread::sleep(wait.max(cost).min(left).max(Duration::from_millis(1)));
+        wait = wait.mul_f64(1.5).min(Duration::from_millis(500));
     }
 }
 

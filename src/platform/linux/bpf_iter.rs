@@ -352,14 +352,12 @@ impl TaskIter {
     ///
     /// As [`TaskIter::scan`].
     pub fn list_processes(&self, procfs: &ProcFs, pids: &[u32], passwd: &Passwd) -> io::Result<Vec<Process>> {
-        let boot = procfs.boot_time();
         let mut out: Vec<Process> = self
             .scan(procfs, pids)?
             .into_iter()
             .map(|t| {
-                let start = boot.map(|b| b + (t.start_boottime_ns / 1_000_000_000) as i64);
                 let dead = t.is_dead();
-                procfs::process(t.pid, t.uids, (t.state, dead), t.name, start, passwd)
+                procfs::process(t.pid, t.uids, (t.state, dead), t.name, passwd)
             })
             .collect();
         out.sort_by_key(|p| p.pid);

@@ -1,36 +1,66 @@
-//! The sweep: terminating every process of one uid, without losing a race with a fork.
+//! The sweep: terminating every process of a set of uids, without losing a race with a
+//! fork, and with one grace period shared by all of them.
 //!
 //! A scan of /proc followed by one `kill` per pid (what `pkill` and `killall` do) loses to
 //! a fork storm: children forked after the scan are never signalled. Measured here, ~2000 of
 //! a 3000-process storm survived each such pass. So the mass signal is `kill(-1)` sent by a
 //! thread whose credentials are the target uid ([`sys::kill_all_as`]), which the kernel
-//! delivers atomically with respect to fork. It reaches every process whose real or saved
-//! uid is the target; processes that are the target's by effective uid only (real uid 0,
-//! effective uid U) are found by a scan afterwards and signalled one by one through a
-//! pidfd, so that a pid recycled in between is never hit.
+//! delivers atomically with respect to fork: one call per uid per round. It reaches every
+//! process whose real or saved uid is the target; processes that are the target's by
+//! effective uid only (real uid 0, effective uid U) are found by a scan afterwards and
+//! signalled one by one through a pidfd, so that a pid recycled in between is never hit.
+//!
+//! Every uid gets its SIGTERM first, then the whole set waits out one grace period, then
+//! every uid with anything left gets SIGKILL rounds: a run over thirty users costs about
+//! one grace period, not thirty. Each poll is one scan of /proc for the whole set.
 //!
 //! When a process the tool must spare (the tool's own ancestors) is itself reachable by
-//! `kill(-1)` as the uid, `kill(-1)` cannot be used; the sweep then falls back to scanning
-//! and signalling by pidfd until nothing is left, which is not atomic against a fork storm.
+//! `kill(-1)` as a uid, `kill(-1)` cannot be used for that uid; it then falls back to
+//! scanning and signalling by pidfd until nothing is left, which is not atomic against a
+//! fork storm.
 //!
-//! Zombies count as gone: they have exited and only wait for their parent (or PID 1) to
-//! reap them. uid 0 is always refused.
+//! No cgroup file is ever written here: where systemd runs it owns the cgroup tree, and
+//! the caller's `force` hook (logind's `KillUser`) reaches the user's slice through it.
+//! Nothing here freezes anything, so no instant at which the tool dies can leave a user
+//! frozen. Zombies count as gone. uid 0 is always refused.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::bpf_iter::{Task, TaskIter};
-use super::cgroup::Slice;
-use super::procfs::ProcFs;
+use super::procfs::{ProcFs, Status};
 use super::sys;
-use crate::backend::{Method, TerminateOptions, Terminated};
+use crate::backend::{Method, Terminated};
 use crate::error::{Error, ErrorKind, Result};
 
 /// The fallback gid for the signalling thread when the uid has no passwd entry
 /// (`nogroup`); the gid plays no part in the kernel's permission check for signals.
 const NOGROUP: u32 = 65534;
 
-/// One full scan's view of the uid's processes.
+/// One uid to sweep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The uid.
+    pub uid: u32,
+    /// Its primary gid, if known.
+    pub gid: Option<u32>,
+    /// Its name, for messages.
+    pub who: String,
+    /// Its processes as the caller listed them just before: counted in
+    /// `Terminated::signalled` without another scan.
+    pub listed: Vec<u32>,
+}
+
+/// How long a sweep may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// After SIGTERM, how long the processes get before SIGKILL.
+    pub grace: Duration,
+    /// Give up after this long (processes left are counted, not an error).
+    pub timeout: Duration,
+}
+
+/// One full scan's view of one uid's processes.
 #[derive(Debug, Default)]
 struct Census {
     /// Live processes (spared ones left out).
@@ -42,68 +72,86 @@ struct Census {
     zombie_pids: Vec<u32>,
 }
 
-/// Terminates every process whose real, effective or saved uid is `uid`, except `spare`
-/// pids: SIGTERM, up to `opts.grace` to exit, then SIGKILL until none is left or
-/// `opts.timeout` has passed since the start.
-pub struct Sweep<'a> {
-    procfs: &'a ProcFs,
-    /// The task iterator, when loaded: a whole scan in one pass, instead of a `status`
-    /// read per process.
-    tasks: Option<&'a TaskIter>,
+/// The state of one uid during a sweep.
+#[derive(Debug)]
+struct Swept {
     uid: u32,
     gid: u32,
-    spare: HashSet<u32>,
+    who: String,
+    /// `kill(-1)` as the uid may be used (no spared process is in its reach).
+    atomic: bool,
     /// Every live pid seen, for the `signalled` count.
     seen: HashSet<u32>,
     /// Zombies seen: they stay zombies until reaped, so the quick scan skips them.
     zombies: HashSet<u32>,
     /// SIGKILL rounds so far.
     passes: u32,
-    /// The uid's cgroup slice, when it exists (in atomic mode only).
-    slice: Option<Slice>,
-    /// Whether `cgroup.kill` was written to it.
-    slice_killed: bool,
-    who: String,
+    /// The last census.
+    last: Census,
+    /// The caller's `force` hook reached this uid (logind's `KillUser`).
+    forced: bool,
+    /// A failure that ended this uid's sweep.
+    error: Option<Error>,
+}
+
+impl Swept {
+    fn action(&self) -> String {
+        format!("terminate the processes of {}", self.who)
+    }
+
+    fn left(&self) -> bool {
+        self.error.is_none() && !self.last.live.is_empty()
+    }
+}
+
+/// Terminates every process whose real, effective or saved uid is one of the targets',
+/// except `spare` pids: SIGTERM to all, up to `grace` for them to exit, then SIGKILL until
+/// none is left or `timeout` has passed since the start.
+pub struct Sweep<'a> {
+    procfs: &'a ProcFs,
+    /// The task iterator, when loaded: a whole scan in one pass, instead of a `status`
+    /// read per process.
+    tasks: Option<&'a TaskIter>,
+    spare: HashSet<u32>,
+    uids: Vec<Swept>,
 }
 
 impl<'a> Sweep<'a> {
-    /// A sweep of `uid` (named `who` in errors); `gid` is the primary gid, if known.
+    /// A sweep of `targets`.
     ///
     /// # Errors
     ///
-    /// `InvalidInput` for uid 0, which is never swept.
+    /// `InvalidInput` when a target is uid 0, which is never swept.
     pub fn new(
         procfs: &'a ProcFs,
         tasks: Option<&'a TaskIter>,
-        uid: u32,
-        gid: Option<u32>,
+        targets: &[Target],
         spare: &[u32],
-        who: &str,
     ) -> Result<Sweep<'a>> {
-        if uid == 0 {
+        if let Some(root) = targets.iter().find(|t| t.uid == 0) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("terminate the processes of {who}"),
+                format!("terminate the processes of {}", root.who),
                 "uid 0 (root) is never signalled",
             ));
         }
-        Ok(Sweep {
-            procfs,
-            tasks,
-            uid,
-            gid: gid.filter(|&g| g != 0).unwrap_or(NOGROUP),
-            spare: spare.iter().copied().collect(),
-            seen: HashSet::new(),
-            zombies: HashSet::new(),
-            passes: 0,
-            slice: None,
-            slice_killed: false,
-            who: who.to_string(),
-        })
-    }
-
-    fn action(&self) -> String {
-        format!("terminate the processes of {}", self.who)
+        let spare: HashSet<u32> = spare.iter().copied().collect();
+        let uids = targets
+            .iter()
+            .map(|t| Swept {
+                uid: t.uid,
+                gid: t.gid.filter(|&g| g != 0).unwrap_or(NOGROUP),
+                who: t.who.clone(),
+                atomic: true,
+                seen: t.listed.iter().copied().filter(|p| !spare.contains(p)).collect(),
+                zombies: HashSet::new(),
+                passes: 0,
+                last: Census::default(),
+                forced: false,
+                error: None,
+            })
+            .collect();
+        Ok(Sweep { procfs, tasks, spare, uids })
     }
 
     /// Every process through the task iterator, when it is loaded and can be read.
@@ -112,71 +160,65 @@ impl<'a> Sweep<'a> {
         self.procfs.pids().and_then(|pids| iter.scan(self.procfs, &pids)).ok()
     }
 
-    /// (pid, uids, dead) of every process whose real, effective or saved uid is the uid:
-    /// from the task iterator if loaded, else from every `/proc/PID/status`.
-    fn owned(&self) -> Result<Vec<(u32, [u32; 4], bool)>> {
+    /// (pid, uids, dead) of every process whose real, effective or saved uid is one of
+    /// `uids`: from the task iterator if loaded, else from every `/proc/PID/status`.
+    fn owned(&self, uids: &[u32]) -> std::io::Result<Vec<(u32, [u32; 4], bool)>> {
         if let Some(tasks) = self.task_scan() {
-            let owned = tasks.into_iter().filter(|t| t.is_owned_by(self.uid));
+            let owned = tasks.into_iter().filter(|t| uids.iter().any(|u| t.is_owned_by(*u)));
             return Ok(owned.map(|t| (t.pid, t.uids, t.is_dead())).collect());
         }
-        let owned = self.procfs.owned_by(self.uid).map_err(|e| Error::from_io("scan /proc", &e))?;
-        Ok(owned.into_iter().map(|(pid, st)| (pid, st.uids, st.is_dead())).collect())
+        let owned = self.procfs.owned_by_any(uids)?;
+        Ok(owned.into_iter().map(|(pid, st): (u32, Status)| (pid, st.uids, st.is_dead())).collect())
     }
 
-    /// A quick look at which pids may still be the uid's: the live ones the task iterator
-    /// finds, or without it the /proc directories the uid owns (see [`ProcFs::owned_dirs`]).
-    fn quick(&self) -> Result<Vec<u32>> {
-        if let Some(tasks) = self.task_scan() {
-            return Ok(tasks.into_iter().filter(|t| t.is_owned_by(self.uid) && !t.is_dead()).map(|t| t.pid).collect());
-        }
-        self.procfs.owned_dirs(self.uid).map_err(|e| Error::from_io("scan /proc", &e))
+    /// A quick look at how many pids may still be the uids': the live ones the task
+    /// iterator finds, or without it the /proc directories they own (see
+    /// [`ProcFs::owned_dirs`]), less known zombies and spared pids.
+    fn quick(&self, uids: &[u32]) -> std::io::Result<usize> {
+        let pids: Vec<u32> = match self.task_scan() {
+            Some(tasks) => tasks
+                .into_iter()
+                .filter(|t| !t.is_dead() && uids.iter().any(|u| t.is_owned_by(*u)))
+                .map(|t| t.pid)
+                .collect(),
+            None => self.procfs.owned_dirs_any(uids)?,
+        };
+        let zombie = |p: &u32| self.uids.iter().any(|s| s.zombies.contains(p));
+        Ok(pids.iter().filter(|p| !zombie(p) && !self.spare.contains(p)).count())
     }
 
-    fn census(&mut self) -> Result<Census> {
-        let mut census = Census::default();
-        for (pid, uids, dead) in self.owned()? {
-            if dead {
-                census.zombie_pids.push(pid);
-            } else if !self.spare.contains(&pid) {
-                census.live.push(pid);
-                if uids[0] != self.uid && uids[2] != self.uid {
-                    census.out_of_reach.push(pid);
+    /// One census of the uids at `which`: each one's live, out-of-reach and zombie pids.
+    fn census(&mut self, which: &[usize]) -> std::io::Result<()> {
+        let uids: Vec<u32> = which.iter().map(|&i| self.uids[i].uid).collect();
+        let owned = self.owned(&uids)?;
+        for &i in which {
+            let s = &mut self.uids[i];
+            let mut census = Census::default();
+            for (pid, ids, dead) in owned.iter().filter(|(_, ids, _)| ids[..3].contains(&s.uid)) {
+                if *dead {
+                    census.zombie_pids.push(*pid);
+                } else if !self.spare.contains(pid) {
+                    census.live.push(*pid);
+                    if ids[0] != s.uid && ids[2] != s.uid {
+                        census.out_of_reach.push(*pid);
+                    }
+                    s.seen.insert(*pid);
                 }
-                self.seen.insert(pid);
             }
+            s.zombies.extend(census.zombie_pids.iter().copied());
+            s.last = census;
         }
-        Ok(census)
+        Ok(())
     }
 
-    /// Writes `cgroup.kill` to the uid's slice, if there is one and, once it is frozen,
-    /// every process in it is one this sweep would end anyway: the uid's by real, effective
-    /// or saved uid, and not spared (see [`Slice::kill_checked`]). A root shell from
-    /// `sudo -i`, another user's process, or the tool itself fail the check; then, or on an
-    /// error, the work is left to `kill(-1)` and the scans.
-    fn kill_slice(&mut self, until: Instant) {
-        let Some(slice) = &self.slice else { return };
-        // Checked right before each freeze: the tool must never freeze itself.
-        if self.spare.iter().any(|&pid| slice.holds(pid)) {
-            return;
-        }
-        let (procfs, uid, spare) = (self.procfs, self.uid, &self.spare);
-        let may_kill =
-            |pid: u32| !spare.contains(&pid) && procfs.status(pid).is_none_or(|st| st.is_dead() || st.is_owned_by(uid));
-        if let Ok(true) = slice.kill_checked(may_kill, until) {
-            self.slice_killed = true;
-        }
-    }
-
-    /// Whether `kill(-1)` as the uid would hit a spared process.
-    fn spare_in_reach(&self) -> bool {
-        self.spare
-            .iter()
-            .any(|&pid| self.procfs.status(pid).is_some_and(|st| st.uids[0] == self.uid || st.uids[2] == self.uid))
+    /// Whether `kill(-1)` as `uid` would hit a spared process.
+    fn spare_in_reach(&self, uid: u32) -> bool {
+        self.spare.iter().any(|&pid| self.procfs.status(pid).is_some_and(|st| st.uids[0] == uid || st.uids[2] == uid))
     }
 
     /// Signals each of `pids` through a pidfd, after checking, with the pidfd already
-    /// open, that the pid still names a live process of the uid.
-    fn signal_each(&self, pids: &[u32], signal: libc::c_int) {
+    /// open, that the pid still names a live process of `uid`.
+    fn signal_each(&self, uid: u32, pids: &[u32], signal: libc::c_int) {
         for &pid in pids {
             if self.spare.contains(&pid) {
                 continue;
@@ -187,7 +229,7 @@ impl<'a> Sweep<'a> {
             // Read after the pidfd is open: if the pid was recycled after this check, the
             // pidfd still names the exited process and the signal goes nowhere.
             match self.procfs.status(pid) {
-                Some(st) if st.is_owned_by(self.uid) && !st.is_dead() => {
+                Some(st) if st.is_owned_by(uid) && !st.is_dead() => {
                     // ESRCH: it exited meanwhile, which is the goal.
                     let _ = sys::pidfd_send_signal(&fd, signal);
                 }
@@ -196,31 +238,37 @@ impl<'a> Sweep<'a> {
         }
     }
 
-    /// Sends `signal` to the uid's processes until `until`, and waits for them to go.
+    /// Sends `signal` to the uids at `which`, then waits until their processes are gone or
+    /// `until`.
     ///
     /// In atomic mode, `kill(-1)` as the uid goes first; then, while processes exit, the
-    /// cheap `stat` scan ([`ProcFs::owned_dirs`]) is polled. A full census runs when that
-    /// finds nothing left, when it stops shrinking, or when time is up; the census alone
-    /// decides, and whatever it finds that `kill(-1)` cannot reach (or everything, in
-    /// pidfd mode) is signalled by pidfd.
-    fn signal_and_wait(&mut self, atomic: bool, signal: libc::c_int, until: Instant) -> Result<Census> {
-        if atomic && signal == libc::SIGKILL {
-            self.kill_slice(until);
+    /// cheap `stat` scan ([`ProcFs::owned_dirs`]) is polled for the whole set. A full
+    /// census runs when that finds nothing left, when it stops shrinking, or when time is
+    /// up; the census alone decides, and whatever it finds that `kill(-1)` cannot reach
+    /// (or everything, in pidfd mode) is signalled by pidfd.
+    fn signal_and_wait(&mut self, which: &[usize], signal: libc::c_int, until: Instant) -> Result<()> {
+        for &i in which {
+            let s = &mut self.uids[i];
+            if s.atomic {
+                if let Err(e) = sys::kill_all_as(s.uid, s.gid, signal) {
+                    s.error = Some(Error::from_io(s.action(), &e));
+                }
+            }
         }
-        if atomic {
-            sys::kill_all_as(self.uid, self.gid, signal).map_err(|e| Error::from_io(self.action(), &e))?;
-        }
+        let which: Vec<usize> = which.iter().copied().filter(|&i| self.uids[i].error.is_none()).collect();
+        let uids: Vec<u32> = which.iter().map(|&i| self.uids[i].uid).collect();
+        let scan_error = |e: std::io::Error| Error::from_io("scan /proc", &e);
         // Poll about as long as a scan takes: often when scans are cheap, and never more
         // than half of a CPU while the dying processes need it.
         let mut pause = Duration::from_millis(1);
         let (mut previous, mut stalls) = (usize::MAX, 0);
-        let mut census_due = !atomic;
+        let any_pidfd = which.iter().any(|&i| !self.uids[i].atomic);
+        let mut census_due = any_pidfd;
         loop {
             if !census_due {
                 let began = Instant::now();
-                let quick = self.quick()?;
+                let left = self.quick(&uids).map_err(scan_error)?;
                 pause = began.elapsed().clamp(Duration::from_millis(1), Duration::from_millis(20));
-                let left = quick.iter().filter(|p| !self.zombies.contains(p) && !self.spare.contains(p)).count();
                 // Not shrinking for a few polls: what is left is not exiting by itself
                 // (or the uid is only its effective uid): time for the census.
                 stalls = if left >= previous { stalls + 1 } else { 0 };
@@ -229,66 +277,90 @@ impl<'a> Sweep<'a> {
             }
             if census_due {
                 let began = Instant::now();
-                let census = self.census()?;
+                self.census(&which).map_err(scan_error)?;
                 pause = began.elapsed().clamp(Duration::from_millis(1), Duration::from_millis(20));
-                self.zombies.extend(census.zombie_pids.iter().copied());
-                if census.live.is_empty() || Instant::now() >= until {
-                    return Ok(census);
+                if which.iter().all(|&i| self.uids[i].last.live.is_empty()) || Instant::now() >= until {
+                    return Ok(());
                 }
-                self.signal_each(if atomic { &census.out_of_reach } else { &census.live }, signal);
-                census_due = !atomic;
+                for &i in &which {
+                    let s = &self.uids[i];
+                    self.signal_each(s.uid, if s.atomic { &s.last.out_of_reach } else { &s.last.live }, signal);
+                }
+                census_due = any_pidfd;
                 (previous, stalls) = (usize::MAX, 0);
             }
             std::thread::sleep(pause.min(until.saturating_duration_since(Instant::now())));
         }
     }
 
-    /// Runs the sweep.
+    /// Runs the sweep. `force(uid)` is called before each uid's first SIGKILL round (the
+    /// Linux backend asks logind to `KillUser` there); it returns whether it reached the
+    /// uid.
     ///
-    /// # Errors
-    ///
-    /// Fails when /proc cannot be read or the signalling thread cannot take the uid's
-    /// credentials (the tool is not root). Processes still alive at the timeout are not an
-    /// error: they are counted in `remaining`.
-    pub fn run(mut self, opts: &TerminateOptions) -> Result<Terminated> {
+    /// Returns one result per target, in order. A target fails when /proc cannot be read or
+    /// the signalling thread cannot take its credentials (the tool is not root). Processes
+    /// still alive at the timeout are not an error: they are counted in `remaining`.
+    pub fn run(mut self, timing: Timing, force: &mut dyn FnMut(u32) -> bool) -> Vec<Result<Terminated>> {
         let start = Instant::now();
-        let deadline = start + opts.timeout;
-        let atomic = !self.spare_in_reach();
-        if atomic {
-            self.slice = Slice::of_uid(self.uid);
+        let deadline = start + timing.timeout;
+        for i in 0..self.uids.len() {
+            self.uids[i].atomic = !self.spare_in_reach(self.uids[i].uid);
         }
-        // A count for the report only: kill(-1) does not say how many it signalled, and a
-        // scan here would cost several percent of a whole sweep. So `signalled` is the pids
-        // the caller listed just before, plus whatever a scan saw alive later.
-        self.seen.extend(opts.listed_pids.iter().filter(|p| !self.spare.contains(p)));
-
-        let mut last = Census::default();
-        if !opts.grace.is_zero() {
-            last = self.signal_and_wait(atomic, libc::SIGTERM, (start + opts.grace).min(deadline))?;
+        let all: Vec<usize> = (0..self.uids.len()).collect();
+        let mut failed = None;
+        if !timing.grace.is_zero() {
+            failed = self.signal_and_wait(&all, libc::SIGTERM, (start + timing.grace).min(deadline)).err();
         }
         let mut round = Duration::from_millis(50);
-        // At least one SIGKILL round when anything is left (or no polite round ran), even
-        // with a zero timeout.
-        while (self.passes == 0 && (opts.grace.is_zero() || !last.live.is_empty()))
-            || (!last.live.is_empty() && Instant::now() < deadline)
-        {
-            self.passes += 1;
+        while failed.is_none() {
+            // At least one SIGKILL round for a uid with anything left (or when no polite
+            // round ran), even with a zero timeout.
+            let due: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    let s = &self.uids[i];
+                    s.error.is_none()
+                        && ((s.passes == 0 && (timing.grace.is_zero() || s.left()))
+                            || (s.left() && Instant::now() < deadline))
+                })
+                .collect();
+            if due.is_empty() {
+                break;
+            }
+            for &i in &due {
+                let s = &mut self.uids[i];
+                if s.passes == 0 {
+                    s.forced = force(s.uid);
+                }
+                s.passes += 1;
+            }
             // kill(-1) returns 0 even when it signalled nothing: only a census says whether
             // anything is left, and a SIGKILLed process can look alive for a moment.
             let until = (Instant::now() + round).min(deadline);
-            last = self.signal_and_wait(atomic, libc::SIGKILL, until)?;
+            failed = self.signal_and_wait(&due, libc::SIGKILL, until).err();
             round = (round * 2).min(Duration::from_secs(1));
         }
-        let method = match (atomic, self.slice_killed) {
-            (false, _) => Method::Pidfd,
-            (true, false) => Method::KillAsUid,
-            (true, true) => Method::CgroupKillAndKillAsUid,
-        };
-        Ok(Terminated {
-            signalled: self.seen.len() as u64,
-            method,
-            remaining: last.live.len() as u64,
-            zombies: last.zombie_pids.len() as u64,
-        })
+        self.uids.into_iter().map(|s| outcome(s, failed.as_ref())).collect()
     }
+}
+
+fn outcome(s: Swept, failed: Option<&Error>) -> Result<Terminated> {
+    if let Some(e) = s.error {
+        return Err(e);
+    }
+    if let Some(e) = failed {
+        return Err(Error { action: s.action(), ..e.clone() });
+    }
+    let method = match (s.atomic, s.forced) {
+        (false, _) => Method::Pidfd,
+        (true, false) => Method::KillAsUid,
+        (true, true) => Method::KillUserAndKillAsUid,
+    };
+    Ok(Terminated {
+        signalled: s.seen.len() as u64,
+        method,
+        remaining: s.last.live.len() as u64,
+        zombies: s.last.zombie_pids.len() as u64,
+    })
 }

@@ -1,14 +1,18 @@
 //! Sessions from systemd-logind (or elogind, which owns the same bus name), over the system
-//! D-Bus with zbus: list the sessions, find the session of a pid, and terminate a session.
+//! D-Bus with zbus: list the sessions, find the session of a pid, end sessions
+//! (`TerminateSession`), signal what outlives a logout (`KillUser`, `KillSession`), and
+//! thaw a unit through systemd (`ThawUnit`).
+//!
+//! Where systemd runs it owns the cgroup tree: a user's processes in their slice are reached
+//! through logind and systemd, never by writing cgroup files; `kill.rs` reaches the rest
+//! with `kill(-1)` as the uid.
 //!
 //! The D-Bus calls ([`Logind`]) are kept apart from the conversion of a session's raw
 //! properties into a [`Session`] ([`session_from_properties`]), which is pure and tested
 //! with recorded property values.
 //!
-//! What does not live here: signalling processes (`kill.rs`), reading `/proc` (`procfs.rs`),
-//! and utmp (`utmp.rs`). logind's `KillUser` is deliberately not used: the process sweep
-//! is done by `kill.rs`, the same way with or without logind. `KillSession` is used only for
-//! a session that is already closing, which `TerminateSession` ignores.
+//! What does not live here: signalling processes one by one (`kill.rs`), reading `/proc`
+//! (`procfs.rs`), and utmp (`utmp.rs`).
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -29,6 +33,9 @@ const MANAGER_IFACE: &str = "org.freedesktop.login1.Manager";
 const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
 const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
+const SYSTEMD_DESTINATION: &str = "org.freedesktop.systemd1";
+const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
+const SYSTEMD_MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
 
 /// How long to wait for the bus to accept a connection and logind to answer a ping, and
 /// for any one method reply later. A machine without logind must not make the tool hang:
@@ -132,6 +139,53 @@ impl Logind {
             );
         }
         Ok(sessions)
+    }
+
+    /// Every session logind knows, as `ListSessions` gives them (id, uid, user name): one
+    /// call, no property reads. Enough to tell whether a session still exists and whose it
+    /// is, which is what verification asks.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Logind::list_sessions`].
+    pub fn session_ids(&self) -> Result<Vec<(String, u32, String)>> {
+        const ACTION: &str = "list logind sessions";
+        let reply = self
+            .conn
+            .call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "ListSessions", &())
+            .map_err(|e| dbus_error(ACTION, e))?;
+        let rows: Vec<SessionRow> = reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
+        Ok(rows.into_iter().map(|(id, uid, user, _, _)| (id, uid, user)).collect())
+    }
+
+    /// Sends `signal` to every process of `uid`'s slice (`KillUser`): systemd signals the
+    /// user's units, so processes left in "closing" sessions are reached too, through the
+    /// cgroup tree's owner.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Logind::terminate_session`]; a user logind does not know (any more) is
+    /// `Ok(Done::AlreadyGone)`.
+    pub fn kill_user(&self, uid: u32, signal: i32) -> Result<Done> {
+        let action = format!("signal the processes of logind user {uid}");
+        match self.conn.call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "KillUser", &(uid, signal)) {
+            Ok(_) => Ok(Done::Requested),
+            Err(e) if is_gone(&e) => Ok(Done::AlreadyGone),
+            Err(e) => Err(dbus_error(&action, e)),
+        }
+    }
+
+    /// Asks systemd to thaw a unit (`ThawUnit`, systemd 246 and later).
+    ///
+    /// # Errors
+    ///
+    /// When systemd refuses or does not know the unit.
+    pub fn thaw_unit(&self, unit: &str) -> Result<()> {
+        let action = format!("thaw {unit} through systemd");
+        self.conn
+            .call_method(Some(SYSTEMD_DESTINATION), SYSTEMD_PATH, Some(SYSTEMD_MANAGER_IFACE), "ThawUnit", &(unit,))
+            .map(|_| ())
+            .map_err(|e| dbus_error(&action, e))
     }
 
     /// Ends a session: asks logind to terminate it (`TerminateSession`), which stops the

@@ -120,14 +120,7 @@ pub fn parse_uid_min(text: &str) -> u32 {
 /// The model's view of a process with these uids (real, effective, saved, fs), state
 /// letter and deadness (see [`Status::is_dead`]); the user name is the real uid's, from
 /// `passwd`.
-pub fn process(
-    pid: u32,
-    uids: [u32; 4],
-    (state, dead): (char, bool),
-    name: String,
-    start_time: Option<i64>,
-    passwd: &Passwd,
-) -> Process {
+pub fn process(pid: u32, uids: [u32; 4], (state, dead): (char, bool), name: String, passwd: &Passwd) -> Process {
     let [uid, euid, suid, _] = uids;
     Process {
         pid,
@@ -141,7 +134,6 @@ pub fn process(
         zombie: dead,
         uninterruptible: state == 'D',
         name,
-        start_time,
     }
 }
 
@@ -261,13 +253,13 @@ impl ProcFs {
     }
 
     /// [`ProcFs::list_processes`] for the given pids (from [`ProcFs::pids`]).
+    ///
+    /// Only `status` is read: the start time (a second file, `stat`) is left unknown, since
+    /// nothing a run decides depends on it; [`ProcFs::start_time`] reads it for one pid.
     pub fn list_processes_of(&self, pids: &[u32], passwd: &Passwd) -> Vec<Process> {
-        let boot = self.boot_time();
-        let ticks = super::sys::clock_ticks();
         let mut out = scan(pids, |pid, buf| {
             let st = self.status_with(pid, buf)?;
-            let start_time = self.start_time_with(pid, boot, ticks, buf);
-            Some(process(pid, st.uids, (st.state, st.is_dead()), st.name, start_time, passwd))
+            Some(process(pid, st.uids, (st.state, st.is_dead()), st.name, passwd))
         });
         out.sort_by_key(|p| p.pid);
         out
@@ -284,6 +276,15 @@ impl ProcFs {
     ///
     /// Fails only when the root cannot be read.
     pub fn owned_dirs(&self, uid: u32) -> io::Result<Vec<u32>> {
+        self.owned_dirs_any(&[uid])
+    }
+
+    /// [`ProcFs::owned_dirs`] for a set of uids, in one pass.
+    ///
+    /// # Errors
+    ///
+    /// Fails only when the root cannot be read.
+    pub fn owned_dirs_any(&self, uids: &[u32]) -> io::Result<Vec<u32>> {
         use std::os::unix::fs::MetadataExt;
         // One thread: `DirEntry::metadata` is an fstatat relative to the open directory,
         // cheaper than a path walk per pid even when those are spread over two CPUs.
@@ -291,7 +292,7 @@ impl ProcFs {
         for entry in std::fs::read_dir(&self.root)? {
             let Ok(entry) = entry else { continue };
             let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-            if entry.metadata().is_ok_and(|m| m.uid() == uid) {
+            if entry.metadata().is_ok_and(|m| uids.contains(&m.uid())) {
                 out.push(pid);
             }
         }
@@ -305,9 +306,18 @@ impl ProcFs {
     ///
     /// Fails only when the root cannot be read.
     pub fn owned_by(&self, uid: u32) -> io::Result<Vec<(u32, Status)>> {
+        self.owned_by_any(&[uid])
+    }
+
+    /// [`ProcFs::owned_by`] for a set of uids, in one scan.
+    ///
+    /// # Errors
+    ///
+    /// Fails only when the root cannot be read.
+    pub fn owned_by_any(&self, uids: &[u32]) -> io::Result<Vec<(u32, Status)>> {
         Ok(scan(&self.pids()?, |pid, buf| {
             let st = self.status_with(pid, buf)?;
-            st.is_owned_by(uid).then_some((pid, st))
+            uids.iter().any(|u| st.is_owned_by(*u)).then_some((pid, st))
         }))
     }
 
@@ -324,7 +334,7 @@ impl ProcFs {
             let st = self.status_with(pid, buf)?;
             uids.iter()
                 .any(|u| st.is_owned_by(*u))
-                .then(|| process(pid, st.uids, (st.state, st.is_dead()), st.name, None, &none))
+                .then(|| process(pid, st.uids, (st.state, st.is_dead()), st.name, &none))
         });
         out.sort_by_key(|p| p.pid);
         Ok(out)
@@ -475,7 +485,8 @@ mod tests {
         let su = &list[2];
         assert_eq!((su.uid, su.euid, su.suid), (Some(1001), Some(0), Some(0)));
         assert_eq!(su.user.as_deref(), Some("alice"));
-        assert_eq!(su.start_time, Some(1006));
+        // The listing reads `status` only; the start time is `stat`'s, read for one pid.
+        assert_eq!(procfs.start_time(21), Some(1006));
         assert_eq!(list[1].euid, None);
         assert!(list[3].zombie);
         assert_eq!(list[4].euid, Some(1001));

@@ -251,7 +251,6 @@ pub fn to_process(raw: &RawProcess) -> Process {
         sid: raw.sid.clone(),
         session_id: Some(raw.session_id.to_string()),
         name: raw.name.clone(),
-        start_time: None,
         zombie: false,
         uninterruptible: false,
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README): installs what the tests need, then runs them all.
 #
-#   sudo bash ci/test.sh
+#   bash ci/test.sh          # as root (or: sudo bash ci/test.sh)
 #
 # As root it also runs the real-system tests (test users, processes, utmp sessions, a
 # logind container) and requires them to run (LOGOFF_REQUIRE_REAL_TESTS=1), and the
@@ -47,8 +47,13 @@ fi
 log "cargo test"
 cargo test --locked -- --test-threads=2
 
+if [ -f ci/release.sh ] && [ "$(id -u)" -eq 0 ]; then
+  log "release: build (signed .exe, .deb, RMM scripts), lintian, signature, RMM checks, .deb in a container"
+  bash ci/release.sh
+fi
+
 if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
-  log "ansible: the role against two logind containers"
+  log "ansible: the role against two logind containers, with the release binary"
   bash ci/ansible.sh
 fi
 

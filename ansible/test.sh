@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Tests the Ansible role against Linux hosts reached by ssh, each with a test user logged
-# in: a dry run (--check) changes nothing and says "changed"; the first run logs the user
-# off on every host (changed); a second run changes nothing.
+# in: a dry run (--check) changes nothing and says "changed"; a user list the tool refuses
+# (ALL mixed with a name) fails on every host and logs nobody off; the first run logs the
+# user off on every host (changed); a second run changes nothing; beside an unreachable
+# host, that host is reported unreachable (ansible-playbook exits 4) and the others are
+# fine. Ansible comes from a venv (ansible/venv.sh), never the system Python.
 #
 #   bash ansible/test.sh --local [--standin | --fake-backend]
 #       starts two "hosts" on this machine: two sshd processes on 127.0.0.1, each in its own
@@ -22,7 +25,8 @@
 #                   fake machine (a state file per host, which the tool rewrites). Nothing
 #                   on the hosts is touched except that file.
 #
-# Other options: --user NAME (test user, default lotest), --ssh-user U (default root),
+# Other options: --user NAME (test user, default lotest), --ssh-user U (default root; any
+# other user connects with become, through sudo),
 # --ssh-key FILE, --dest PATH (where the role puts the binary on the hosts), --python PATH
 # (the hosts' python, default: Ansible's discovery; /usr/bin/python3 with --local),
 # --probe "CMD ARGS" (how to tell whether the test user is logged in on a host: runs

@@ -59,7 +59,9 @@ fi
 
 if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "windows: cross-build, clippy, Wine smoke run"
-  LOGOFF_CI_REQUIRE_CLI=1 bash ci/windows.sh
+  release_exe="dist/logoff-users-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-windows-x86_64.exe"
+  [ -f "$release_exe" ] || release_exe=""
+  LOGOFF_CI_REQUIRE_CLI=1 LOGOFF_RELEASE_EXE="$release_exe" bash ci/windows.sh
 fi
 
 log "all tests passed"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Tests the Ansible role against Linux hosts reached by ssh, each with a test user logged
-# in: a dry run (--check) changes nothing and says "changed"; the first run logs the user
-# off on every host (changed); a second run changes nothing.
+# in: a dry run (--check) changes nothing and says "changed"; a user list the tool refuses
+# (ALL mixed with a name) fails on every host and logs nobody off; the first run logs the
+# user off on every host (changed); a second run changes nothing; beside an unreachable
+# host, that host is reported unreachable (ansible-playbook exits 4) and the others are
+# fine. Ansible comes from a venv (ansible/venv.sh), never the system Python.
 #
 #   bash ansible/test.sh --local [--standin | --fake-backend]
 #       starts two "hosts" on this machine: two sshd processes on 127.0.0.1, each in its own
@@ -22,7 +25,8 @@
 #                   fake machine (a state file per host, which the tool rewrites). Nothing
 #                   on the hosts is touched except that file.
 #
-# Other options: --user NAME (test user, default lotest), --ssh-user U (default root),
+# Other options: --user NAME (test user, default lotest), --ssh-user U (default root; any
+# other user connects with become, through sudo),
 # --ssh-key FILE, --dest PATH (where the role puts the binary on the hosts), --python PATH
 # (the hosts' python, default: Ansible's discovery; /usr/bin/python3 with --local),
 # --probe "CMD ARGS" (how to tell whether the test user is logged in on a host: runs
@@ -60,7 +64,9 @@ passed=0 failed=0
 pass() { passed=$((passed + 1)); echo "PASS: $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
 
-command -v ansible-playbook >/dev/null || { log "pip install ansible-core"; python3 -m pip install -q ansible-core; }
+# shellcheck source=ansible/venv.sh
+. "$REPO/ansible/venv.sh"
+ansible_venv_setup
 
 WORK="$(mktemp -d /tmp/logoff-ansible-test.XXXXXX)"
 chmod 0755 "$WORK"
@@ -301,6 +307,20 @@ run_playbook "dry run (--check)" "$EXTRA_ARGS" --check
 expect_result "dry run" changed
 expect_logged_in "after the dry run" yes
 
+# A user list the tool refuses (ALL mixed with a name): failed on every host, nobody
+# logged off.
+run_playbook "bad user list (ALL mixed with a name)" "$EXTRA_ARGS" -e "users=ALL,$TEST_USER"
+expect_result "bad user list" failed
+expect_recap "bad user list" "changed=0 failed=1"
+if [ "$MODE" != standin ]; then
+  if grep -q "ALL cannot be mixed with names" "$WORK/last.log"; then
+    pass "bad user list: the tool's refusal is in the play's output"
+  else
+    fail "bad user list: the tool's refusal is not in the play's output"
+  fi
+fi
+expect_logged_in "after the bad user list" yes
+
 run_playbook "first run" "$EXTRA_ARGS"
 expect_result "first run" changed
 expect_logged_in "after the first run" no
@@ -308,6 +328,23 @@ expect_logged_in "after the first run" no
 run_playbook "second run" "$EXTRA_ARGS"
 expect_result "second run" ok
 expect_recap "second run" "changed=0 failed=0"
+
+# An unreachable host beside the others: reported as unreachable, the others unharmed.
+log "playbook: with an unreachable host"
+down_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+{ sed -n '1,/^\[targets:vars\]/p' "$WORK/inventory.ini" | sed '$d'
+  echo "hdown ansible_host=127.0.0.1 ansible_port=$down_port logoff_users_dest_linux=/tmp/logoff-users-unreachable"
+  sed -n '/^\[targets:vars\]/,$p' "$WORK/inventory.ini"; } >"$WORK/inventory-down.ini"
+set +e
+ansible-playbook -i "$WORK/inventory-down.ini" "$REPO/ansible/playbook.yml" -e "users=$TEST_USER" \
+  -e "{\"logoff_users_binary\": \"$BINARY\", \"logoff_users_extra_args\": $EXTRA_ARGS}" \
+  -e ansible_ssh_timeout=5 2>&1 | tee "$WORK/last.log"
+down_rc=${PIPESTATUS[0]}
+set -e
+got="$(parse_log | awk '$1 == "hdown" && $2 == "recap" { print $5 }')"
+if [ "$got" = "unreachable=1" ]; then pass "unreachable host: recap $got"; else fail "unreachable host: recap '${got:-none}', expected unreachable=1"; fi
+if [ "$down_rc" = 4 ]; then pass "unreachable host: ansible-playbook exits 4"; else fail "unreachable host: ansible-playbook exited $down_rc, expected 4"; fi
+expect_recap "the other hosts beside an unreachable one" "changed=0 failed=0"
 
 if [ "$MODE" = standin ]; then
   for scenario in fail fail-exit0 usage garbage; do

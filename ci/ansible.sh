@@ -1,24 +1,29 @@
 #!/usr/bin/env bash
 # The Ansible role for real: two Debian 12 containers (ci/container.sh, systemd-nspawn from
 # the cached rootfs, each with its own sshd on 127.0.0.1), a test user logged in on each
-# through a real ssh session (a logind session), and ansible/test.sh run against both with
-# the real binary (target/debug/logoff-users). Checks:
-#   1. a dry run (--check) logs nobody off: the user keeps a session on both hosts;
-#   2. the playbook logs the user off on both hosts (changed): inside each container
+# through a real ssh session (a logind session), and ansible/test.sh run against both as a
+# non-root ssh user (lodeploy, sudo for become) with the static release binary. Checks:
+#   0. ansible/requirements.yml's collections are installed; ansible-lint passes;
+#   1. a dry run (--check) reports changed and logs nobody off;
+#   2. a user list the tool refuses (ALL mixed with a name) fails on both hosts, nobody
+#      logged off;
+#   3. the playbook logs the user off on both hosts (changed): inside each container
 #      `loginctl list-sessions` shows no session of the user, `pgrep -u USER` finds nothing,
 #      and the ssh client of that session has exited;
-#   3. a second run reports no change (changed=0 failed=0).
+#   4. a second run reports no change (changed=0 failed=0);
+#   5. beside an unreachable host, that host is reported unreachable and the others are fine.
 #
 #   sudo bash ci/ansible.sh
 #
-# Needs root. Installs ansible-core from PyPI into /var/cache/logoff-users/ansible-venv if
-# no ansible-playbook is found, builds the binary (cargo build) and the rootfs
-# (ci/container.sh build) if needed. Always stops both containers and its own ssh clients.
-# Runs one at a time (a lock); a container left by a killed earlier run is stopped first.
-# Prints "ansible: N passed, M failed" last and exits non-zero when a check failed.
+# Needs root. Installs ansible and ansible-lint from PyPI into a venv (ansible/venv.sh),
+# builds the rootfs (ci/container.sh build) and, without dist/, the musl release binary.
+# Always stops both containers and its own ssh clients. Runs one at a time (a lock); a
+# container left by a killed earlier run is stopped first. Prints "ansible: N passed, M
+# failed" last and exits non-zero when a check failed.
 #
 # Environment: LOGOFF_ANSIBLE_USER (test user, default lotest), LOGOFF_ANSIBLE_BINARY (the
-# binary the role copies, default target/debug/logoff-users, built here), LOGOFF_ROOTFS.
+# binary the role copies, default dist/logoff-users-VERSION-linux-x86_64 from
+# release/build.sh), LOGOFF_ROOTFS, LOGOFF_ANSIBLE_VENV.
 #
 # Internal: `ci/ansible.sh probe HOST:PORT USER` (ansible/test.sh's --probe) exits 0 when
 # USER has a logind session or a process in the container listening on PORT, 1 when not.
@@ -27,8 +32,8 @@ cd "$(dirname "$0")/.."
 REPO=$PWD
 
 BASE=/run/logoff-users/ansible
-VENV=/var/cache/logoff-users/ansible-venv
 TEST_USER=${LOGOFF_ANSIBLE_USER:-lotest}
+DEPLOY_USER=lodeploy
 HOSTS_N=2
 
 log() { printf '\n=== ansible.sh: %s (%ss)\n' "$*" "$SECONDS"; }
@@ -110,32 +115,42 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- tools -------------------------------------------------------------------------------
-if [ -x "$VENV/bin/ansible-playbook" ]; then
-    PATH="$VENV/bin:$PATH"
-elif ! command -v ansible-playbook >/dev/null; then
-    log "pip install ansible-core into $VENV"
-    py=python3
-    if ! "$py" -m venv --help >/dev/null 2>&1 || ! "$py" -c 'import ensurepip' 2>/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null ||
-            { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null; }
-        py=/usr/bin/python3
-    fi
-    rm -rf "$VENV"
-    "$py" -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check ansible-core ||
-        { rm -rf "$VENV"; die "pip install ansible-core failed"; }
-    PATH="$VENV/bin:$PATH"
-fi
-export PATH
+# shellcheck source=ansible/venv.sh
+. "$REPO/ansible/venv.sh"
+ansible_venv_setup || die "could not set up the ansible venv"
 echo "ansible: $(command -v ansible-playbook) ($(ansible-playbook --version 2>/dev/null | sed -n 1p))"
 
-BINARY=${LOGOFF_ANSIBLE_BINARY:-}
-if [ -z "$BINARY" ]; then
-    log "cargo build (the binary the role copies)"
-    cargo build --locked --bin logoff-users
-    BINARY="$REPO/target/debug/logoff-users"
+log "ansible/requirements.yml: the collections are installed"
+missing=""
+for c in $(sed -n 's/^ *- name: *//p' ansible/requirements.yml); do
+    ansible-galaxy collection list "$c" 2>/dev/null | grep -q "^$c " || missing="$missing $c"
+done
+if [ -z "$missing" ]; then pass "the collections of ansible/requirements.yml are installed"
+else fail "collections missing:$missing"; fi
+
+log "ansible-lint"
+if (cd ansible && ansible-lint --offline --nocolor roles/logoff_users playbook.yml); then
+    pass "ansible-lint passes on the role and the playbook"
+else
+    fail "ansible-lint reports problems"
+fi
+
+# The binary the role copies: the static release binary (release/build.sh), built here
+# (musl, release profile) when dist/ has none.
+VERSION="$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)"
+BINARY=${LOGOFF_ANSIBLE_BINARY:-$REPO/dist/logoff-users-$VERSION-linux-x86_64}
+if [ ! -x "$BINARY" ] && [ -z "${LOGOFF_ANSIBLE_BINARY:-}" ]; then
+    log "cargo build --release --target x86_64-unknown-linux-musl (no dist/ binary)"
+    rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+    command -v musl-gcc >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null
+    CC_x86_64_unknown_linux_musl=musl-gcc cargo build --release --locked --target x86_64-unknown-linux-musl --bin logoff-users
+    BINARY="$REPO/target/x86_64-unknown-linux-musl/release/logoff-users"
 fi
 [ -x "$BINARY" ] || die "no binary at $BINARY"
+case "$(file -b "$BINARY")" in
+    *"statically linked"* | *"static-pie linked"*) pass "the role copies a static release binary: $BINARY" ;;
+    *) fail "$BINARY is not a static binary" ;;
+esac
 
 log "container rootfs"
 bash ci/container.sh build
@@ -170,7 +185,7 @@ used_uids() {
 }
 UID_BASE=""
 for base in $(seq 64100 10 64990); do
-    if ! used_uids | grep -qxE "$base|$((base + 1))"; then UID_BASE=$base; break; fi
+    if ! used_uids | grep -qxE "$base|$((base + 1))|$((base + 5))"; then UID_BASE=$base; break; fi
 done
 [ -n "$UID_BASE" ] || die "no spare uids in 64100..64999"
 
@@ -189,6 +204,20 @@ done
 
 ssh_opts=(-i "$KEY" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null
     -o LogLevel=ERROR -o ConnectTimeout=10)
+
+log "user $DEPLOY_USER on each host: the ssh user of the play, sudo for become"
+for i in $(seq "$HOSTS_N"); do
+    ct "$i" exec useradd --create-home --shell /bin/bash --uid "$((UID_BASE + 5))" --user-group "$DEPLOY_USER"
+    ct "$i" exec sh -c "install -d -m 700 -o $DEPLOY_USER -g $DEPLOY_USER /home/$DEPLOY_USER/.ssh &&
+        install -m 600 -o $DEPLOY_USER -g $DEPLOY_USER /dev/stdin /home/$DEPLOY_USER/.ssh/authorized_keys" <"$KEY.pub"
+    printf '%s ALL=(ALL) NOPASSWD: ALL\n' "$DEPLOY_USER" | ct "$i" exec sh -c "install -m 440 /dev/stdin /etc/sudoers.d/$DEPLOY_USER"
+    if ssh "${ssh_opts[@]}" -p "${PORTS[$((i - 1))]}" "$DEPLOY_USER@127.0.0.1" 'test "$(id -u)" != 0 && sudo -n true'; then
+        pass "h$i: $DEPLOY_USER logs in by ssh (not root) and may sudo"
+    else
+        fail "h$i: $DEPLOY_USER cannot log in or sudo"
+        exit 1
+    fi
+done
 
 log "user $TEST_USER on each host, logged in by ssh"
 # The ssh clients' stdin: a fifo that nobody writes to and that never ends.
@@ -220,7 +249,7 @@ done
 # --- the playbook ------------------------------------------------------------------------
 log "ansible/test.sh --hosts $(IFS=,; echo "${HOSTS[*]}")"
 set +e
-bash ansible/test.sh --hosts "$(IFS=,; echo "${HOSTS[*]}")" --user "$TEST_USER" --ssh-key "$KEY" \
+bash ansible/test.sh --hosts "$(IFS=,; echo "${HOSTS[*]}")" --user "$TEST_USER" --ssh-key "$KEY" --ssh-user "$DEPLOY_USER" \
     --binary "$BINARY" --probe "bash $REPO/ci/ansible.sh probe" 2>&1 | tee "$BASE/test.log"
 test_rc=${PIPESTATUS[0]}
 set -e

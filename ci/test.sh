@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command (README): installs what the tests need, then runs them all.
 #
-#   sudo bash ci/test.sh
+#   bash ci/test.sh          # as root (or: sudo bash ci/test.sh)
 #
 # As root it also runs the real-system tests (test users, processes, utmp sessions, a
 # logind container) and requires them to run (LOGOFF_REQUIRE_REAL_TESTS=1), and the
@@ -54,14 +54,21 @@ fi
 log "cargo test"
 cargo test --locked -- --test-threads=2
 
+if [ -f ci/release.sh ] && [ "$(id -u)" -eq 0 ]; then
+  log "release: build (signed .exe, .deb, RMM scripts), lintian, signature, RMM checks, .deb in a container"
+  bash ci/release.sh
+fi
+
 if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
-  log "ansible: the role against two logind containers"
+  log "ansible: the role against two logind containers, with the release binary"
   bash ci/ansible.sh
 fi
 
 if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "windows: cross-build, clippy, Wine smoke run"
-  LOGOFF_CI_REQUIRE_CLI=1 bash ci/windows.sh
+  release_exe="dist/logoff-users-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-windows-x86_64.exe"
+  [ -f "$release_exe" ] || release_exe=""
+  LOGOFF_CI_REQUIRE_CLI=1 LOGOFF_RELEASE_EXE="$release_exe" bash ci/windows.sh
 fi
 
 log "all tests passed"

@@ -143,4 +143,13 @@ json_ok "$OUT/list.out"
 run dry-run-all "0 $acting" "$EXE" --dry-run ALL
 # A user who is not logged on counts as done.
 run logoff-nosuchuser "$acting" "$EXE" nosuchuser123 --timeout 10s
+# The release build (release/build.sh: panic = abort, signed by ci/release.sh), when given.
+if [[ -n ${LOGOFF_RELEASE_EXE:-} ]]; then
+    [[ -f $LOGOFF_RELEASE_EXE ]] || fail "LOGOFF_RELEASE_EXE=$LOGOFF_RELEASE_EXE: no such file"
+    run release-version "0" "$LOGOFF_RELEASE_EXE" --version
+    grep -q '^logoff-users ' "$OUT/release-version.out" || fail "the release .exe's --version"
+    run release-list "0" "$LOGOFF_RELEASE_EXE" --list --format json
+    json_ok "$OUT/release-list.out"
+    run release-dry-run-all "0 $acting" "$LOGOFF_RELEASE_EXE" --dry-run ALL
+fi
 log "Windows build under Wine: all checks passed"

@@ -383,11 +383,10 @@ impl Wts {
     ) -> Result<Terminated> {
         if let Some((pid, e)) = failures.iter().find(|(pid, _)| remaining.contains(pid)) {
             let mut err = win32_error(format!("terminate process {pid} of {who}"), e);
-            if err.kind == ErrorKind::PermissionDenied && self.debug_privilege == Some(false) && !self.is_remote() {
-                err.cause.push_str(
-                    "; this process does not hold SeDebugPrivilege (\"Debug programs\"), which an \
-                     administrator needs to end other users' processes; run it as SYSTEM or grant the right",
-                );
+            if err.kind == ErrorKind::PermissionDenied && !self.is_remote() {
+                if let Some(hint) = convert::debug_privilege_hint(self.debug_privilege) {
+                    err.cause = format!("{}; {hint}", err.cause);
+                }
             }
             return Err(err);
         }

@@ -346,6 +346,19 @@ pub fn debug_privilege_held(ok: bool, code: u32) -> Result<bool, u32> {
     }
 }
 
+/// What to add to an access-denied termination error on this machine, given whether
+/// `SeDebugPrivilege` could be enabled (`None`: not known). Without it an elevated
+/// administrator cannot open other users' processes; SYSTEM holds it.
+pub fn debug_privilege_hint(held: Option<bool>) -> Option<&'static str> {
+    match held {
+        Some(false) => Some(
+            "this process does not hold SeDebugPrivilege (\"Debug programs\"), which an administrator \
+             needs to end other users' processes; run it as SYSTEM, or grant the right to the Administrators group",
+        ),
+        _ => None,
+    }
+}
+
 /// Whether the `--server` name `host` is this machine: `.`, `localhost`, a loopback address
 /// (`127.0.0.0/8`, `::1`, bracketed or not), or one of `own_names` (the NetBIOS and DNS
 /// names, compared ignoring case, a trailing dot allowed). Such a run is a local run: the
@@ -668,6 +681,13 @@ mod tests {
         assert_eq!(debug_privilege_held(true, 0), Ok(true));
         assert_eq!(debug_privilege_held(true, win32::ERROR_NOT_ALL_ASSIGNED), Ok(false));
         assert_eq!(debug_privilege_held(false, 6), Err(6));
+    }
+
+    #[test]
+    fn a_missing_debug_privilege_is_named() {
+        assert!(debug_privilege_hint(Some(false)).is_some_and(|h| h.contains("SeDebugPrivilege")));
+        assert_eq!(debug_privilege_hint(Some(true)), None);
+        assert_eq!(debug_privilege_hint(None), None);
     }
 
     #[test]

@@ -72,11 +72,12 @@ trap cleanup EXIT
 
 log "wineboot in $WINEPREFIX"
 mkdir -p "$WINEPREFIX"
+# One persistent wineserver for the whole run (started first: it refuses to start while
+# another serves the prefix); without it every run starts Wine's services anew.
+wineserver -p || fail "wineserver -p"
 timeout 180 wine wineboot -i >/dev/null 2>&1 || fail "wineboot -i failed or hung"
 SYSTEM32=$WINEPREFIX/drive_c/windows/system32
 [[ -d $SYSTEM32 ]] || fail "wineboot did not create $SYSTEM32"
-# One wineserver for the whole run: without it every run starts Wine's services anew.
-wineserver -p
 
 log "building the stand-ins"
 CFLAGS=(-O2 -Wall -Wextra -Werror)

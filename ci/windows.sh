@@ -7,13 +7,14 @@
 #   2. a fresh prefix with the bcryptprimitives.dll stand-in (Rust std needs ProcessPrng,
 #      which Wine 8 lacks) and the wtsapi32.dll stand-in in its system32, loaded instead of
 #      Wine's own (WINEDLLOVERRIDES="wtsapi32=n");
-#   3. the library's tests under Wine (the Windows wrappers run for real);
+#   3. the stand-in's own self-test (ci/wine/standin-test.sh), then the library's tests
+#      under Wine (the Windows wrappers run for real);
 #   4. the scenarios of ci/wine/scenarios.py: each runs the .exe against a JSON state of
 #      sessions and processes (some of them real Wine processes it starts) and asserts the
 #      exit code, the JSON report and what the stand-in recorded.
 #
-# Ends with one line "windows: N passed, M failed" (the library tests count as one check,
-# each scenario as one) and exits 1 when M is not 0. What this proves and what it cannot:
+# Ends with one line "windows: N passed, M failed" (the stand-in's self-test and the
+# library tests count as one check each, each scenario as one) and exits 1 when M is not 0. What this proves and what it cannot:
 # README, "What is proven where".
 #
 # Runs as root on a fresh Debian 12; installs what it needs. Every Wine run has a timeout,
@@ -93,6 +94,17 @@ x86_64-w64-mingw32-gcc -municode -s "${CFLAGS[@]}" -o "$WORK/standin_sleeper.exe
 
 passed=0
 failed=0
+
+# --- the stand-in's own self-test (its own prefix) ---------------------------------------
+log "the stand-in's self-test (ci/wine/standin-test.sh)"
+if env -u WINEPREFIX bash ci/wine/standin-test.sh >"$WORK/standin-test.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "PASS standin-self-test ($(tail -n 1 "$WORK/standin-test.log"))"
+else
+    failed=$((failed + 1))
+    tail -n 30 "$WORK/standin-test.log"
+    echo "FAIL standin-self-test"
+fi
 
 # --- the library's tests, Windows side included ------------------------------------------
 # A plain machine for them: the console session of the Wine user, and SYSTEM's services.

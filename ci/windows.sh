@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# The Windows leg of CI: lint and build for x86_64-pc-windows-gnu, then run the library's
-# tests, the wts_probe example and the real logoff-users.exe under Wine, in a throwaway
-# WINEPREFIX.
+# The Windows leg of CI: lint and build for x86_64-pc-windows-gnu, then run the real .exe
+# end to end under Wine against the wtsapi32.dll stand-in (ci/wine/wtsapi32/), in a
+# throwaway WINEPREFIX:
 #
-# What this proves and what it cannot: see "The Windows backend under Wine" in
-# DEVELOPERS.md. In short: the .exe loads, the WTS/security/process calls are made and their
-# results handled without panics or hangs, and the exit codes follow the contract. Wine has
-# one session and stubs most of WTS, so real multi-session logoff needs a real Windows host.
+#   1. clippy -D warnings and a build of the .exe, wts_probe.exe and the library's tests;
+#   2. a fresh prefix with the bcryptprimitives.dll stand-in (Rust std needs ProcessPrng,
+#      which Wine 8 lacks) and the wtsapi32.dll stand-in in its system32, loaded instead of
+#      Wine's own (WINEDLLOVERRIDES="wtsapi32=n");
+#   3. the stand-in's own self-test (ci/wine/standin-test.sh), then the library's tests
+#      under Wine (the Windows wrappers run for real);
+#   4. the scenarios of ci/wine/scenarios.py: each runs the .exe against a JSON state of
+#      sessions and processes (some of them real Wine processes it starts) and asserts the
+#      exit code, the JSON report and what the stand-in recorded.
 #
-# Runs as root on a fresh Debian 12; installs what it needs. Every Wine run is wrapped in
-# `timeout`, so a hang fails the job instead of stalling it.
+# Ends with one line "windows: N passed, M failed" (the stand-in's self-test and the
+# library tests count as one check each, each scenario as one) and exits 1 when M is not 0. What this proves and what it cannot:
+# README, "What is proven where".
+#
+# Runs as root on a fresh Debian 12; installs what it needs. Every Wine run has a timeout,
+# so a hang fails the job instead of stalling it. WINDOWS_KEEP=1 keeps the work directory.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 TARGET=x86_64-pc-windows-gnu
-RUN_TIMEOUT=60
 log() { printf '==> %s\n' "$*"; }
-fail() { printf 'FAIL: %s\n' "$*" >&2; exit 1; }
+fail() {
+    printf 'FAIL %s\n' "$*" >&2
+    echo "windows: 0 passed, 1 failed"
+    exit 1
+}
 
 # --- tools -------------------------------------------------------------------------------
 need_apt=()
@@ -36,120 +48,120 @@ fi
 
 # --- lint and build ----------------------------------------------------------------------
 log "clippy for $TARGET"
-cargo clippy --target "$TARGET" --all-targets -- -D warnings
+cargo clippy --target "$TARGET" --all-targets -- -D warnings || fail "clippy"
 log "build for $TARGET"
-cargo build --target "$TARGET" --bins --examples
-EXE=target/$TARGET/debug/logoff-users.exe
-PROBE=target/$TARGET/debug/examples/wts_probe.exe
+cargo build --target "$TARGET" --bins --examples || fail "build"
+cargo test --target "$TARGET" --lib --no-run || fail "build of the library's tests"
+EXE=$PWD/target/$TARGET/debug/logoff-users.exe
+PROBE=$PWD/target/$TARGET/debug/examples/wts_probe.exe
 [[ -f $EXE && -f $PROBE ]] || fail "the build did not produce $EXE and $PROBE"
 
-# --- a throwaway Wine prefix -------------------------------------------------------------
-WINEPREFIX=$(mktemp -d /tmp/logoff-users-wine.XXXXXX)
-export WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
-OUT=$WINEPREFIX/out
+# --- a throwaway Wine prefix with the stand-ins ------------------------------------------
+WORK=$(mktemp -d /tmp/logoff-users-windows.XXXXXX)
+WINEPREFIX=$WORK/prefix
+export WINEPREFIX WINEDEBUG=-all WINEDLLOVERRIDES="wtsapi32=n;mscoree,mshtml="
 cleanup() {
     # Stops only this prefix's wineserver (and the Wine processes under it).
     timeout 20 wineserver -k >/dev/null 2>&1 || true
-    rm -rf "$WINEPREFIX"
+    if [[ ${WINDOWS_KEEP:-0} == 1 ]]; then
+        echo "kept $WORK" >&2
+    else
+        rm -rf "$WORK"
+    fi
 }
 trap cleanup EXIT
 
 log "wineboot in $WINEPREFIX"
+mkdir -p "$WINEPREFIX"
+# One persistent wineserver for the whole run (started first: it refuses to start while
+# another serves the prefix); without it every run starts Wine's services anew.
+wineserver -p || fail "wineserver -p"
 timeout 180 wine wineboot -i >/dev/null 2>&1 || fail "wineboot -i failed or hung"
 SYSTEM32=$WINEPREFIX/drive_c/windows/system32
 [[ -d $SYSTEM32 ]] || fail "wineboot did not create $SYSTEM32"
 
-# Wine 8.0 lacks bcryptprimitives.dll (ProcessPrng), which Rust std imports: without this
-# stand-in, every Rust .exe exits with code 53 before main.
-log "building the bcryptprimitives.dll stand-in"
-x86_64-w64-mingw32-gcc -shared -O2 -Wall -Wextra -Werror \
-    -o "$SYSTEM32/bcryptprimitives.dll" ci/wine/bcryptprimitives.c -ladvapi32
+log "building the stand-ins"
+CFLAGS=(-O2 -Wall -Wextra -Werror)
+x86_64-w64-mingw32-gcc -shared "${CFLAGS[@]}" -o "$SYSTEM32/bcryptprimitives.dll" \
+    ci/wine/bcryptprimitives.c -ladvapi32 || fail "bcryptprimitives.dll"
+# In system32 it replaces Wine's builtin for every program in this prefix (with
+# WINEDLLOVERRIDES wtsapi32=n), the library's test binary included.
+x86_64-w64-mingw32-gcc -shared -s "${CFLAGS[@]}" -o "$SYSTEM32/wtsapi32.dll" \
+    ci/wine/wtsapi32/wtsapi32.c ci/wine/wtsapi32/json.c ci/wine/wtsapi32/wtsapi32.def -ladvapi32 ||
+    fail "wtsapi32.dll"
+x86_64-w64-mingw32-gcc -municode -s "${CFLAGS[@]}" -o "$WORK/standin_sleeper.exe" \
+    ci/wine/wtsapi32/standin_sleeper.c || fail "standin_sleeper.exe"
 
-mkdir -p "$OUT"
-# run NAME EXPECTED_CODES EXE ARGS...: runs under Wine with a timeout, keeps stdout and
-# stderr in $OUT/NAME.{out,err}, and fails on a hang, a panic or an unexpected exit code.
-# EXPECTED_CODES is a space-separated list.
-run() {
-    local name=$1 expected=$2
-    shift 2
-    local code=0
-    timeout "$RUN_TIMEOUT" wine "$@" >"$OUT/$name.out" 2>"$OUT/$name.err" </dev/null || code=$?
-    if ((code == 124)); then
-        fail "$name: no answer within ${RUN_TIMEOUT}s (hang)"
-    fi
-    if grep -q panicked "$OUT/$name.err" "$OUT/$name.out"; then
-        cat "$OUT/$name.err" >&2
-        fail "$name: panicked"
-    fi
-    if [[ " $expected " != *" $code "* ]]; then
-        cat "$OUT/$name.out" "$OUT/$name.err" >&2
-        fail "$name: exit code $code, expected one of: $expected"
-    fi
-    log "$name: exit $code (ok)"
-}
-json_ok() {
-    python3 -m json.tool "$1" >/dev/null || fail "$1 is not valid JSON"
-}
+passed=0
+failed=0
+
+# --- the stand-in's own self-test (its own prefix) ---------------------------------------
+log "the stand-in's self-test (ci/wine/standin-test.sh)"
+if env -u WINEPREFIX bash ci/wine/standin-test.sh >"$WORK/standin-test.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "PASS standin-self-test ($(tail -n 1 "$WORK/standin-test.log"))"
+else
+    failed=$((failed + 1))
+    tail -n 30 "$WORK/standin-test.log"
+    echo "FAIL standin-self-test"
+fi
 
 # --- the library's tests, Windows side included ------------------------------------------
-log "library tests under Wine"
-CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout 300 wine" \
-    cargo test --target "$TARGET" --lib 2>&1 | tee "$OUT/lib-tests.log"
-grep -q 'test result: ok' "$OUT/lib-tests.log" || fail "library tests under Wine"
-
-# --- the backend, through the library ----------------------------------------------------
-run probe "0" "$PROBE"
-json_ok "$OUT/probe.out"
-python3 - "$OUT/probe.out" <<'EOF' || fail "wts_probe: unexpected answer"
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert d["backend"] == "wts", d["backend"]
-assert d["host"] == "localhost", d["host"]
-assert d["policy"]["local_domain"], "the computer name is the local domain"
-assert d["policy"]["sweep_after_logoff"] is False
-assert "ok" in d["sessions"], d["sessions"]          # Wine: an empty list
-assert "ok" in d["current_session"], d["current_session"]
-procs = d["processes"]["ok"]                           # Wine: WTSEnumerateProcessesW fallback
-assert any(p["name"].lower() == "wts_probe.exe" for p in procs), "the probe lists itself"
-print("probe: %d sessions, %d processes, privilege %s"
-      % (len(d["sessions"]["ok"]), len(procs), "ok" if "ok" in d["check_privilege"] else "denied"))
+# A plain machine for them: the console session of the Wine user, and SYSTEM's services.
+cat >"$WORK/lib-state.json" <<'EOF'
+{"version": 1, "current_session": 1, "servers": {"local": {
+  "sessions": [{"id": 0, "station": "Services", "state": "WTSDisconnected"},
+               {"id": 1, "station": "Console", "user": "root", "domain": "VM"}],
+  "processes": [{"pid": 620, "session": 0, "sid": "S-1-5-18", "name": "services.exe"}]}}}
 EOF
-# An unknown remote server: Wine's WTSOpenServerW is a stub, Windows says RPC unavailable.
-run probe-remote "1" "$PROBE" --server nosuchhost.invalid
-json_ok "$OUT/probe-remote.out"
-grep -q 'nosuchhost.invalid' "$OUT/probe-remote.out" || fail "the open error names the host"
-
-# --- the real binary ---------------------------------------------------------------------
-# The elevation check decides the code of acting runs: 0 when the token is elevated (Wine's
-# is), 3 ("not enough privilege, nothing done") when it is not.
-if python3 -c 'import json,sys; sys.exit(0 if "ok" in json.load(open(sys.argv[1]))["check_privilege"] else 1)' \
-    "$OUT/probe.out"; then
-    acting=0
+log "library tests under Wine"
+if WTS_STANDIN_STATE=$WORK/lib-state.json WTS_STANDIN_LOG=$WORK/lib-record.jsonl \
+    CARGO_TARGET_X86_64_PC_WINDOWS_GNU_RUNNER="timeout 300 wine" \
+    cargo test --target "$TARGET" --lib 2>&1 | tee "$WORK/lib-tests.log" &&
+    grep -q 'test result: ok' "$WORK/lib-tests.log" &&
+    grep -q '"fn":"WTSEnumerateSessionsExW"' "$WORK/lib-record.jsonl"; then
+    passed=$((passed + 1))
+    echo "PASS lib-tests"
 else
-    acting=3
+    failed=$((failed + 1))
+    echo "FAIL lib-tests (the stand-in must have been called: $WORK/lib-record.jsonl)"
 fi
 
-run help "0" "$EXE" --help
-if [[ ! -s $OUT/help.out ]]; then
-    # src/main.rs is still the empty skeleton: there is no CLI to check yet.
-    if [[ ${LOGOFF_CI_REQUIRE_CLI:-0} == 1 ]]; then
-        fail "logoff-users.exe --help printed nothing: the CLI is missing"
-    fi
-    log "SKIP: logoff-users.exe --help printed nothing; the CLI checks run once the CLI exists"
-    exit 0
-fi
-run list "0" "$EXE" --list --format json
-json_ok "$OUT/list.out"
-run dry-run-all "0 $acting" "$EXE" --dry-run ALL
-# A user who is not logged on counts as done.
-run logoff-nosuchuser "$acting" "$EXE" nosuchuser123 --timeout 10s
-# The release build (release/build.sh: panic = abort, signed by ci/release.sh), when given.
+# --- the scenarios -----------------------------------------------------------------------
+log "scenarios"
+python3 ci/wine/scenarios.py --exe "$EXE" --probe "$PROBE" --sleeper "$WORK/standin_sleeper.exe" \
+    --work "$WORK/scenarios" | tee "$WORK/scenarios.log" || true
+passed=$((passed + $(grep -c '^PASS ' "$WORK/scenarios.log" || true)))
+failed=$((failed + $(grep -c '^FAIL ' "$WORK/scenarios.log" || true)))
+# A driver that died early prints no closing line: that is a failure too.
+grep -q '^scenarios: ' "$WORK/scenarios.log" || failed=$((failed + 1))
+
+# --- the release build (release/build.sh: panic = abort, signed by ci/release.sh) ---------
+# Given by ci/release.sh through LOGOFF_RELEASE_EXE: it must start, answer --version, list
+# and plan under the stand-in like the debug build.
 if [[ -n ${LOGOFF_RELEASE_EXE:-} ]]; then
-    [[ -f $LOGOFF_RELEASE_EXE ]] || fail "LOGOFF_RELEASE_EXE=$LOGOFF_RELEASE_EXE: no such file"
-    run release-version "0" "$LOGOFF_RELEASE_EXE" --version
-    grep -q '^logoff-users ' "$OUT/release-version.out" || fail "the release .exe's --version"
-    run release-list "0" "$LOGOFF_RELEASE_EXE" --list --format json
-    json_ok "$OUT/release-list.out"
-    run release-dry-run-all "0 $acting" "$LOGOFF_RELEASE_EXE" --dry-run ALL
+    log "the release .exe"
+    cat >"$WORK/release-state.json" <<'EOF'
+{"version": 1, "current_session": 1, "servers": {"local": {
+  "sessions": [{"id": 1, "station": "Console", "user": "root", "domain": "VM"},
+               {"id": 2, "station": "RDP-Tcp#0", "user": "bob", "domain": "CORP", "protocol": 2}],
+  "processes": []}}}
+EOF
+    rel() {
+        WINEDLLOVERRIDES="mscoree,mshtml=;wtsapi32=n" WTS_STANDIN_STATE=$WORK/release-state.json \
+            WTS_STANDIN_LOG=$WORK/release-record.jsonl timeout 60 wine "$LOGOFF_RELEASE_EXE" "$@" 2>>"$WORK/release.err"
+    }
+    if [[ -f $LOGOFF_RELEASE_EXE ]] && rel --version | grep -q '^logoff-users ' &&
+        rel --list --format json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert any(s["user"] == "bob" for s in d["hosts"][0]["sessions"]), d' &&
+        rel --dry-run ALL | grep -qF 'would log off session 2 (RDP-Tcp#0) of CORP\bob'; then
+        passed=$((passed + 1))
+        echo "PASS release-exe"
+    else
+        failed=$((failed + 1))
+        cat "$WORK/release.err" >&2
+        echo "FAIL release-exe ($LOGOFF_RELEASE_EXE)"
+    fi
 fi
-log "Windows build under Wine: all checks passed"
+
+echo "windows: $passed passed, $failed failed"
+((failed == 0))

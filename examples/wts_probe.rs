@@ -1,6 +1,8 @@
 //! Prints what the native backend sees, as one JSON object, without acting on anything:
 //! the host, the policy, the privilege check, the current session, the sessions and the
-//! processes. Each part is either its value or the error it gave.
+//! processes; on Windows also the token (administrator, SeDebugPrivilege, user SID), the
+//! invoker the audit trail names, and this machine's own names. Each part is either its
+//! value or the error it gave.
 //!
 //! ```text
 //! cargo run --example wts_probe [-- --server HOST]
@@ -43,7 +45,7 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let report = json!({
+    let mut report = json!({
         "backend": backend.name(),
         "host": backend.host(),
         "policy": backend.policy(),
@@ -53,5 +55,30 @@ fn main() {
         "sessions": part(backend.list_sessions()),
         "processes": part(backend.list_processes()),
     });
+    report["token"] = token();
     println!("{}", serde_json::to_string_pretty(&report).expect("JSON serializes"));
+}
+
+/// What the Windows backend reads from this process's token and machine.
+#[cfg(windows)]
+fn token() -> Value {
+    use logoff_users::testing::windows as w;
+    let io = |r: std::io::Result<Value>| match r {
+        Ok(v) => json!({ "ok": v }),
+        Err(e) => json!({ "error": { "message": e.to_string(), "code": e.raw_os_error() } }),
+    };
+    json!({
+        "admin": io(w::token_is_admin().map(Value::from)),
+        "debug_privilege": io(w::enable_debug_privilege().map(Value::from)),
+        "user_sid": io(w::token_user().and_then(|s| s.to_string_sid()).map(Value::from)),
+        "current_session": io(w::current_session_id().map(Value::from)),
+        "invoker": w::invoker(),
+        "local_names": w::local_names(),
+    })
+}
+
+/// Nothing to read elsewhere.
+#[cfg(not(windows))]
+fn token() -> Value {
+    Value::Null
 }

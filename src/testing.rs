@@ -7,7 +7,9 @@
 //! - the planner and its input ([`plan`], [`Snapshot`], [`account_protection`]), for the
 //!   property tests;
 //! - [`linux`]: the Linux backend's parts (procfs, utmp, passwd, logind, cgroups, the task
-//!   iterator), for the real-system tests.
+//!   iterator), for the real-system tests;
+//! - `windows`: the token and machine facts the Windows backend acts on, for
+//!   `examples/wts_probe.rs`.
 
 pub use crate::plan::plan;
 pub use crate::snapshot::Snapshot;
@@ -23,6 +25,15 @@ pub fn account_protection(account: &crate::identity::Account, uid_min: Option<u3
 pub mod linux {
     pub use crate::platform::linux::{
         Linux, bpf_iter, btf, cgroup, logind, notifications, open_backend, passwd, procfs, utmp,
+    };
+}
+
+/// The Windows backend's token and machine facts.
+#[cfg(windows)]
+pub mod windows {
+    pub use crate::platform::windows::eventlog::invoker;
+    pub use crate::platform::windows::wts::{
+        current_session_id, enable_debug_privilege, local_names, token_is_admin, token_user,
     };
 }
 

@@ -2,9 +2,10 @@
 //! SID-scoped process termination for what a logoff leaves behind.
 //!
 //! The OS calls are in [`wts`]; the conversion of what they return into sessions and
-//! processes, and the choice of which processes a termination may touch, are in
-//! `super::convert` (compiled and tested on every OS). This module only
-//! strings them together and turns OS errors into typed [`Error`]s.
+//! processes, and the decisions around them (which processes a termination may touch, when
+//! a pid is confirmed, which server names are this machine, what an administrator sees),
+//! are in `super::convert` (compiled and tested on every OS). This module only strings them
+//! together and turns OS errors into typed [`Error`]s.
 //!
 //! It does not verify that a logged-off session is gone: the core polls for that.
 //!
@@ -13,15 +14,17 @@
 //! With `--server HOST` every call goes to that RD Session Host: sessions, processes,
 //! logoff, account lookups (`LookupAccount*W` with `lpSystemName`) and termination
 //! (`WTSTerminateProcess`, since a process handle cannot cross machines). The tool's own
-//! session and pids are then not on that host, so nothing is spared for them there.
+//! session and pids are then not on that host, so nothing is spared for them there. A
+//! `--server` name of this machine (`.`, `localhost`, a loopback address, its NetBIOS or DNS
+//! name) opens this machine instead.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::convert::{self, RawProcess, RawSession};
-use super::wts::{self, Server, Sid, WTSClientName, WTSDomainName, WTSUserName};
-use crate::backend::{Backend, Done, Method, NativeOptions, Policy, TerminateOptions, Terminated};
+use super::convert::{self, RawProcess, RawSession, TerminationFailure};
+use super::wts::{self, ProcessHandle, Server, Sid, WTSClientName, WTSDomainName, WTSUserName};
+use crate::backend::{Backend, Done, Method, NativeOptions, Policy, Sparing, TerminateOptions, Terminated};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Account, AccountId, same_account};
 use crate::model::{Process, Session};
@@ -47,6 +50,11 @@ pub struct Wts {
     server: Server,
     /// The server's NetBIOS name, the domain of its local accounts.
     computer_name: Option<String>,
+    /// The session this tool runs in, on this machine only; read once.
+    own_session: Option<u32>,
+    /// Whether `SeDebugPrivilege` is enabled in this process's token: `None` until
+    /// [`Backend::check_privilege`] asked (or when it could not tell).
+    debug_privilege: Option<bool>,
     /// SID string → (account, domain), from `LookupAccountSidW`, which can be slow.
     accounts: HashMap<String, Option<(String, String)>>,
     /// `DOMAIN\user` → SID string, from `LookupAccountNameW`.
@@ -54,7 +62,7 @@ pub struct Wts {
 }
 
 impl Wts {
-    /// Opens this machine (`server = None`) or an RD Session Host.
+    /// Opens this machine (`server = None`, or a name of this machine) or an RD Session Host.
     ///
     /// A remote server is asked for its sessions once here, because `WTSOpenServerW` itself
     /// never fails for a host that is down.
@@ -64,16 +72,28 @@ impl Wts {
     /// See [`open`].
     pub fn open(server: Option<&str>) -> Result<Wts> {
         let server = match server {
-            None => Server::local(),
-            Some(host) => {
+            Some(host) if !convert::is_this_machine(host, &wts::local_names()) => {
                 let action = format!("open server {host}");
                 let s = Server::open(host).map_err(|e| unreachable(&action, host, &e))?;
                 s.enumerate_sessions().map_err(|e| unreachable(&action, host, &e))?;
                 s
             }
+            _ => Server::local(),
         };
         let computer_name = server.computer_name().ok().filter(|n| !n.is_empty());
-        Ok(Wts { server, computer_name, accounts: HashMap::new(), sids: HashMap::new() })
+        let own_session = if server.name().is_none() {
+            Some(wts::current_session_id().map_err(|e| win32_error("find the session this tool runs in", &e))?)
+        } else {
+            None
+        };
+        Ok(Wts {
+            server,
+            computer_name,
+            own_session,
+            debug_privilege: None,
+            accounts: HashMap::new(),
+            sids: HashMap::new(),
+        })
     }
 
     /// Logs off (or disconnects) one session, after checking that it is neither session 0
@@ -81,10 +101,8 @@ impl Wts {
     fn end_session(&mut self, session: &Session, disconnect: bool) -> Result<Done> {
         let verb = if disconnect { "disconnect" } else { "log off" };
         let action = format!("{verb} session {} of {}", session.id, session.display_name());
-        let id: u32 = session.id.parse().map_err(|_| {
-            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
-        })?;
-        if id == 0 || self.own_session()? == Some(id) {
+        let id = session_number(session, &action)?;
+        if id == 0 || self.own_session == Some(id) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 &action,
@@ -111,15 +129,7 @@ impl Wts {
         self.server.name().is_some()
     }
 
-    /// The tool's own WTS session, on this machine only.
-    fn own_session(&self) -> Result<Option<u32>> {
-        if self.is_remote() {
-            return Ok(None);
-        }
-        wts::current_session_id().map(Some).map_err(|e| win32_error("find the current session", &e))
-    }
-
-    /// The SID string of `user` in `domain`, resolved once per account.
+    /// The SID string of `user` in `domain`, resolved by the server once per account.
     fn account_sid(&mut self, user: &str, domain: Option<&str>) -> io::Result<Option<String>> {
         let name = convert::qualified_account_name(user, domain);
         if let Some(known) = self.sids.get(&name) {
@@ -136,19 +146,29 @@ impl Wts {
 
     /// The account of a SID, resolved once per SID; `None` when it has none (a deleted
     /// account, a logon SID).
+    ///
+    /// A SID names one account wherever it is looked up (a well-known SID means the same
+    /// everywhere), so when a remote server cannot be asked (its LSA is out of reach while
+    /// its RD Session Host answers), this machine, and through it the domain, is asked
+    /// instead. A name is only ever resolved on the server itself ([`Wts::account_sid`]).
     fn account_of(&mut self, sid: &Sid, sid_string: &str) -> Option<(String, String)> {
         if let Some(known) = self.accounts.get(sid_string) {
             return known.clone();
         }
-        let account = self.server.lookup_account_sid(sid).ok();
+        let account = match self.server.lookup_account_sid(sid) {
+            Ok(account) => Some(account),
+            Err(e) if self.is_remote() && convert::error_kind(os_code(&e)) == ErrorKind::Unreachable => {
+                Server::local().lookup_account_sid(sid).ok()
+            }
+            Err(_) => None,
+        };
         self.accounts.insert(sid_string.to_string(), account.clone());
         account
     }
 
-    /// Every process with its owner SID as a string, and with the owner's account when
-    /// `with_accounts` (a termination only needs the SIDs).
-    fn raw_processes(&mut self, with_accounts: bool) -> io::Result<Vec<RawProcess>> {
-        let entries = self.server.enumerate_processes()?;
+    /// Converts listed processes, with each owner SID as a string, and with the owner's
+    /// account when `with_accounts` (a termination only needs the SIDs).
+    fn raw_processes_of(&mut self, entries: Vec<wts::ProcessEntry>, with_accounts: bool) -> Vec<RawProcess> {
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             let sid_string = e.sid.as_ref().and_then(|s| s.to_string_sid().ok());
@@ -159,33 +179,49 @@ impl Wts {
             let (user, domain) = account.map_or((None, None), |(u, d)| (Some(u), Some(d)));
             out.push(RawProcess { pid: e.pid, session_id: e.session_id, name: e.name, sid: sid_string, user, domain });
         }
-        Ok(out)
+        out
     }
 
-    /// Reads one session's properties into a [`RawSession`]. The user name is read first,
-    /// and nothing else is asked of a session without one.
-    fn raw_session(&self, entry: &wts::SessionEntry) -> io::Result<RawSession> {
-        let id = entry.id;
-        let mut raw = RawSession {
-            session_id: id,
-            station: entry.station.clone(),
-            state: self.server.query_connect_state(id).unwrap_or(entry.state),
-            ..RawSession::default()
-        };
-        if convert::station_skip_reason(id, raw.state).is_some() {
-            return Ok(raw);
+    /// Every process on the server (see [`Wts::raw_processes_of`]).
+    fn raw_processes(&mut self, with_accounts: bool) -> io::Result<Vec<RawProcess>> {
+        let entries = self.server.enumerate_processes()?;
+        Ok(self.raw_processes_of(entries, with_accounts))
+    }
+
+    /// The sessions, from one `WTSEnumerateSessionsExW` call. With `describe`, each user
+    /// session's times, client and protocol are asked for too (four queries a session, for
+    /// the snapshot); without, nothing more is asked (for verification's polls). A query that
+    /// fails leaves its field empty: a transient error on one session never fails the host.
+    fn sessions(&mut self, describe: bool) -> Result<Vec<Session>> {
+        let entries = self.server.enumerate_sessions().map_err(|e| win32_error("list sessions", &e))?;
+        let mut sessions = Vec::new();
+        for entry in entries {
+            let mut raw = RawSession {
+                session_id: entry.id,
+                station: entry.station,
+                state: entry.state,
+                user: entry.user,
+                domain: entry.domain,
+                ..RawSession::default()
+            };
+            if convert::skip_reason(&raw).is_some() {
+                continue;
+            }
+            if describe {
+                let id = raw.session_id;
+                raw.times = self.server.query_times(id).ok();
+                raw.client_address = self.server.query_client_address(id).ok();
+                raw.client_name = self.server.query_string(id, WTSClientName).unwrap_or_default();
+                raw.protocol = self.server.query_protocol(id).ok();
+            }
+            let Some(mut session) = convert::to_session(&raw) else {
+                continue;
+            };
+            // The SID makes process ownership exact; a lookup that fails leaves names to match.
+            session.sid = self.account_sid(&session.user, session.domain.as_deref()).ok().flatten();
+            sessions.push(session);
         }
-        raw.user = self.server.query_string(id, WTSUserName)?;
-        if raw.user.is_empty() {
-            return Ok(raw);
-        }
-        raw.domain = self.server.query_string(id, WTSDomainName)?;
-        // The rest is descriptive: a server that does not answer it still has the session.
-        raw.times = self.server.query_times(id).ok();
-        raw.client_address = self.server.query_client_address(id).ok();
-        raw.client_name = self.server.query_string(id, WTSClientName).unwrap_or_default();
-        raw.protocol = self.server.query_protocol(id).ok();
-        Ok(raw)
+        Ok(sessions)
     }
 
     /// Whether session `id` still belongs to `session`'s account. Session ids are reused:
@@ -200,6 +236,161 @@ impl Wts {
         let sid = self.account_sid(&user, domain.as_deref()).ok().flatten();
         let now = Session { domain, sid, ..Session::new(session.id.clone(), user, session.state) };
         Ok(same_account(&now, session))
+    }
+
+    /// On a remote server: whether this account is an administrator there. Only an
+    /// administrator sees every session's processes, so a listing that shows the system's
+    /// own processes (every Windows host runs SYSTEM in session 0) is the proof; a listing of
+    /// the caller's own processes, or access denied, says no. It acts on nothing.
+    fn check_remote_admin(&mut self, host: &str) -> Result<()> {
+        let action = format!("act on {host}");
+        let listing = match self.raw_processes(false) {
+            Ok(listing) => listing,
+            Err(e) if os_code(&e) == convert::win32::ERROR_ACCESS_DENIED => Vec::new(),
+            Err(e) => return Err(win32_error(action, &e)),
+        };
+        if convert::shows_system_processes(&listing) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorKind::PermissionDenied,
+            action,
+            format!(
+                "this account is not an administrator on {host} (it cannot see the processes of other \
+                 accounts there, so sessions and processes would be missed); run as an account in \
+                 the Administrators group of {host}"
+            ),
+        ))
+    }
+
+    /// Terminates the account's processes on this machine. Each round lists the processes,
+    /// opens a handle to each of the account's, lists again while holding the handles (a
+    /// held pid cannot be reused), and terminates through the handle only the pids that
+    /// listing still shows as the account's. Handles of terminated processes are kept until
+    /// the end, so their pids are never targeted again while they exit.
+    fn terminate_local(&mut self, sid: &str, who: &str, spare: &Sparing, deadline: Instant) -> Result<Terminated> {
+        let action = format!("terminate the processes of {who}");
+        let mut held: Vec<ProcessHandle> = Vec::new();
+        let mut failures: BTreeMap<u32, io::Error> = BTreeMap::new();
+        let mut signalled = 0u64;
+        let mut first = true;
+        loop {
+            let listing = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
+            let held_pids: Vec<u32> = held.iter().map(ProcessHandle::pid).collect();
+            let candidates = convert::termination_candidates(&listing, sid, spare, &held_pids);
+            let exiting: Vec<u32> = held.iter().filter(|h| !h.has_exited()).map(ProcessHandle::pid).collect();
+            if (candidates.is_empty() && exiting.is_empty()) || (!first && Instant::now() >= deadline) {
+                let remaining: Vec<u32> = candidates.into_iter().chain(exiting).collect();
+                return self.termination_result(who, signalled, &remaining, &failures);
+            }
+            first = false;
+            let mut opened = Vec::new();
+            for pid in candidates {
+                match ProcessHandle::open(pid) {
+                    Ok(h) => opened.push(h),
+                    Err(e) if convert::termination_failure(os_code(&e), false) == TerminationFailure::Exited => {}
+                    Err(e) => {
+                        failures.insert(pid, e);
+                    }
+                }
+            }
+            if !opened.is_empty() {
+                let pids: Vec<u32> = opened.iter().map(ProcessHandle::pid).collect();
+                let again = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
+                let confirmed = convert::confirmed_for_termination(&again, sid, spare, &pids);
+                // The others were reused between the listing and the open: their handles
+                // close here, untouched.
+                for h in opened.into_iter().filter(|h| confirmed.contains(&h.pid())) {
+                    match h.terminate() {
+                        Ok(()) => {
+                            signalled += 1;
+                            failures.remove(&h.pid());
+                            held.push(h);
+                        }
+                        Err(e) => match convert::termination_failure(os_code(&e), h.has_exited()) {
+                            TerminationFailure::Exited => held.push(h),
+                            TerminationFailure::Failed => {
+                                failures.insert(h.pid(), e);
+                            }
+                        },
+                    }
+                }
+            }
+            let pause = TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now()));
+            match held.iter().find(|h| !h.has_exited()) {
+                Some(h) => {
+                    h.wait(pause.as_millis() as u32);
+                }
+                None => std::thread::sleep(pause),
+            }
+        }
+    }
+
+    /// Terminates the account's processes on a remote server with `WTSTerminateProcess`,
+    /// which takes a bare pid: no handle can pin the process. The race is narrowed as far as
+    /// the API allows: right before each call, the pid's session alone is listed again and
+    /// the pid must still be the account's; what remains is the time of one call.
+    fn terminate_remote(&mut self, sid: &str, who: &str, spare: &Sparing, deadline: Instant) -> Result<Terminated> {
+        let action = format!("terminate the processes of {who}");
+        let mut done: BTreeSet<u32> = BTreeSet::new();
+        let mut failures: BTreeMap<u32, io::Error> = BTreeMap::new();
+        let mut first = true;
+        loop {
+            let listing = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
+            let candidates = convert::select_for_termination(&listing, sid, spare);
+            if candidates.is_empty() || (!first && Instant::now() >= deadline) {
+                return self.termination_result(who, done.len() as u64, &candidates, &failures);
+            }
+            first = false;
+            for pid in candidates {
+                let Some(session) = listing.iter().find(|p| p.pid == pid).map(|p| p.session_id) else { continue };
+                let now = match self.server.enumerate_processes_in(session) {
+                    Ok(entries) => self.raw_processes_of(entries, false),
+                    Err(e) => {
+                        failures.insert(pid, e);
+                        continue;
+                    }
+                };
+                if convert::confirmed_for_termination(&now, sid, spare, &[pid]).is_empty() {
+                    continue;
+                }
+                match self.server.terminate_remote_process(pid) {
+                    Ok(()) => {
+                        done.insert(pid);
+                        failures.remove(&pid);
+                    }
+                    // A pid this run already terminated, refused now: it is exiting.
+                    Err(e) => match convert::termination_failure(os_code(&e), done.contains(&pid)) {
+                        TerminationFailure::Exited => {}
+                        TerminationFailure::Failed => {
+                            failures.insert(pid, e);
+                        }
+                    },
+                }
+            }
+            std::thread::sleep(TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now())));
+        }
+    }
+
+    /// The end of a termination: an error for a process that remains after a failure,
+    /// else what was done.
+    fn termination_result(
+        &self,
+        who: &str,
+        signalled: u64,
+        remaining: &[u32],
+        failures: &BTreeMap<u32, io::Error>,
+    ) -> Result<Terminated> {
+        if let Some((pid, e)) = failures.iter().find(|(pid, _)| remaining.contains(pid)) {
+            let mut err = win32_error(format!("terminate process {pid} of {who}"), e);
+            if err.kind == ErrorKind::PermissionDenied && !self.is_remote() {
+                if let Some(hint) = convert::debug_privilege_hint(self.debug_privilege) {
+                    err.cause = format!("{}; {hint}", err.cause);
+                }
+            }
+            return Err(err);
+        }
+        Ok(Terminated { signalled, method: method(self), remaining: remaining.len() as u64, zombies: 0 })
     }
 }
 
@@ -224,43 +415,39 @@ impl Backend for Wts {
         }
     }
 
-    /// On this machine, the token must be elevated (an administrator past UAC, or SYSTEM).
-    /// For a remote server the local token's elevation says nothing (a domain admin's
-    /// network logon is not filtered by the local UAC); the server refuses with access
-    /// denied, reported per action.
+    /// On this machine, the token must hold `BUILTIN\Administrators` (enabled: an
+    /// administrator past UAC) or be SYSTEM's; `SeDebugPrivilege` is then enabled for the
+    /// process fallback. On a remote server, the account must be an administrator there,
+    /// which its process listing tells (see [`Wts::check_remote_admin`]).
     fn check_privilege(&mut self) -> Result<()> {
-        if self.is_remote() {
-            return Ok(());
+        if let Some(host) = self.server.name().map(str::to_string) {
+            return self.check_remote_admin(&host);
         }
-        match wts::token_is_elevated() {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Error::new(
-                ErrorKind::PermissionDenied,
-                "log users off",
-                "this process is not elevated; run it from an elevated prompt (Run as administrator) or as SYSTEM",
-            )),
-            Err(e) => Err(win32_error("read the elevation of this process's token", &e)),
+        match wts::token_is_admin() {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(Error::new(
+                    ErrorKind::PermissionDenied,
+                    "log users off",
+                    "this process is not an administrator (its token holds neither an enabled \
+                     BUILTIN\\Administrators group nor SYSTEM); run it from an elevated prompt (Run as \
+                     administrator) or as SYSTEM; an elevated member of Backup Operators or similar groups \
+                     sees only part of the sessions and processes",
+                ));
+            }
+            Err(e) => return Err(win32_error("read the groups of this process's token", &e)),
         }
+        self.debug_privilege = wts::enable_debug_privilege().ok();
+        Ok(())
     }
 
     fn list_sessions(&mut self) -> Result<Vec<Session>> {
-        let entries = self.server.enumerate_sessions().map_err(|e| win32_error("list sessions", &e))?;
-        let mut sessions = Vec::new();
-        for entry in &entries {
-            let raw = match self.raw_session(entry) {
-                Ok(raw) => raw,
-                // Ended between the enumeration and the query.
-                Err(e) if convert::error_kind(os_code(&e)) == ErrorKind::NotFound => continue,
-                Err(e) => return Err(win32_error(format!("read session {}", entry.id), &e)),
-            };
-            let Some(mut session) = convert::to_session(&raw) else {
-                continue;
-            };
-            // The SID makes process ownership exact; a lookup that fails leaves names to match.
-            session.sid = self.account_sid(&session.user, session.domain.as_deref()).ok().flatten();
-            sessions.push(session);
-        }
-        Ok(sessions)
+        self.sessions(true)
+    }
+
+    /// One `WTSEnumerateSessionsExW` call per poll, however many sessions there are.
+    fn find_sessions(&mut self, _planned: &[&Session]) -> Result<Vec<Session>> {
+        self.sessions(false)
     }
 
     fn list_processes(&mut self) -> Result<Vec<Process>> {
@@ -269,7 +456,7 @@ impl Backend for Wts {
     }
 
     fn current_session(&mut self) -> Result<Option<String>> {
-        Ok(self.own_session()?.map(|id| id.to_string()))
+        Ok(self.own_session.map(|id| id.to_string()))
     }
 
     fn own_pids(&mut self) -> Vec<u32> {
@@ -285,8 +472,9 @@ impl Backend for Wts {
     }
 
     /// Terminates the processes whose owner SID is the account's, round after round until
-    /// none remain or `opts.timeout` passes. `TerminateProcess` has no polite form, so
-    /// `opts.grace` does not apply.
+    /// none remain or `opts.timeout` passes, never a pid that is not confirmed as the
+    /// account's at the time (see [`Wts::terminate_local`], [`Wts::terminate_remote`]).
+    /// `TerminateProcess` has no polite form, so `opts.grace` does not apply.
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         let action = format!("terminate the processes of {who}");
@@ -313,52 +501,27 @@ impl Backend for Wts {
                 ),
             ));
         }
-        let sparing = &opts.spare;
-
         let deadline = Instant::now() + opts.timeout;
-        let mut terminated = std::collections::BTreeSet::new();
-        let mut last_failure: Option<(u32, io::Error)> = None;
-        // At least one round, even with a zero timeout.
-        let mut tried = false;
-        loop {
-            let procs = self.raw_processes(false).map_err(|e| win32_error(&action, &e))?;
-            let pids = convert::select_for_termination(&procs, &sid, sparing);
-            if pids.is_empty() || (tried && Instant::now() >= deadline) {
-                let remaining = pids.len() as u64;
-                if remaining > 0 {
-                    if let Some((pid, e)) = last_failure {
-                        return Err(win32_error(format!("terminate process {pid} of {who}"), &e));
-                    }
-                }
-                return Ok(Terminated {
-                    signalled: terminated.len() as u64,
-                    method: method(self),
-                    remaining,
-                    zombies: 0,
-                });
-            }
-            for pid in pids {
-                match self.server.terminate_process(pid) {
-                    Ok(()) => {
-                        terminated.insert(pid);
-                    }
-                    // Exited since the listing.
-                    Err(e) if os_code(&e) == convert::win32::ERROR_INVALID_PARAMETER => {}
-                    Err(e) => last_failure = Some((pid, e)),
-                }
-            }
-            tried = true;
-            std::thread::sleep(TERMINATE_POLL.min(deadline.saturating_duration_since(Instant::now())));
+        if self.is_remote() {
+            self.terminate_remote(&sid, &who, &opts.spare, deadline)
+        } else {
+            self.terminate_local(&sid, &who, &opts.spare, deadline)
         }
     }
 
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()> {
         let action = format!("send a message to session {} of {}", session.id, session.display_name());
-        let id: u32 = session.id.parse().map_err(|_| {
-            Error::new(ErrorKind::InvalidInput, &action, format!("{:?} is not a WTS session id", session.id))
-        })?;
+        let id = session_number(session, &action)?;
         self.server.send_message(id, title, text, MESSAGE_TIMEOUT_SECONDS).map_err(|e| win32_error(action, &e))
     }
+}
+
+/// The WTS session id of `session`.
+fn session_number(session: &Session, action: &str) -> Result<u32> {
+    session
+        .id
+        .parse()
+        .map_err(|_| Error::new(ErrorKind::InvalidInput, action, format!("{:?} is not a WTS session id", session.id)))
 }
 
 /// The termination method, for the report.

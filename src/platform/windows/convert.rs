@@ -3,20 +3,22 @@
 //!
 //! This module is compiled on every OS, so that the conversions (connect states, FILETIME
 //! and LARGE_INTEGER times, idle time, client addresses, which sessions to skip, which
-//! processes a termination may touch) are unit-tested on Linux too, from recorded data.
+//! processes a termination may touch and when a pid is confirmed, which server names are this
+//! machine, what an administrator sees) are unit-tested on Linux too, from recorded data.
 //! The Windows backend (`platform/windows/backend.rs` over `wts.rs`) copies each OS
 //! structure into a [`RawSession`] or [`RawProcess`] and calls in here.
 //!
 //! Nothing here calls the OS, and nothing here is `unsafe`.
 
-use std::net::{Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use serde::{Deserialize, Serialize};
 
 use crate::backend::Sparing;
 use crate::error::ErrorKind;
 use crate::model::{Process, Session, SessionState, SessionType};
-use crate::protect::is_service_sid;
+use crate::protect::{SERVICE_SIDS, is_service_sid};
+use crate::userlist::eq_fold;
 
 /// `AF_INET` as Winsock numbers it.
 pub const AF_INET: u32 = 2;
@@ -274,6 +276,111 @@ pub fn select_for_termination(processes: &[RawProcess], owner_sid: &str, sparing
         .collect()
 }
 
+/// The pids of `listing` to open for termination in this round: [`select_for_termination`],
+/// minus `held`, the pids this termination already ended and still holds handles to. A held
+/// pid cannot name another process, so one still listed is the same process on its way out:
+/// it is waited for, never targeted again (`TerminateProcess` on it would fail with access
+/// denied).
+pub fn termination_candidates(listing: &[RawProcess], owner_sid: &str, sparing: &Sparing, held: &[u32]) -> Vec<u32> {
+    select_for_termination(listing, owner_sid, sparing).into_iter().filter(|pid| !held.contains(pid)).collect()
+}
+
+/// Which of the `opened` pids may be terminated: those that a listing taken after they were
+/// opened (while their handles pin them) still shows as the owner's, and not spared. A pid
+/// listed under another owner was reused between the first listing and the open: its
+/// handle is another process's, and is closed untouched.
+pub fn confirmed_for_termination(
+    listing_after_open: &[RawProcess],
+    owner_sid: &str,
+    sparing: &Sparing,
+    opened: &[u32],
+) -> Vec<u32> {
+    let theirs = select_for_termination(listing_after_open, owner_sid, sparing);
+    opened.iter().copied().filter(|pid| theirs.contains(pid)).collect()
+}
+
+/// What a failed termination of one process means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TerminationFailure {
+    /// The process is gone or on its way out: not a failure.
+    Exited,
+    /// The process lives on: a real failure (a protected process, or no right to it).
+    Failed,
+}
+
+/// What the Win32 error `code` of `OpenProcess`, `TerminateProcess` or `WTSTerminateProcess`
+/// means, given whether the process is known to have exited (its handle is signalled, or
+/// this termination already ended that pid). `TerminateProcess` on a process that has
+/// exited while handles keep it fails with `ERROR_ACCESS_DENIED`; a pid that no process has
+/// gives `ERROR_INVALID_PARAMETER`.
+pub fn termination_failure(code: u32, exited: bool) -> TerminationFailure {
+    match code {
+        win32::ERROR_INVALID_PARAMETER => TerminationFailure::Exited,
+        win32::ERROR_ACCESS_DENIED if exited => TerminationFailure::Exited,
+        _ => TerminationFailure::Failed,
+    }
+}
+
+/// Whether a process listing shows processes of the system's own accounts (SYSTEM, LOCAL
+/// SERVICE, NETWORK SERVICE), which every Windows host runs in session 0: the sign that the
+/// caller is an administrator there. `WTSEnumerateProcessesExW`: "The caller must be a member
+/// of the Administrators group to enumerate processes that are running under another user
+/// session"; a non-administrator sees only its own processes (or gets access denied).
+/// Listing sessions is no such probe: Remote Desktop Users may query every session.
+pub fn shows_system_processes(listing: &[RawProcess]) -> bool {
+    listing
+        .iter()
+        .filter_map(|p| p.sid.as_deref())
+        .any(|sid| SERVICE_SIDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(sid)))
+}
+
+/// Whether `AdjustTokenPrivileges` enabled the privilege: it returns `ok` TRUE even when it
+/// could not, and then sets the last error `code` to `ERROR_NOT_ALL_ASSIGNED` (the token does
+/// not hold it). `Err(code)` when the call failed.
+pub fn debug_privilege_held(ok: bool, code: u32) -> Result<bool, u32> {
+    match (ok, code) {
+        (false, code) => Err(code),
+        (true, win32::ERROR_NOT_ALL_ASSIGNED) => Ok(false),
+        (true, _) => Ok(true),
+    }
+}
+
+/// What to add to an access-denied termination error on this machine, given whether
+/// `SeDebugPrivilege` could be enabled (`None`: not known). Without it an elevated
+/// administrator cannot open other users' processes; SYSTEM holds it.
+pub fn debug_privilege_hint(held: Option<bool>) -> Option<&'static str> {
+    match held {
+        Some(false) => Some(
+            "this process does not hold SeDebugPrivilege (\"Debug programs\"), which an administrator \
+             needs to end other users' processes; run it as SYSTEM, or grant the right to the Administrators group",
+        ),
+        _ => None,
+    }
+}
+
+/// Whether the `--server` name `host` is this machine: `.`, `localhost`, a loopback address
+/// (`127.0.0.0/8`, `::1`, bracketed or not), or one of `own_names` (the NetBIOS and DNS
+/// names, compared ignoring case, a trailing dot allowed). Such a run is a local run: the
+/// tool's own session and processes are protected as they are without `--server`.
+pub fn is_this_machine(host: &str, own_names: &[String]) -> bool {
+    let host = host.trim();
+    let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+    if let Ok(ip) = bare.parse::<IpAddr>() {
+        return match ip {
+            IpAddr::V4(v4) => v4.is_loopback(),
+            IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        };
+    }
+    if host == "." {
+        return true;
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    if eq_fold(name, "localhost") {
+        return true;
+    }
+    !name.is_empty() && own_names.iter().any(|own| eq_fold(own.trim_end_matches('.'), name))
+}
+
 /// The Win32 error codes the backend tells apart, by number (windows-sys only exists on
 /// Windows; a Windows test checks these against it).
 pub mod win32 {
@@ -287,6 +394,8 @@ pub mod win32 {
     pub const ERROR_INVALID_PARAMETER: u32 = 87;
     /// This function is not supported on this system (Wine's stubs).
     pub const ERROR_CALL_NOT_IMPLEMENTED: u32 = 120;
+    /// Not all privileges or groups referenced are assigned to the caller.
+    pub const ERROR_NOT_ALL_ASSIGNED: u32 = 1300;
     /// No mapping between account names and security IDs was done.
     pub const ERROR_NONE_MAPPED: u32 = 1332;
     /// The RPC server is unavailable.
@@ -519,6 +628,98 @@ mod tests {
         assert!(is_service_sid("S-1-5-96-0-0"), "UMFD-0");
         assert!(!is_service_sid("S-1-5-180"));
         assert!(!is_service_sid(ALICE));
+    }
+
+    #[test]
+    fn a_pid_is_confirmed_only_while_held_and_still_the_owners() {
+        let sparing = Sparing { pids: vec![], sessions: vec!["0".into()] };
+        let first = [proc(1000, 2, Some(ALICE)), proc(1001, 2, Some(ALICE)), proc(1002, 2, Some(ALICE))];
+        // 1002 was terminated in an earlier round and its handle is held: still listed while
+        // it exits, it is not a candidate again.
+        assert_eq!(termination_candidates(&first, ALICE, &sparing, &[1002]), vec![1000, 1001]);
+        // Between the first listing and the open, 1001 exited and its pid went to a SYSTEM
+        // service; the listing taken while holding the handles says so: not terminated.
+        let after_open = [proc(1000, 2, Some(ALICE)), proc(1001, 0, Some("S-1-5-18"))];
+        assert_eq!(confirmed_for_termination(&after_open, ALICE, &sparing, &[1000, 1001]), vec![1000]);
+        // Reused by another user in a user session: not terminated either.
+        let by_bob = [proc(1000, 2, Some(BOB)), proc(1001, 3, Some(ALICE))];
+        assert_eq!(confirmed_for_termination(&by_bob, ALICE, &sparing, &[1000, 1001]), vec![1001]);
+        // A pid that moved into a spared session is not confirmed.
+        let moved = [proc(1000, 0, Some(ALICE))];
+        assert!(confirmed_for_termination(&moved, ALICE, &sparing, &[1000]).is_empty());
+        // Only what was opened is confirmed, whatever else the listing shows.
+        assert_eq!(confirmed_for_termination(&first, ALICE, &sparing, &[1001]), vec![1001]);
+    }
+
+    #[test]
+    fn an_exiting_process_is_not_a_failure() {
+        use win32::*;
+        assert_eq!(termination_failure(ERROR_ACCESS_DENIED, true), TerminationFailure::Exited);
+        assert_eq!(termination_failure(ERROR_ACCESS_DENIED, false), TerminationFailure::Failed);
+        assert_eq!(termination_failure(ERROR_INVALID_PARAMETER, false), TerminationFailure::Exited);
+        assert_eq!(termination_failure(RPC_S_SERVER_UNAVAILABLE, true), TerminationFailure::Failed);
+        assert_eq!(termination_failure(31, false), TerminationFailure::Failed);
+    }
+
+    #[test]
+    fn an_administrator_sees_the_systems_processes() {
+        let admin = [proc(4, 0, Some("S-1-5-18")), proc(1000, 2, Some(ALICE))];
+        assert!(shows_system_processes(&admin));
+        assert!(shows_system_processes(&[proc(900, 0, Some("s-1-5-19"))]));
+        assert!(shows_system_processes(&[proc(900, 0, Some("S-1-5-20"))]));
+        // A non-administrator's own processes only, or processes without owners: no.
+        assert!(!shows_system_processes(&[proc(1000, 2, Some(ALICE)), proc(1001, 2, None)]));
+        assert!(!shows_system_processes(&[]));
+        // A DWM window manager is per session, not proof of seeing session 0.
+        assert!(!shows_system_processes(&[proc(700, 1, Some("S-1-5-90-0-1"))]));
+        assert!(!shows_system_processes(&[proc(700, 1, Some("S-1-5-180"))]));
+    }
+
+    #[test]
+    fn adjust_token_privileges_says_not_held_through_the_last_error() {
+        assert_eq!(debug_privilege_held(true, 0), Ok(true));
+        assert_eq!(debug_privilege_held(true, win32::ERROR_NOT_ALL_ASSIGNED), Ok(false));
+        assert_eq!(debug_privilege_held(false, 6), Err(6));
+    }
+
+    #[test]
+    fn a_missing_debug_privilege_is_named() {
+        assert!(debug_privilege_hint(Some(false)).is_some_and(|h| h.contains("SeDebugPrivilege")));
+        assert_eq!(debug_privilege_hint(Some(true)), None);
+        assert_eq!(debug_privilege_hint(None), None);
+    }
+
+    #[test]
+    fn this_machine_by_any_of_its_names() {
+        let own = vec!["RDSH01".to_string(), "rdsh01".to_string(), "rdsh01.corp.example.com".to_string()];
+        for host in [
+            ".",
+            "localhost",
+            "LOCALHOST",
+            "localhost.",
+            "127.0.0.1",
+            "127.0.0.2",
+            "::1",
+            "[::1]",
+            "::ffff:127.0.0.1",
+            "rdsh01",
+            "RdSh01",
+            "RDSH01.CORP.EXAMPLE.COM",
+            "rdsh01.corp.example.com.",
+            " rdsh01 ",
+        ] {
+            assert!(is_this_machine(host, &own), "{host}");
+        }
+        for host in
+            ["rdsh02", "rdsh01.other.example.com", "10.0.0.5", "::2", "", "..", "rdsh", "localhost2", "[rdsh01]"]
+        {
+            assert!(!is_this_machine(host, &own), "{host}");
+        }
+        // Without its own names, only the loopback forms.
+        assert!(is_this_machine("localhost", &[]));
+        assert!(!is_this_machine("rdsh01", &[]));
+        // Unicode case folding, as for user names.
+        assert!(is_this_machine("ÄRZTE-PC", &["ärzte-pc".to_string()]));
     }
 
     #[test]

@@ -13,7 +13,7 @@ pub(crate) mod convert;
 #[cfg(windows)]
 mod backend;
 #[cfg(windows)]
-mod eventlog;
+pub(crate) mod eventlog;
 #[cfg(windows)]
 pub(crate) mod wts;
 

@@ -4,8 +4,8 @@
 //! All of the crate's Windows `unsafe` lives here. Every wrapper returns `io::Result`, whose
 //! `Display` on Windows is the system's own message text (std formats it with
 //! `FormatMessageW`), and copies what the OS returned into owned Rust values before the OS
-//! buffer is freed by an RAII guard: [`WtsMemory`] (`WTSFreeMemory`), [`WtsProcessMemory`]
-//! (`WTSFreeMemoryExW`), [`LocalMemory`] (`LocalFree`), [`NetBuffer`]
+//! buffer is freed by an RAII guard: [`WtsMemory`] (`WTSFreeMemory`), [`WtsProcessMemory`] and
+//! [`WtsSessionMemory`] (`WTSFreeMemoryExW`), [`LocalMemory`] (`LocalFree`), [`NetBuffer`]
 //! (`NetApiBufferFree`) and [`Handle`] (`CloseHandle`). Only the W (UTF-16) APIs are used.
 //!
 //! What the values mean (states, times, addresses, which sessions count) is decided in
@@ -13,28 +13,37 @@
 
 use std::ffi::c_void;
 use std::io;
-use std::mem::{MaybeUninit, size_of};
+use std::mem::size_of;
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{
-    BOOL, CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, HANDLE, LocalFree,
+    BOOL, CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INSUFFICIENT_BUFFER, ERROR_MORE_DATA, FALSE, GetLastError,
+    HANDLE, LUID, LocalFree, WAIT_OBJECT_0,
 };
 use windows_sys::Win32::NetworkManagement::NetManagement::{NetApiBufferFree, NetWkstaGetInfo, WKSTA_INFO_100};
 use windows_sys::Win32::Security::Authorization::ConvertSidToStringSidW;
 use windows_sys::Win32::Security::{
-    CopySid, GetLengthSid, GetTokenInformation, IsValidSid, LookupAccountNameW, LookupAccountSidW, PSID, SID_NAME_USE,
-    TOKEN_ELEVATION, TOKEN_QUERY, TokenElevation,
+    AdjustTokenPrivileges, CheckTokenMembership, CopySid, CreateWellKnownSid, GetLengthSid, GetTokenInformation,
+    IsValidSid, LUID_AND_ATTRIBUTES, LookupAccountNameW, LookupAccountSidW, LookupPrivilegeValueW, PSID, SE_DEBUG_NAME,
+    SE_PRIVILEGE_ENABLED, SECURITY_MAX_SID_SIZE, SID_NAME_USE, TOKEN_ADJUST_PRIVILEGES, TOKEN_PRIVILEGES, TOKEN_QUERY,
+    TOKEN_USER, TokenUser, WELL_KNOWN_SID_TYPE, WinBuiltinAdministratorsSid, WinLocalSystemSid,
 };
 use windows_sys::Win32::System::RemoteDesktop::{
-    ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CONNECTSTATE_CLASS, WTS_CURRENT_SERVER_HANDLE, WTS_INFO_CLASS,
-    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFOW, WTSClientAddress, WTSClientProtocolType,
-    WTSCloseServer, WTSConnectState, WTSDisconnectSession, WTSEnumerateProcessesExW, WTSEnumerateProcessesW,
-    WTSEnumerateSessionsW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW,
-    WTSQuerySessionInformationW, WTSSendMessageW, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+    ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CURRENT_SERVER_HANDLE, WTS_CURRENT_SESSION, WTS_INFO_CLASS,
+    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFO_1W, WTSClientAddress, WTSClientProtocolType,
+    WTSCloseServer, WTSDisconnectSession, WTSEnumerateProcessesExW, WTSEnumerateProcessesW, WTSEnumerateSessionsExW,
+    WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW,
+    WTSSendMessageW, WTSSessionId, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
+    WTSTypeSessionInfoLevel1,
 };
-use windows_sys::Win32::System::SystemInformation::{ComputerNameNetBIOS, GetComputerNameExW};
+use windows_sys::Win32::System::SystemInformation::{
+    COMPUTER_NAME_FORMAT, ComputerNameDnsFullyQualified, ComputerNameDnsHostname, ComputerNameNetBIOS,
+    ComputerNamePhysicalDnsFullyQualified, ComputerNamePhysicalDnsHostname, ComputerNamePhysicalNetBIOS,
+    GetComputerNameExW,
+};
 use windows_sys::Win32::System::Threading::{
-    GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_TERMINATE, TerminateProcess,
+    GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
+    TerminateProcess, WaitForSingleObject,
 };
 use windows_sys::Win32::UI::WindowsAndMessaging::MB_OK;
 
@@ -128,6 +137,24 @@ impl Drop for WtsProcessMemory {
     }
 }
 
+/// The array `WTSEnumerateSessionsExW` allocated at level 1, freed with
+/// `WTSFreeMemoryExW(WTSTypeSessionInfoLevel1, ..)`, as its page requires (`WTSFreeMemory` is
+/// not enough for it).
+struct WtsSessionMemory {
+    ptr: *mut WTS_SESSION_INFO_1W,
+    count: u32,
+}
+
+impl Drop for WtsSessionMemory {
+    fn drop(&mut self) {
+        if !self.ptr.is_null() {
+            // SAFETY: ptr and count are what WTSEnumerateSessionsExW returned at level 1,
+            // freed exactly once.
+            unsafe { WTSFreeMemoryExW(WTSTypeSessionInfoLevel1, self.ptr.cast(), self.count) };
+        }
+    }
+}
+
 /// A buffer allocated with `LocalAlloc` by the OS (`ConvertSidToStringSidW`), freed with
 /// `LocalFree`.
 struct LocalMemory(*mut c_void);
@@ -155,6 +182,7 @@ impl Drop for NetBuffer {
 }
 
 /// A kernel object handle, closed with `CloseHandle`.
+#[derive(Debug)]
 struct Handle(HANDLE);
 
 impl Drop for Handle {
@@ -197,7 +225,7 @@ impl Sid {
 
     /// A pointer for APIs that read a SID. They take a `PSID` (a mutable pointer) but do not
     /// write through it.
-    fn as_psid(&self) -> PSID {
+    pub(crate) fn as_psid(&self) -> PSID {
         self.words.as_ptr().cast_mut().cast()
     }
 
@@ -221,15 +249,19 @@ impl Sid {
     }
 }
 
-/// One entry of `WTSEnumerateSessionsW`.
+/// One entry of `WTSEnumerateSessionsExW` at level 1 (`WTS_SESSION_INFO_1W`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionEntry {
     /// `SessionId`.
     pub id: u32,
-    /// `pWinStationName`.
+    /// `pSessionName`: the window station (`Console`, `RDP-Tcp#3`, `Services`).
     pub station: String,
     /// `State`, a `WTS_CONNECTSTATE_CLASS` value.
     pub state: i32,
+    /// `pUserName`; empty when no user is logged on (the API gives NULL then).
+    pub user: String,
+    /// `pDomainName`; empty when no user is logged on.
+    pub domain: String,
 }
 
 /// One entry of `WTSEnumerateProcessesExW` at level 1.
@@ -288,33 +320,44 @@ impl Server {
         self.name.as_deref().map(wide)
     }
 
-    /// Lists the sessions with `WTSEnumerateSessionsW`.
+    /// Lists the sessions, with their user, domain, station and state, in one call:
+    /// `WTSEnumerateSessionsExW` at level 1 (Windows 7 / Server 2008 R2 and later), instead of
+    /// `WTSEnumerateSessionsW` and three queries per session.
     ///
     /// # Errors
     ///
     /// The OS error: an unreachable server (RPC), or access denied.
     pub fn enumerate_sessions(&self) -> io::Result<Vec<SessionEntry>> {
-        let mut info: *mut WTS_SESSION_INFOW = ptr::null_mut();
+        // "pLevel: This parameter is reserved. Always set this parameter to one." On return
+        // it holds the level of the answer.
+        let mut level = 1u32;
+        let mut info: *mut WTS_SESSION_INFO_1W = ptr::null_mut();
         let mut count = 0u32;
         // SAFETY: the out-pointers are valid; the handle is open for self's lifetime.
-        if unsafe { WTSEnumerateSessionsW(self.handle, 0, 1, &mut info, &mut count) } == FALSE {
+        if unsafe { WTSEnumerateSessionsExW(self.handle, &mut level, 0, &mut info, &mut count) } == FALSE {
             return Err(last_error());
         }
-        let _guard = WtsMemory(info.cast());
-        // Wine answers TRUE with a null array and a count of 0: an empty list.
-        if info.is_null() || count == 0 {
+        let guard = WtsSessionMemory { ptr: info, count };
+        if guard.ptr.is_null() || count == 0 {
             return Ok(Vec::new());
         }
-        // SAFETY: on success info points to count entries, alive until _guard drops.
-        let entries = unsafe { std::slice::from_raw_parts(info, count as usize) };
+        if level != 1 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("WTSEnumerateSessionsExW answered level {level}"),
+            ));
+        }
+        // SAFETY: on success info points to count entries, alive until guard drops.
+        let entries = unsafe { std::slice::from_raw_parts(guard.ptr, count as usize) };
         Ok(entries
             .iter()
-            .map(|e| SessionEntry {
-                id: e.SessionId,
-                // SAFETY: pWinStationName is null or a NUL-terminated string inside the
-                // buffer the guard keeps alive.
-                station: unsafe { from_wide_ptr(e.pWinStationName) },
-                state: e.State,
+            .map(|e| {
+                // SAFETY: each pointer is null or a NUL-terminated string inside the buffer
+                // the guard keeps alive; all are copied out.
+                let (station, user, domain) = unsafe {
+                    (from_wide_ptr(e.pSessionName), from_wide_ptr(e.pUserName), from_wide_ptr(e.pDomainName))
+                };
+                SessionEntry { id: e.SessionId, station, state: e.State, user, domain }
             })
             .collect())
     }
@@ -371,15 +414,6 @@ impl Server {
             let units = unsafe { std::slice::from_raw_parts(p.cast::<u16>(), bytes / 2) };
             Ok(from_wide_buf(units))
         })
-    }
-
-    /// `WTSConnectState`: the session's `WTS_CONNECTSTATE_CLASS` value.
-    ///
-    /// # Errors
-    ///
-    /// The OS error.
-    pub fn query_connect_state(&self, id: u32) -> io::Result<i32> {
-        self.query_value::<WTS_CONNECTSTATE_CLASS>(id, WTSConnectState)
     }
 
     /// The times of `WTSSessionInfoEx` (`WTSINFOEX_LEVEL1_W`).
@@ -492,17 +526,29 @@ impl Server {
     ///
     /// # Errors
     ///
-    /// The OS error.
+    /// The OS error; access denied for a caller that is not an administrator there (or
+    /// only its own processes: see [`super::convert::shows_system_processes`]).
     pub fn enumerate_processes(&self) -> io::Result<Vec<ProcessEntry>> {
+        self.enumerate_processes_in(WTS_ANY_SESSION)
+    }
+
+    /// Lists the processes of one session (`session`), or of every session
+    /// (`WTS_ANY_SESSION`), with `WTSEnumerateProcessesExW` at level 1.
+    ///
+    /// # Errors
+    ///
+    /// The OS error.
+    pub fn enumerate_processes_in(&self, session: u32) -> io::Result<Vec<ProcessEntry>> {
         let mut level = 1u32;
         let mut info: *mut u16 = ptr::null_mut();
         let mut count = 0u32;
         // SAFETY: the out-pointers are valid; level 1 asks for WTS_PROCESS_INFO_EXW entries.
-        let ok = unsafe { WTSEnumerateProcessesExW(self.handle, &mut level, WTS_ANY_SESSION, &mut info, &mut count) };
+        let ok = unsafe { WTSEnumerateProcessesExW(self.handle, &mut level, session, &mut info, &mut count) };
         if ok == FALSE {
             let err = last_error();
             if err.raw_os_error() == Some(ERROR_CALL_NOT_IMPLEMENTED as i32) {
-                return self.enumerate_processes_v1();
+                let all = self.enumerate_processes_v1()?;
+                return Ok(all.into_iter().filter(|p| session == WTS_ANY_SESSION || p.session_id == session).collect());
             }
             return Err(err);
         }
@@ -558,30 +604,17 @@ impl Server {
             .collect())
     }
 
-    /// Terminates process `pid`: `OpenProcess(PROCESS_TERMINATE)` and `TerminateProcess`
-    /// on this machine, `WTSTerminateProcess` on a remote server (a process handle cannot
-    /// cross machines). Termination is asynchronous: the process may linger for a moment.
+    /// Terminates process `pid` on a remote server with `WTSTerminateProcess`, which takes a
+    /// bare pid (a process handle cannot cross machines): the caller must have confirmed the
+    /// pid's owner as late as it can. On this machine use [`ProcessHandle`].
     ///
     /// # Errors
     ///
     /// The OS error: `ERROR_INVALID_PARAMETER` for a pid that no longer exists, access
-    /// denied for a protected process.
-    pub fn terminate_process(&self, pid: u32) -> io::Result<()> {
-        if self.name.is_some() {
-            // SAFETY: plain values; the handle is open for self's lifetime.
-            if unsafe { WTSTerminateProcess(self.handle, pid, TERMINATED_EXIT_CODE) } == FALSE {
-                return Err(last_error());
-            }
-            return Ok(());
-        }
-        // SAFETY: plain values; a null result is checked.
-        let process = unsafe { OpenProcess(PROCESS_TERMINATE, FALSE, pid) };
-        if process.is_null() {
-            return Err(last_error());
-        }
-        let process = Handle(process);
-        // SAFETY: process is a valid handle with PROCESS_TERMINATE access.
-        if unsafe { TerminateProcess(process.0, TERMINATED_EXIT_CODE) } == FALSE {
+    /// denied for a protected (or exiting) process.
+    pub fn terminate_remote_process(&self, pid: u32) -> io::Result<()> {
+        // SAFETY: plain values; the handle is open for self's lifetime.
+        if unsafe { WTSTerminateProcess(self.handle, pid, TERMINATED_EXIT_CODE) } == FALSE {
             return Err(last_error());
         }
         Ok(())
@@ -708,6 +741,63 @@ impl Server {
     }
 }
 
+/// A process on this machine, opened for termination. While the handle is open the process
+/// object stays, so its pid cannot name another process: whatever is confirmed about the pid
+/// after the open (its owner, in a fresh listing) holds for this handle.
+#[derive(Debug)]
+pub struct ProcessHandle {
+    handle: Handle,
+    pid: u32,
+}
+
+impl ProcessHandle {
+    /// `OpenProcess(PROCESS_TERMINATE | SYNCHRONIZE)`.
+    ///
+    /// # Errors
+    ///
+    /// The OS error: `ERROR_INVALID_PARAMETER` for a pid no process has, access denied for
+    /// a protected process (or another user's, without `SeDebugPrivilege`).
+    pub fn open(pid: u32) -> io::Result<ProcessHandle> {
+        // SAFETY: plain values; a null result is checked.
+        let handle = unsafe { OpenProcess(PROCESS_TERMINATE | PROCESS_SYNCHRONIZE, FALSE, pid) };
+        if handle.is_null() {
+            return Err(last_error());
+        }
+        Ok(ProcessHandle { handle: Handle(handle), pid })
+    }
+
+    /// The pid the handle was opened for.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// `TerminateProcess` through the handle. Termination is asynchronous: the process may
+    /// linger for a moment.
+    ///
+    /// # Errors
+    ///
+    /// The OS error; access denied also for a process that has already exited while some
+    /// handle (this one) keeps it (see [`ProcessHandle::has_exited`]).
+    pub fn terminate(&self) -> io::Result<()> {
+        // SAFETY: the handle is valid and has PROCESS_TERMINATE access.
+        if unsafe { TerminateProcess(self.handle.0, TERMINATED_EXIT_CODE) } == FALSE {
+            return Err(last_error());
+        }
+        Ok(())
+    }
+
+    /// Whether the process has exited (a wait with a zero timeout on its handle).
+    pub fn has_exited(&self) -> bool {
+        self.wait(0)
+    }
+
+    /// Waits up to `ms` milliseconds for the process to exit; whether it has.
+    pub fn wait(&self, ms: u32) -> bool {
+        // SAFETY: the handle is valid and has SYNCHRONIZE access.
+        unsafe { WaitForSingleObject(self.handle.0, ms) == WAIT_OBJECT_0 }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         if self.name.is_some() {
@@ -719,11 +809,16 @@ impl Drop for Server {
 
 /// This machine's NetBIOS name (`GetComputerNameExW(ComputerNameNetBIOS)`).
 fn local_computer_name() -> io::Result<String> {
+    computer_name_ex(ComputerNameNetBIOS)
+}
+
+/// One of this machine's names, `GetComputerNameExW(format)`.
+fn computer_name_ex(format: COMPUTER_NAME_FORMAT) -> io::Result<String> {
     let mut buf = vec![0u16; 64];
     loop {
         let mut len = buf.len() as u32;
         // SAFETY: buf holds len UTF-16 units.
-        if unsafe { GetComputerNameExW(ComputerNameNetBIOS, buf.as_mut_ptr(), &mut len) } != FALSE {
+        if unsafe { GetComputerNameExW(format, buf.as_mut_ptr(), &mut len) } != FALSE {
             return Ok(from_wide_buf(&buf[..len as usize]));
         }
         let err = last_error();
@@ -735,12 +830,38 @@ fn local_computer_name() -> io::Result<String> {
     }
 }
 
-/// The WTS session this process runs in (`ProcessIdToSessionId(GetCurrentProcessId())`).
+/// This machine's own names, for telling `--server` names of this machine from remote ones:
+/// the NetBIOS name, the DNS host name and the fully qualified DNS name, each also in its
+/// physical form (a cluster node's own, where the logical one is the cluster's). Names that
+/// cannot be read are left out.
+pub fn local_names() -> Vec<String> {
+    let formats = [
+        ComputerNameNetBIOS,
+        ComputerNameDnsHostname,
+        ComputerNameDnsFullyQualified,
+        ComputerNamePhysicalNetBIOS,
+        ComputerNamePhysicalDnsHostname,
+        ComputerNamePhysicalDnsFullyQualified,
+    ];
+    let mut names: Vec<String> = Vec::new();
+    for name in formats.into_iter().filter_map(|f| computer_name_ex(f).ok()) {
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// The WTS session this process runs in: `WTSQuerySessionInformationW(WTS_CURRENT_SESSION,
+/// WTSSessionId)` on this machine, or `ProcessIdToSessionId` where WTS does not answer.
 ///
 /// # Errors
 ///
-/// The OS error.
+/// The OS error of `ProcessIdToSessionId`.
 pub fn current_session_id() -> io::Result<u32> {
+    if let Ok(id) = Server::local().query_value::<u32>(WTS_CURRENT_SESSION, WTSSessionId) {
+        return Ok(id);
+    }
     let mut session = 0u32;
     // SAFETY: GetCurrentProcessId cannot fail; session is a valid out-pointer.
     if unsafe { ProcessIdToSessionId(GetCurrentProcessId(), &mut session) } == FALSE {
@@ -749,37 +870,108 @@ pub fn current_session_id() -> io::Result<u32> {
     Ok(session)
 }
 
-/// Whether this process's token is elevated (`GetTokenInformation(TokenElevation)`): run
-/// as an administrator past UAC, or as SYSTEM.
+/// This process's token, opened with `access`.
+fn own_token(access: u32) -> io::Result<Handle> {
+    let mut token: HANDLE = ptr::null_mut();
+    // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing; token is a
+    // valid out-pointer.
+    if unsafe { OpenProcessToken(GetCurrentProcess(), access, &mut token) } == FALSE {
+        return Err(last_error());
+    }
+    Ok(Handle(token))
+}
+
+/// The user SID of this process's token (`GetTokenInformation(TokenUser)`): who the tool
+/// runs as, whatever the environment says.
 ///
 /// # Errors
 ///
 /// The OS error of `OpenProcessToken` or `GetTokenInformation`.
-pub fn token_is_elevated() -> io::Result<bool> {
-    let mut token: HANDLE = ptr::null_mut();
-    // SAFETY: GetCurrentProcess returns a pseudo-handle that needs no closing; token is a
-    // valid out-pointer.
-    if unsafe { OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &mut token) } == FALSE {
+pub fn token_user() -> io::Result<Sid> {
+    let token = own_token(TOKEN_QUERY)?;
+    let mut needed = 0u32;
+    // SAFETY: a sizing call: a null buffer of length 0; needed is a valid out-pointer.
+    sizing_result(unsafe { GetTokenInformation(token.0, TokenUser, ptr::null_mut(), 0, &mut needed) })?;
+    // u64 words: the TOKEN_USER at the start needs pointer alignment.
+    let mut buf = vec![0u64; (needed as usize).div_ceil(8).max(1)];
+    let len = (buf.len() * 8) as u32;
+    // SAFETY: buf holds len bytes, aligned for TOKEN_USER; the token has TOKEN_QUERY.
+    if unsafe { GetTokenInformation(token.0, TokenUser, buf.as_mut_ptr().cast(), len, &mut needed) } == FALSE {
         return Err(last_error());
     }
-    let token = Handle(token);
-    let mut elevation = MaybeUninit::<TOKEN_ELEVATION>::zeroed();
-    let mut returned = 0u32;
-    // SAFETY: elevation is a buffer of exactly the size passed; token has TOKEN_QUERY.
+    // SAFETY: on success the buffer starts with a TOKEN_USER whose Sid points into the
+    // same buffer, alive until the copy is made.
+    unsafe { Sid::copy_from((*buf.as_ptr().cast::<TOKEN_USER>()).User.Sid) }
+}
+
+/// Whether this process's token holds the well-known group or account `kind`
+/// (`CheckTokenMembership`, which counts a deny-only group, as in a UAC-filtered token,
+/// as not held).
+fn token_is_member(kind: WELL_KNOWN_SID_TYPE) -> io::Result<bool> {
+    let mut words = [0u32; (SECURITY_MAX_SID_SIZE as usize).div_ceil(4)];
+    let mut len = SECURITY_MAX_SID_SIZE;
+    // SAFETY: words holds SECURITY_MAX_SID_SIZE bytes, 4-byte aligned; no domain SID is
+    // needed for these well-known SIDs.
+    if unsafe { CreateWellKnownSid(kind, ptr::null_mut(), words.as_mut_ptr().cast(), &mut len) } == FALSE {
+        return Err(last_error());
+    }
+    let mut member: BOOL = FALSE;
+    // SAFETY: a null token means this thread's (or process's) own; the SID was just built;
+    // member is a valid out-pointer.
+    if unsafe { CheckTokenMembership(ptr::null_mut(), words.as_mut_ptr().cast(), &mut member) } == FALSE {
+        return Err(last_error());
+    }
+    Ok(member != FALSE)
+}
+
+/// Whether this process may act as an administrator here: its token holds
+/// `BUILTIN\Administrators` enabled (an elevated administrator), or it is `SYSTEM`.
+/// `TokenIsElevated` alone is not enough: Backup Operators and similar groups get an
+/// elevated token too, and see only part of the sessions and processes.
+///
+/// # Errors
+///
+/// The OS error of `CreateWellKnownSid` or `CheckTokenMembership`.
+pub fn token_is_admin() -> io::Result<bool> {
+    Ok(token_is_member(WinBuiltinAdministratorsSid)? || token_is_member(WinLocalSystemSid)?)
+}
+
+/// Enables `SeDebugPrivilege` in this process's token, which an administrator needs to open
+/// other users' processes for termination (SYSTEM has it enabled already). Returns whether
+/// the token holds it: `Ok(false)` when the token does not have the privilege at all.
+///
+/// # Errors
+///
+/// The OS error of `OpenProcessToken`, `LookupPrivilegeValueW` or `AdjustTokenPrivileges`.
+pub fn enable_debug_privilege() -> io::Result<bool> {
+    let token = own_token(TOKEN_ADJUST_PRIVILEGES | TOKEN_QUERY)?;
+    let mut luid = LUID { LowPart: 0, HighPart: 0 };
+    // SAFETY: a null system name means this machine; the name is a static NUL-terminated
+    // string; luid is a valid out-pointer.
+    if unsafe { LookupPrivilegeValueW(ptr::null(), SE_DEBUG_NAME, &mut luid) } == FALSE {
+        return Err(last_error());
+    }
+    let privileges = TOKEN_PRIVILEGES {
+        PrivilegeCount: 1,
+        Privileges: [LUID_AND_ATTRIBUTES { Luid: luid, Attributes: SE_PRIVILEGE_ENABLED }],
+    };
+    // SAFETY: the token has TOKEN_ADJUST_PRIVILEGES; one privilege is passed with its size;
+    // the previous state is not asked for.
     let ok = unsafe {
-        GetTokenInformation(
+        AdjustTokenPrivileges(
             token.0,
-            TokenElevation,
-            elevation.as_mut_ptr().cast(),
-            size_of::<TOKEN_ELEVATION>() as u32,
-            &mut returned,
+            FALSE,
+            &privileges,
+            size_of::<TOKEN_PRIVILEGES>() as u32,
+            ptr::null_mut(),
+            ptr::null_mut(),
         )
     };
-    if ok == FALSE {
-        return Err(last_error());
-    }
-    // SAFETY: the call succeeded, so it wrote the structure (and it was zeroed before).
-    Ok(unsafe { elevation.assume_init() }.TokenIsElevated != 0)
+    // AdjustTokenPrivileges succeeds even when it could not enable the privilege; the last
+    // error then says ERROR_NOT_ALL_ASSIGNED. Read it before anything else runs.
+    // SAFETY: no arguments.
+    let code = unsafe { GetLastError() };
+    super::convert::debug_privilege_held(ok != FALSE, code).map_err(|code| io::Error::from_raw_os_error(code as i32))
 }
 
 #[cfg(test)]
@@ -853,32 +1045,69 @@ mod tests {
 
     #[test]
     fn token_and_session_queries_answer() {
-        token_is_elevated().expect("the token's elevation is readable");
+        // Wine's token is an administrator's; a real test machine runs CI elevated.
+        assert!(token_is_admin().expect("the token's groups are readable"), "CI runs as an administrator");
+        enable_debug_privilege().expect("SeDebugPrivilege can be asked for");
         current_session_id().expect("the current session is known");
+        let me = token_user().expect("the token's user").to_string_sid().unwrap();
+        assert!(me.starts_with("S-1-"), "{me}");
         assert!(!Server::local().computer_name().expect("computer name").is_empty());
+        let names = local_names();
+        assert!(names.iter().any(|n| n.eq_ignore_ascii_case(&local_computer_name().unwrap())), "{names:?}");
         Server::local().enumerate_sessions().expect("sessions enumerate");
     }
 
-    /// Started by [`terminate_process_ends_a_child_we_started`] as its child; never run
-    /// otherwise (it is ignored).
+    /// Started by the termination tests as their child; never run otherwise (it is
+    /// ignored).
     #[test]
-    #[ignore = "a child process for the termination test"]
+    #[ignore = "a child process for the termination tests"]
     fn sleeping_child() {
         std::thread::sleep(std::time::Duration::from_secs(60));
     }
 
-    #[test]
-    fn terminate_process_ends_a_child_we_started() {
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--ignored", "--exact", "backend::windows::wts::tests::sleeping_child"])
+    fn start_child() -> std::process::Child {
+        std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--ignored", "--exact", "platform::windows::wts::tests::sleeping_child"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("start a child");
-        Server::local().terminate_process(child.id()).expect("terminate the child");
+            .expect("start a child")
+    }
+
+    #[test]
+    fn terminate_process_ends_a_child_we_started() {
+        let mut child = start_child();
+        let handle = ProcessHandle::open(child.id()).expect("open the child");
+        assert!(!handle.has_exited(), "the child sleeps");
+        handle.terminate().expect("terminate the child");
+        assert!(handle.wait(10_000), "the child exits");
         let status = child.wait().expect("wait for the child");
         assert_eq!(status.code(), Some(TERMINATED_EXIT_CODE as i32));
+    }
+
+    #[test]
+    fn an_exited_process_is_told_from_a_refusal() {
+        // A process that has exited, held open by a handle: TerminateProcess may fail
+        // (Windows says access denied), and the handle says it has exited, which is what the
+        // backend checks before calling a failure a failure.
+        let mut child = start_child();
+        let handle = ProcessHandle::open(child.id()).expect("open the child");
+        handle.terminate().expect("terminate the child");
+        child.wait().expect("wait for the child");
+        assert!(handle.has_exited());
+        if let Err(e) = handle.terminate() {
+            let code = e.raw_os_error().unwrap_or(0) as u32;
+            assert_eq!(
+                wts_convert::termination_failure(code, handle.has_exited()),
+                wts_convert::TerminationFailure::Exited,
+                "{e}"
+            );
+        }
+        // A pid no process has: OpenProcess says so, and that counts as gone.
+        let err = ProcessHandle::open(0xFFFF_FFF0).unwrap_err();
+        let code = err.raw_os_error().unwrap_or(0) as u32;
+        assert_eq!(wts_convert::termination_failure(code, false), wts_convert::TerminationFailure::Exited, "{err}");
     }
 
     #[test]

@@ -94,6 +94,9 @@ impl Container {
     fn script_cmd(&self) -> Command {
         let mut c = Command::new(script());
         c.env("LOGOFF_STATE", self.state.path())
+            // A machine (and so cgroup) name of its own: another run on this machine must
+            // not meet this container.
+            .env("LOGOFF_MACHINE", format!("logoff-test-{}", std::process::id()))
             .env("LOGOFF_SSH_PORT", self.port.to_string())
             .env("LOGOFF_BIND_RO", target_dir())
             .env("LOGOFF_VOLATILE", "1");
@@ -547,7 +550,12 @@ impl Container {
             .spawn()
             .unwrap();
         self.clients.push(child);
-        self.wait_for(&format!("{n} processes of {CAROL}"), || self.sleeps_of(CAROL).len() > n as usize);
+        // A shell loop starts them one by one: on a busy machine that can take a while.
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while self.sleeps_of(CAROL).len() <= n as usize {
+            assert!(Instant::now() < deadline, "{CAROL}'s {n} processes did not start within 120 s");
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Every cgroup under user.slice whose `cgroup.freeze` is 1.

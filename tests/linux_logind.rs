@@ -277,7 +277,10 @@ fn host_uids() -> BTreeSet<u32> {
     uids
 }
 
-/// The first uid of four consecutive uids that the host does not use.
+/// How many consecutive uids the test reserves: its four users, and part (g)'s eleven.
+const UIDS: u32 = 4 + STUBBORN_USERS + 1;
+
+/// The first uid of [`UIDS`] consecutive uids that the host does not use.
 ///
 /// The container has no user namespace: its uids are the host's. Other tests on the
 /// machine create host users (usually from 1000 up) and kill every process of their uid,
@@ -285,27 +288,32 @@ fn host_uids() -> BTreeSet<u32> {
 fn spare_uid_base() -> u32 {
     let used = host_uids();
     (61_000..64_000)
-        .step_by(10)
-        .find(|base| (*base..base + 4).all(|u| !used.contains(&u)))
+        .step_by(20)
+        .find(|base| (*base..base + UIDS).all(|u| !used.contains(&u)))
         .expect("no spare uids in 61000..64000")
 }
 
-fn setup_users(ct: &Container) {
-    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
+fn setup_users(ct: &Container) -> u32 {
     let base = spare_uid_base();
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
-        let uid = (base + i as u32).to_string();
-        ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid, "--user-group", user]);
-        let script = format!(
-            "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && \
-             printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
-             chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
-             chmod 600 /home/{user}/.ssh/authorized_keys",
-            key = key.trim()
-        );
-        ct.run(&["sh", "-c", &script]);
+        add_user(ct, user, base + i as u32);
     }
     ct.run(&["sh", "-c", &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}")]);
+    base
+}
+
+/// Adds `user` with `uid` inside the container, with the test's ssh key.
+fn add_user(ct: &Container, user: &str, uid: u32) {
+    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
+    ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid.to_string(), "--user-group", user]);
+    let script = format!(
+        "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && \
+         printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
+         chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
+         chmod 600 /home/{user}/.ssh/authorized_keys",
+        key = key.trim()
+    );
+    ct.run(&["sh", "-c", &script]);
 }
 
 /// What the tool listed: (id, user) per session, and the whole session objects.
@@ -329,7 +337,7 @@ fn logs_users_off_a_real_logind() {
     let t0 = Instant::now();
     let mut ct = Container::start();
     let t_boot = t0.elapsed();
-    setup_users(&ct);
+    let uid_base = setup_users(&ct);
 
     // Sessions: alice has an open one and a closing one with a nohup'd process left
     // behind; bob and carol one open each; the admin one open, plus the one the tool
@@ -527,10 +535,65 @@ fn logs_users_off_a_real_logind() {
     let interrupted = crash_test(&mut ct, &tool);
     let t_crash = t0.elapsed();
 
+    // (g) ALL over ten users whose session's process ignores SIGTERM and SIGHUP takes one
+    // grace period, not ten; every one of them goes; an excluded bystander keeps his.
+    let took = stubborn_users(&mut ct, &tool, uid_base + 4);
+    eprintln!("linux_logind: ALL over {STUBBORN_USERS} stubborn users took {took:?}");
+
     eprintln!(
         "linux_logind timings: boot {:?}, sessions ready {:?}, one user {:?}, ALL {:?}, crash test {:?} ({interrupted} of {CRASH_KILLS} kills left processes behind, so they landed mid-sweep)",
         t_boot, t_sessions, t_one, t_all, t_crash
     );
+}
+
+/// How many users part (g) logs off at once.
+const STUBBORN_USERS: u32 = 10;
+/// Part (g)'s grace period.
+const STUBBORN_GRACE: Duration = Duration::from_secs(5);
+
+/// Part (g): returns how long the tool took.
+fn stubborn_users(ct: &mut Container, tool: &str, first_uid: u32) -> Duration {
+    let names: Vec<String> = (0..=STUBBORN_USERS).map(|i| format!("lu_st{i:02}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        add_user(ct, name, first_uid + i as u32);
+    }
+    let bystander = names.last().unwrap().clone();
+    for name in &names {
+        let child = ct
+            .ssh_cmd(name, false)
+            .arg("trap '' TERM HUP; exec sleep 900")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        ct.clients.push(child);
+        ct.wait_for(&format!("{name}'s session"), || !ct.sleeps_of(name).is_empty());
+    }
+    let kept = ct.sleeps_of(&bystander);
+    // Everyone else is logged off by now; the admin is excluded for good measure.
+    let started = Instant::now();
+    let kill_after = format!("{}s", STUBBORN_GRACE.as_secs());
+    let out = ct.exec(&[
+        tool,
+        "ALL",
+        "--exclude",
+        &format!("{bystander},{ADMIN}"),
+        "--kill-after",
+        &kill_after,
+        "--timeout",
+        "60s",
+    ]);
+    let took = started.elapsed();
+    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ALL over stubborn users failed: {}\n{log}", out.status);
+    assert!(took >= STUBBORN_GRACE, "the grace period was not waited ({took:?})\n{log}");
+    assert!(took < STUBBORN_GRACE * 2 - Duration::from_secs(2), "{STUBBORN_USERS} users took {took:?}\n{log}");
+    for name in &names[..names.len() - 1] {
+        assert!(ct.pids_of(name).is_empty(), "{name} kept {:?}\n{log}", ct.pids_of(name));
+    }
+    assert_eq!(ct.sleeps_of(&bystander), kept, "the excluded bystander was touched\n{log}");
+    took
 }
 
 /// How many times the crash test kills the tool.

@@ -100,8 +100,9 @@ cargo build --release --locked --jobs "$JOBS" --target "$LINUX_TARGET" --bin log
 build_secs[$LINUX_TARGET]=$((SECONDS - start))
 # The Windows binary aborts on a panic instead of unwinding: 12% smaller (bench/RESULTS.md),
 # and nothing there needs unwinding to leave the machine as it was (its guards only free
-# memory and handles, which process exit frees). The Linux binary keeps unwinding: its
-# cgroup guard thaws a frozen slice on the way out.
+# memory and handles, which process exit frees). The Linux binary keeps unwinding, which
+# nothing needs any more either (the sweep no longer freezes cgroups, so there is nothing to
+# thaw on the way out); aborting there too is left for a measured size step.
 log "cargo build --release --target $WINDOWS_TARGET (panic = abort)"
 start=$SECONDS
 CARGO_PROFILE_RELEASE_PANIC=abort cargo build --release --locked --jobs "$JOBS" --target "$WINDOWS_TARGET" --bin logoff-users

@@ -25,7 +25,7 @@ impl AuditTrail {
             match crate::platform::open_audit_sink(socket) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    eprintln!("warning: could not open the system log for the audit trail: {e}");
+                    eprintln!("{}", crate::text::warning_line("could not open the system log for the audit trail", &e));
                     None
                 }
             }
@@ -56,7 +56,7 @@ impl AuditTrail {
         if let Some(sink) = &mut self.sink {
             if let Err(e) = sink.write(&record) {
                 if !self.warned {
-                    eprintln!("warning: could not write the audit trail to the system log: {e}");
+                    eprintln!("{}", crate::text::warning_line("could not write the audit trail to the system log", &e));
                     self.warned = true;
                 }
             }

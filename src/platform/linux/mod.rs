@@ -27,6 +27,7 @@ mod sys;
 mod syslog;
 pub mod utmp;
 
+pub(crate) use syslog::format_datagram;
 pub(super) use syslog::{invoker, open as open_audit_sink};
 
 use std::io::Write;

@@ -38,6 +38,10 @@ cargo fmt --all -- --check
 
 log "cargo clippy (linux)"
 cargo clippy --all-targets --locked -- -D warnings
+# Without --all-targets there are no dev-dependencies, so no test-doors feature: this lints
+# what a release build compiles (src/flags/no_doors.rs instead of doors.rs).
+log "cargo clippy (linux, the release build's features: no test doors)"
+cargo clippy --locked -- -D warnings
 
 # A platform without a backend (src/platform/unknown) must build, so that a later macOS
 # backend starts from a green build. Checking needs no linker, only the target's std.
@@ -52,6 +56,12 @@ fi
 
 log "cargo test"
 cargo test --locked -- --test-threads=2
+
+# The release binary must have no test doors (issue 17). Checked on a plain release build
+# for now; the musl release artifact is the one to check once CI builds it.
+log "release binary: no test doors (ci/check-release-doors.sh)"
+cargo build --release --locked --bin logoff-users
+bash ci/check-release-doors.sh target/release/logoff-users
 
 if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "ansible: the role against two logind containers"

@@ -18,9 +18,15 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    /// Opens the system log (or, for tests, the syslog socket at `socket`); `enabled`
-    /// false gives a trail that writes nothing (a dry run changes nothing to audit).
-    pub fn open(enabled: bool, socket: Option<&Path>) -> AuditTrail {
+    /// Opens the system log; `enabled` false gives a trail that writes nothing (a dry run
+    /// changes nothing to audit).
+    pub fn open(enabled: bool) -> AuditTrail {
+        AuditTrail::open_at(enabled, None)
+    }
+
+    /// [`open`](AuditTrail::open), or, for the test build's door
+    /// (`crate::doors::audit_trail_to`), the syslog socket at `socket`.
+    pub(crate) fn open_at(enabled: bool, socket: Option<&Path>) -> AuditTrail {
         let sink = if enabled {
             match crate::platform::open_audit_sink(socket) {
                 Ok(s) => Some(s),

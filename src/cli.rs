@@ -9,8 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 
 use crate::flags::{self, Args, Command, Format, Hosts, UsageError};
-use logoff_users::backend::fake::Fake;
-use logoff_users::backend::{Backend, NativeOptions};
+use logoff_users::backend::NativeOptions;
 use logoff_users::event::Event;
 use logoff_users::report::{EXIT_OK, EXIT_USAGE, Report, Stop};
 use logoff_users::{AuditTrail, Host, Observer, open_native, text};
@@ -24,7 +23,7 @@ pub fn main() -> i32 {
     match flags::command(args, std::env::var("LOGOFF_USERS").ok()) {
         Ok(Command::List { format, hosts }) => list(format, &hosts),
         Ok(Command::Logoff { run, format, hosts, audit }) => {
-            let mut console = Console { format, audit: AuditTrail::open(audit.enabled, audit.socket.as_deref()) };
+            let mut console = Console { format, audit: hosts.doors.audit_trail(audit) };
             let cancel = cancel_flag(run.warning.is_some() && !run.dry_run);
             let report = logoff_users::run(&run, open_hosts(&hosts), &mut console, &cancel);
             console.audit.outcome(&report);
@@ -117,10 +116,8 @@ fn cancel_flag(wanted: bool) -> Arc<AtomicBool> {
 
 /// The hosts to act on: a fake machine, this machine, or each remote server.
 fn open_hosts(hosts: &Hosts) -> Vec<Host> {
-    if let Some(path) = &hosts.fake_state {
-        let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
-        let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
-        return vec![Host { name, backend }];
+    if let Some(fake) = hosts.doors.fake_host() {
+        return vec![fake];
     }
     if hosts.servers.is_empty() {
         return vec![Host { name: "localhost".into(), backend: open_native(&hosts.native) }];

@@ -917,6 +917,7 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
+#[cfg(unix)]
 #[test]
 fn hostile_text_is_escaped_in_text_and_audit_and_exact_in_json() {
     use std::os::unix::net::UnixDatagram;

@@ -153,9 +153,12 @@ pub mod fuzz {
                 fields[(i - 1) % fields.len()].clone()
             };
             let mut out = Vec::new();
-            for e in events(&mut f).into_iter().filter(|_| wanted()) {
-                let quotes_input = !matches!(e, Event::Waiting { .. } | Event::Countdown { .. } | Event::Cancelled);
-                out.push(line(&format!("{e:?}"), e.to_string(), quotes_input));
+            for k in 0..EVENTS {
+                if wanted() {
+                    let e = event(k, &mut f);
+                    let quotes_input = !matches!(e, Event::Waiting { .. } | Event::Countdown { .. } | Event::Cancelled);
+                    out.push(line(&format!("event {k}"), e.to_string(), quotes_input));
+                }
             }
             // The audit records, one line each.
             let (host, user, session, error, invoker) = (f(), f(), f(), f(), f());
@@ -189,35 +192,32 @@ pub mod fuzz {
             }
 
             // The session table: a header and one line per session.
-            let sessions: Vec<Session> = (0..3).map(|_| new_session(&mut f)).collect();
-            let hosts = vec![HostSessions { host: f(), backend: f(), error: None, sessions }];
             if wanted() {
+                let sessions: Vec<Session> = (0..3).map(|_| new_session(&mut f)).collect();
+                let hosts = vec![HostSessions { host: f(), backend: f(), error: None, sessions }];
                 out.push(block("session_table", crate::text::session_table(&hosts), 4));
             }
-            let failed = vec![HostSessions { host: f(), backend: f(), error: Some(f()), sessions: Vec::new() }];
             if wanted() {
+                let failed = vec![HostSessions { host: f(), backend: f(), error: Some(f()), sessions: Vec::new() }];
                 out.push(block("list_error_lines", lines_of(&crate::text::list_error_lines(&failed)), 1));
             }
 
             // The error lines of a refused run: one per refusal, or the one error; the summary.
-            let mut refused = HostReport::new(&f());
-            let refusal = |f: &mut dyn FnMut() -> String| Refusal {
-                requested: Requested::All,
-                user: f(),
-                session_id: Some(f()),
-                reason: f(),
-            };
-            refused.plan = Some(Plan { refused: vec![refusal(&mut f), refusal(&mut f)], ..Plan::default() });
-            let refused = Report::new(request(&mut f), vec![refused], Some(Stop::Usage), None);
-            let failed = Report::new(request(&mut f), Vec::new(), Some(Stop::Usage), Some(f()));
-            let done = Report::new(request(&mut f), vec![HostReport::new(&f())], None, None);
             if wanted() {
+                let mut host = HostReport::new(&f());
+                let refusals = (0..2)
+                    .map(|_| Refusal { requested: Requested::All, user: f(), session_id: Some(f()), reason: f() })
+                    .collect();
+                host.plan = Some(Plan { refused: refusals, ..Plan::default() });
+                let refused = Report::new(request(&mut f), vec![host], Some(Stop::Usage), None);
                 out.push(block("error_lines (refused)", lines_of(&crate::text::error_lines(&refused)), 2));
             }
             if wanted() {
+                let failed = Report::new(request(&mut f), Vec::new(), Some(Stop::Usage), Some(f()));
                 out.push(block("error_lines (error)", lines_of(&crate::text::error_lines(&failed)), 1));
             }
             if wanted() {
+                let done = Report::new(request(&mut f), vec![HostReport::new(&f())], None, None);
                 let summary = crate::text::summary_line(&done).expect("a run that looked at a host has a summary");
                 out.push(line("summary_line", summary, false));
             }
@@ -253,7 +253,16 @@ pub mod fuzz {
         }
 
         /// Every kind of event and dry-run line, with strings from `f` in each text field.
+        /// How many events [`event`] makes.
+        pub const EVENTS: usize = 34;
+
+        /// Every kind of event and dry-run line, with strings from `f` in each text field.
         pub fn events(f: &mut dyn FnMut() -> String) -> Vec<Event> {
+            (0..EVENTS).map(|k| event(k, f)).collect()
+        }
+
+        /// The `k`th of [`events`] (`k` below [`EVENTS`]).
+        pub fn event(k: usize, f: &mut dyn FnMut() -> String) -> Event {
             let record = |f: &mut dyn FnMut() -> String, action, result, signalled| {
                 let mut a = ActionRecord::new(action, &f(), Some(&f()));
                 a.result = result;
@@ -262,60 +271,63 @@ pub mod fuzz {
                 a.error = Some(f());
                 a
             };
-            let mut processes = ActionRecord::new(ActionKind::TerminateProcesses, &f(), None);
-            processes.reason = Some(TerminateReason::Sweep);
-            vec![
-                Event::Host { host: f(), backend: f() },
-                Event::HostFailed { host: f(), error: f() },
-                Event::User { requested: f(), user: f(), sessions: 1, processes: 2, all: false },
-                Event::NotLoggedOn { requested: f() },
-                Event::Skipped { session_id: f(), user: f(), reason: f() },
-                Event::Note { user: f(), note: f() },
-                Event::LoggingOff { user: f(), session_id: f(), station: Some(f()) },
-                Event::LoggingOff { user: f(), session_id: f(), station: None },
-                Event::Disconnecting { user: f(), session_id: f() },
-                Event::Terminating { user: f(), reason: TerminateReason::Fallback, processes: 3 },
-                Event::Terminating { user: f(), reason: TerminateReason::Sweep, processes: 3 },
-                Event::Action(record(f, ActionKind::LogoffSession, ActionResult::Requested, None)),
-                Event::Action(record(f, ActionKind::SendMessage, ActionResult::Requested, None)),
-                Event::Action(record(f, ActionKind::DisconnectSession, ActionResult::Requested, None)),
-                Event::Action(record(f, ActionKind::TerminateProcesses, ActionResult::Requested, Some(4))),
-                Event::Action(record(f, ActionKind::LogoffSession, ActionResult::AlreadyGone, None)),
-                Event::Action(record(f, ActionKind::LogoffSession, ActionResult::Failed, None)),
-                Event::Action(processes),
-                Event::Warning { sessions: 2, text: f() },
-                Event::Waiting { timeout_ms: 30_000 },
-                Event::VerifiedGone { user: f(), zombies: 0 },
-                Event::VerifiedGone { user: f(), zombies: 2 },
-                Event::StillPresent {
+            match k {
+                0 => Event::Host { host: f(), backend: f() },
+                1 => Event::HostFailed { host: f(), error: f() },
+                2 => Event::User { requested: f(), user: f(), sessions: 1, processes: 2, all: false },
+                3 => Event::NotLoggedOn { requested: f() },
+                4 => Event::Skipped { session_id: f(), user: f(), reason: f() },
+                5 => Event::Note { user: f(), note: f() },
+                6 => Event::LoggingOff { user: f(), session_id: f(), station: Some(f()) },
+                7 => Event::LoggingOff { user: f(), session_id: f(), station: None },
+                8 => Event::Disconnecting { user: f(), session_id: f() },
+                9 => Event::Terminating { user: f(), reason: TerminateReason::Fallback, processes: 3 },
+                10 => Event::Terminating { user: f(), reason: TerminateReason::Sweep, processes: 3 },
+                11 => Event::Action(record(f, ActionKind::LogoffSession, ActionResult::Requested, None)),
+                12 => Event::Action(record(f, ActionKind::SendMessage, ActionResult::Requested, None)),
+                13 => Event::Action(record(f, ActionKind::DisconnectSession, ActionResult::Requested, None)),
+                14 => Event::Action(record(f, ActionKind::TerminateProcesses, ActionResult::Requested, Some(4))),
+                15 => Event::Action(record(f, ActionKind::LogoffSession, ActionResult::AlreadyGone, None)),
+                16 => Event::Action(record(f, ActionKind::LogoffSession, ActionResult::Failed, None)),
+                17 => {
+                    let mut processes = ActionRecord::new(ActionKind::TerminateProcesses, &f(), None);
+                    processes.reason = Some(TerminateReason::Sweep);
+                    Event::Action(processes)
+                }
+                18 => Event::Warning { sessions: 2, text: f() },
+                19 => Event::Waiting { timeout_ms: 30_000 },
+                20 => Event::VerifiedGone { user: f(), zombies: 0 },
+                21 => Event::VerifiedGone { user: f(), zombies: 2 },
+                22 => Event::StillPresent {
                     user: f(),
                     sessions: vec![f(), f()],
                     pids: vec![10, 11, 12],
                     names: vec![f(), f()],
                     uninterruptible: vec![11],
                 },
-                Event::Countdown { remaining_ms: 60_000, reminder: false },
-                Event::Countdown { remaining_ms: 60_000, reminder: true },
-                Event::Countdown { remaining_ms: 0, reminder: false },
-                Event::Cancelled,
-                Event::Would(Would::Warn { text: f(), grace_ms: 300_000 }),
-                Event::Would(Would::Skip { session_id: f(), user: f(), reason: f() }),
-                Event::Would(Would::User { user: f(), sessions: 1, processes: 2 }),
-                Event::Would(Would::Act {
+                23 => Event::Countdown { remaining_ms: 60_000, reminder: false },
+                24 => Event::Countdown { remaining_ms: 60_000, reminder: true },
+                25 => Event::Countdown { remaining_ms: 0, reminder: false },
+                26 => Event::Cancelled,
+                27 => Event::Would(Would::Warn { text: f(), grace_ms: 300_000 }),
+                28 => Event::Would(Would::Skip { session_id: f(), user: f(), reason: f() }),
+                29 => Event::Would(Would::User { user: f(), sessions: 1, processes: 2 }),
+                30 => Event::Would(Would::Act {
                     action: ActionKind::LogoffSession,
                     session_id: f(),
                     station: Some(f()),
                     user: f(),
                 }),
-                Event::Would(Would::Act {
+                31 => Event::Would(Would::Act {
                     action: ActionKind::DisconnectSession,
                     session_id: f(),
                     station: None,
                     user: f(),
                 }),
-                Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Fallback, processes: 3 }),
-                Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Sweep, processes: 3 }),
-            ]
+                32 => Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Fallback, processes: 3 }),
+                33 => Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Sweep, processes: 3 }),
+                _ => panic!("there are {EVENTS} events"),
+            }
         }
 
         /// Reads a record's `key=value` pairs back as the audit trail's reader would:

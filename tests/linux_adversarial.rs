@@ -54,7 +54,8 @@ impl Frozen {
     fn new(pid: u32) -> Frozen {
         let root = Path::new("/sys/fs/cgroup/freezer");
         assert!(root.join("tasks").exists(), "no cgroup-v1 freezer at {}", root.display());
-        let dir = root.join(format!("logoff-users-test-{}", std::process::id()));
+        // One group per frozen process: tests run side by side in one test process.
+        let dir = root.join(format!("logoff-users-test-{}-{pid}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("tasks"), pid.to_string()).unwrap();
         std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();

@@ -15,7 +15,7 @@
 //! holds no control character, whatever the OS or a user put in its fields. Printable
 //! Unicode (`é`, `ß`, CJK) stays as it is, and so does `\`, which every Windows name
 //! (`CORP\jsmith`) holds. The audit records (`crate::audit`) escape their values with the
-//! same [`escape_char`]; the JSON document needs none of this, since serde escapes it.
+//! same `escape_char`; the JSON document needs none of this, since serde escapes it.
 
 use std::borrow::Cow;
 use std::fmt::{self, Write as _};

@@ -61,7 +61,7 @@ cargo test --locked -- --test-threads=2
 # for now; the musl release artifact is the one to check once CI builds it.
 log "release binary: no test doors (ci/check-release-doors.sh)"
 cargo build --release --locked --bin logoff-users
-bash ci/check-release-doors.sh target/release/logoff-users
+bash ci/check-release-doors.sh "${CARGO_TARGET_DIR:-target}/release/logoff-users"
 
 if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "ansible: the role against two logind containers"

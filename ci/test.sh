@@ -39,6 +39,10 @@ cargo fmt --all -- --check
 
 log "cargo clippy (linux)"
 cargo clippy --all-targets --locked -- -D warnings
+# Without --all-targets there are no dev-dependencies, so no test-doors feature: this lints
+# what a release build compiles (src/flags/no_doors.rs instead of doors.rs).
+log "cargo clippy (linux, the release build's features: no test doors)"
+cargo clippy --locked -- -D warnings
 
 # A platform without a backend (src/platform/unknown) must build, so that a later macOS
 # backend starts from a green build. Checking needs no linker, only the target's std.
@@ -54,9 +58,24 @@ fi
 log "cargo test"
 cargo test --locked -- --test-threads=2
 
+version="$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)"
 if [ -f ci/release.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "release: build (signed .exe, .deb, RMM scripts), lintian, signature, RMM checks, .deb in a container"
   bash ci/release.sh
+  # The shipped binaries must have no test doors (issue 17): the musl binary is run and
+  # searched, the .exe searched (it cannot run here without Wine; ci/windows.sh runs it).
+  log "release binaries: no test doors (ci/check-release-doors.sh)"
+  bash ci/check-release-doors.sh "dist/logoff-users-$version-linux-x86_64"
+  for text in fake-state audit-socket 'fake state' FakeState; do
+    if grep -aqF -- "$text" "dist/logoff-users-$version-windows-x86_64.exe"; then
+      echo "DOOR: the release .exe holds the text '$text'" >&2
+      exit 1
+    fi
+  done
+else
+  log "release binary: no test doors (ci/check-release-doors.sh)"
+  cargo build --release --locked --bin logoff-users
+  bash ci/check-release-doors.sh "${CARGO_TARGET_DIR:-target}/release/logoff-users"
 fi
 
 if [ -f ci/ansible.sh ] && [ "$(id -u)" -eq 0 ]; then
@@ -66,7 +85,7 @@ fi
 
 if [ -f ci/windows.sh ] && [ "$(id -u)" -eq 0 ]; then
   log "windows: cross-build, clippy, the .exe end to end under Wine with the wtsapi32 stand-in"
-  release_exe="dist/logoff-users-$(sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n1)-windows-x86_64.exe"
+  release_exe="dist/logoff-users-$version-windows-x86_64.exe"
   [ -f "$release_exe" ] || release_exe=""
   LOGOFF_RELEASE_EXE="$release_exe" bash ci/windows.sh
 fi

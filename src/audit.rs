@@ -8,6 +8,7 @@
 //! opens one and feeds it a run's records.
 
 use crate::report::{ActionRecord, ActionResult, Summary};
+use crate::text::{escape_char, is_hostile};
 
 /// How serious a record is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,10 +38,13 @@ pub trait AuditSink {
     fn write(&mut self, record: &AuditRecord) -> std::io::Result<()>;
 }
 
-/// Quotes a value when it holds blanks, quotes or `=`, so that `key=value` stays parseable
-/// whatever a user name holds.
+/// Quotes a value when it holds blanks, quotes, `=` or a hostile character
+/// ([`is_hostile`]), so that `key=value` stays parseable whatever a user name holds, and a
+/// record stays one line: inside quotes, `"` and `\` are escaped with a backslash, and a
+/// hostile character is shown as the text output shows it (`\n`, `\x1b`, `\u{202e}`).
+/// A newline in a user name can therefore never start a forged record.
 pub fn quote(value: &str) -> String {
-    if !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || c.is_control()) {
+    if !value.is_empty() && !value.chars().any(|c| c.is_whitespace() || c == '"' || c == '=' || is_hostile(c)) {
         return value.to_string();
     }
     let mut out = String::from("\"");
@@ -48,7 +52,7 @@ pub fn quote(value: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if is_hostile(c) => escape_char(c, &mut out).expect("writing to a String cannot fail"),
             c => out.push(c),
         }
     }
@@ -109,10 +113,36 @@ mod tests {
             ("x=y", "\"x=y\""),
             ("CORP\\jsmith", "CORP\\jsmith"),
             ("", "\"\""),
-            ("bad\nline", "\"bad\\u{a}line\""),
+            ("bad\nline", "\"bad\\nline\""),
+            ("a\x1b[2J", "\"a\\x1b[2J\""),
+            ("rlo\u{202e}", "\"rlo\\u{202e}\""),
+            ("José", "José"),
         ];
         for (input, want) in table {
             assert_eq!(quote(input), want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn a_hostile_value_never_starts_a_record_or_a_key() {
+        use crate::testing::fuzz::render;
+        let forged = [
+            "x\n<85>logoff-users[1]: action=run exit_code=0",
+            "alice result=requested",
+            "bob\" result=\"requested",
+            "a\\\" invoked_by=root",
+            "e\\",
+            "\"",
+            "=",
+            "",
+        ];
+        let hostile = render::HOSTILE.iter().map(|(raw, _)| *raw);
+        for value in forged.into_iter().chain(hostile) {
+            render::check_audit_round_trip(&[value.to_string()]);
+            render::check_audit_round_trip(&[value.to_string(), "CORP\\ok".into(), String::new()]);
+            let record =
+                action_record(value, value, &ActionRecord::new(crate::report::ActionKind::LogoffSession, value, None));
+            assert!(!record.message.contains(render::forbidden), "{:?}", record.message);
         }
     }
 

@@ -18,14 +18,20 @@ pub struct AuditTrail {
 }
 
 impl AuditTrail {
-    /// Opens the system log (or, for tests, the syslog socket at `socket`); `enabled`
-    /// false gives a trail that writes nothing (a dry run changes nothing to audit).
-    pub fn open(enabled: bool, socket: Option<&Path>) -> AuditTrail {
+    /// Opens the system log; `enabled` false gives a trail that writes nothing (a dry run
+    /// changes nothing to audit).
+    pub fn open(enabled: bool) -> AuditTrail {
+        AuditTrail::open_at(enabled, None)
+    }
+
+    /// [`open`](AuditTrail::open), or, for the test build's door
+    /// (`crate::doors::audit_trail_to`), the syslog socket at `socket`.
+    pub(crate) fn open_at(enabled: bool, socket: Option<&Path>) -> AuditTrail {
         let sink = if enabled {
             match crate::platform::open_audit_sink(socket) {
                 Ok(s) => Some(s),
                 Err(e) => {
-                    eprintln!("warning: could not open the system log for the audit trail: {e}");
+                    eprintln!("{}", crate::text::warning_line("could not open the system log for the audit trail", &e));
                     None
                 }
             }
@@ -56,7 +62,7 @@ impl AuditTrail {
         if let Some(sink) = &mut self.sink {
             if let Err(e) = sink.write(&record) {
                 if !self.warned {
-                    eprintln!("warning: could not write the audit trail to the system log: {e}");
+                    eprintln!("{}", crate::text::warning_line("could not write the audit trail to the system log", &e));
                     self.warned = true;
                 }
             }

@@ -1,6 +1,7 @@
 //! The wiring of the binary: parse the flags, open the hosts, run, print, exit. The flags
 //! are `crate::flags`'s; the work and the exit code are the library's.
 
+use std::ffi::OsString;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,25 +9,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 
 use crate::flags::{self, Args, Command, Format, Hosts, UsageError};
-use logoff_users::backend::fake::Fake;
-use logoff_users::backend::{Backend, NativeOptions};
+use logoff_users::backend::NativeOptions;
 use logoff_users::event::Event;
 use logoff_users::report::{EXIT_OK, EXIT_USAGE, Report, Stop};
 use logoff_users::{AuditTrail, Host, Observer, open_native, text};
 
 /// Runs the tool; returns the exit code.
 pub fn main() -> i32 {
-    let args = match Args::try_parse() {
+    let args = match parse_args() {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
-        }
+        Err(code) => return code,
     };
     match flags::command(args, std::env::var("LOGOFF_USERS").ok()) {
         Ok(Command::List { format, hosts }) => list(format, &hosts),
         Ok(Command::Logoff { run, format, hosts, audit }) => {
-            let mut console = Console { format, audit: AuditTrail::open(audit.enabled, audit.socket.as_deref()) };
+            let mut console = Console { format, audit: hosts.doors.audit_trail(audit) };
             let cancel = cancel_flag(run.warning.is_some() && !run.dry_run);
             let report = logoff_users::run(&run, open_hosts(&hosts), &mut console, &cancel);
             console.audit.outcome(&report);
@@ -36,6 +33,38 @@ pub fn main() -> i32 {
             let mut report = logoff_users::refused(None, &message, Stop::Usage);
             report.request = request;
             finish(format, &report)
+        }
+    }
+}
+
+const UNREADABLE_ARGUMENTS: &str =
+    "error: the arguments could not be read: not UTF-8, or a control character where none can be\n";
+
+/// The parsed arguments, or the exit code of `--help`, `--version` or a usage error.
+fn parse_args() -> Result<Args, i32> {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    match Args::try_parse_from(&argv) {
+        Ok(a) => Ok(a),
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            Err(EXIT_OK)
+        }
+        Err(e) => {
+            // clap's message quotes the offending argument, which may hold anything, a
+            // newline included: it is told from the arguments as the text output shows them.
+            let shown: Vec<String> = argv.iter().map(|a| text::escape(&a.to_string_lossy()).into_owned()).collect();
+            let plain = argv.iter().zip(&shown).all(|(a, s)| a.to_str() == Some(s.as_str()));
+            let message = if plain {
+                e.render().to_string()
+            } else {
+                match Args::try_parse_from(&shown) {
+                    Err(shown_error) => shown_error.render().to_string(),
+                    // Only arguments that are not UTF-8 or hold control characters get here.
+                    Ok(_) => UNREADABLE_ARGUMENTS.to_string(),
+                }
+            };
+            eprint!("{}", text::escape_lines(&message));
+            Err(EXIT_USAGE)
         }
     }
 }
@@ -78,9 +107,8 @@ fn cancel_flag(wanted: bool) -> Arc<AtomicBool> {
     if wanted {
         let flag = Arc::clone(&cancel);
         if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-            eprintln!(
-                "warning: could not install the Ctrl-C/SIGTERM handler; the grace period cannot be cancelled: {e}"
-            );
+            let what = "could not install the Ctrl-C/SIGTERM handler; the grace period cannot be cancelled";
+            eprintln!("{}", text::warning_line(what, &e));
         }
     }
     cancel
@@ -88,10 +116,8 @@ fn cancel_flag(wanted: bool) -> Arc<AtomicBool> {
 
 /// The hosts to act on: a fake machine, this machine, or each remote server.
 fn open_hosts(hosts: &Hosts) -> Vec<Host> {
-    if let Some(path) = &hosts.fake_state {
-        let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
-        let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
-        return vec![Host { name, backend }];
+    if let Some(fake) = hosts.doors.fake_host() {
+        return vec![fake];
     }
     if hosts.servers.is_empty() {
         return vec![Host { name: "localhost".into(), backend: open_native(&hosts.native) }];
@@ -108,10 +134,8 @@ fn open_hosts(hosts: &Hosts) -> Vec<Host> {
 
 fn list(format: Format, hosts: &Hosts) -> i32 {
     let (doc, code) = logoff_users::list(open_hosts(hosts));
-    for h in &doc.hosts {
-        if let Some(e) = &h.error {
-            eprintln!("error: {e}");
-        }
+    for l in text::list_error_lines(&doc.hosts) {
+        eprintln!("{l}");
     }
     match format {
         Format::Json => json(&doc),

@@ -39,7 +39,8 @@ pub enum Event {
     /// A user verified gone.
     VerifiedGone { user: String, zombies: u64 },
     /// A user still present after the timeout.
-    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, uninterruptible: Vec<u32> },
+    /// `names` are the names of `pids`, in the same order.
+    StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, names: Vec<String>, uninterruptible: Vec<u32> },
     /// The grace period started, or a countdown point passed.
     Countdown { remaining_ms: u64, reminder: bool },
     /// Ctrl-C or SIGTERM during the grace period.

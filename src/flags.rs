@@ -4,6 +4,17 @@
 //!
 //! Not here: whether a backend can do what the flags ask (`--disconnect` on Linux); the run
 //! finds that out when it opens the hosts.
+//!
+//! The test build's hidden flags (`--fake-state`, `--audit-socket`) are in `doors`, which
+//! only the `test-doors` feature compiles; a release build compiles `no_doors` instead.
+
+#[cfg(feature = "test-doors")]
+mod doors;
+#[cfg(not(feature = "test-doors"))]
+#[path = "flags/no_doors.rs"]
+mod doors;
+
+pub use doors::Doors;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -140,34 +151,20 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "procfs")]
     process_source: ProcSource,
 
-    /// Act on a fake machine described by a JSON state file (for tests).
-    #[arg(long, value_name = "FILE", hide = true)]
-    fake_state: Option<PathBuf>,
-
-    /// Write the audit trail to this syslog datagram socket instead of /dev/log (for tests).
-    /// With --fake-state, there is no audit trail unless this is given.
-    #[arg(long, value_name = "PATH", hide = true)]
-    audit_socket: Option<PathBuf>,
+    /// The test build's hidden flags; none in a release build.
+    #[command(flatten)]
+    doors: Doors,
 }
 
 /// Which hosts to open, and how.
 #[derive(Debug, Clone)]
 pub struct Hosts {
-    /// A fake machine's state file instead of the real one.
-    pub fake_state: Option<PathBuf>,
+    /// The test build's doors (a fake machine instead of the real one); none in a release.
+    pub doors: Doors,
     /// Remote servers; empty for this machine.
     pub servers: Vec<String>,
     /// How to open the native backend (`server` is filled per host).
     pub native: NativeOptions,
-}
-
-/// What the audit trail should do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Audit {
-    /// Write one at all (never for a dry run; a fake machine only to a test's socket).
-    pub enabled: bool,
-    /// A test's syslog socket instead of the system log.
-    pub socket: Option<PathBuf>,
 }
 
 /// What the command line asks for.
@@ -176,7 +173,8 @@ pub enum Command {
     /// `--list`: show the sessions.
     List { format: Format, hosts: Hosts },
     /// Log users off.
-    Logoff { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: Audit },
+    /// `audit`: write an audit trail (never for a dry run).
+    Logoff { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: bool },
 }
 
 /// Bad input: exit 2, nothing done. `request` is what was understood of it, for the JSON
@@ -207,7 +205,7 @@ fn hosts(args: &Args) -> Hosts {
         },
     };
     let servers = args.server.iter().map(|s| s.trim().to_string()).collect();
-    Hosts { fake_state: args.fake_state.clone(), servers, native }
+    Hosts { doors: args.doors.clone(), servers, native }
 }
 
 /// The user lists: the arguments and `--users`, or `LOGOFF_USERS`, never both.
@@ -289,11 +287,7 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
         kill_after: kill_after.unwrap_or(Duration::from_secs(5)),
         warning,
     };
-    let audit = Audit {
-        enabled: !args.dry_run && (args.fake_state.is_none() || args.audit_socket.is_some()),
-        socket: args.audit_socket,
-    };
-    Ok(Command::Logoff { run: Box::new(run), format, hosts, audit })
+    Ok(Command::Logoff { run: Box::new(run), format, hosts, audit: !args.dry_run })
 }
 
 #[cfg(test)]
@@ -436,17 +430,13 @@ mod tests {
     }
 
     #[test]
-    fn the_audit_trail_is_off_for_dry_runs_and_fake_machines_without_a_socket() {
+    fn the_audit_trail_is_off_for_dry_runs() {
         let audit = |argv: &[&str]| match parse(argv, None) {
             Ok(Command::Logoff { audit, .. }) => audit,
             other => panic!("{other:?}"),
         };
-        assert!(audit(&["bob"]).enabled);
-        assert!(!audit(&["bob", "--dry-run"]).enabled);
-        assert!(!audit(&["bob", "--fake-state", "s.json"]).enabled);
-        let to_socket = audit(&["bob", "--fake-state", "s.json", "--audit-socket", "/tmp/log"]);
-        assert!(to_socket.enabled);
-        assert_eq!(to_socket.socket.as_deref(), Some(std::path::Path::new("/tmp/log")));
+        assert!(audit(&["bob"]));
+        assert!(!audit(&["bob", "--dry-run"]));
     }
 
     #[test]

@@ -17,11 +17,14 @@
 //!   renders both as lines; [`AuditTrail`] records them in the system log.
 //!
 //! Everything else is private to the crate, but for [`testing`], the one entrance of the
-//! project's own fuzz targets and integration tests.
+//! project's own fuzz targets and integration tests, and, in the test build only (feature
+//! `test-doors`), `doors` and `backend::fake`.
 
 mod audit;
 mod audit_trail;
 pub mod backend;
+#[cfg(feature = "test-doors")]
+pub mod doors;
 pub mod duration;
 pub mod error;
 pub mod event;

@@ -80,6 +80,8 @@ pub struct Remaining {
     pub sessions: Vec<String>,
     /// Processes still present (zombies excluded).
     pub pids: Vec<u32>,
+    /// The names of `pids`, in the same order (empty for a process that was never listed).
+    pub names: Vec<String>,
     /// Those of `pids` in uninterruptible sleep (Linux `D`): they die only when they wake.
     pub uninterruptible: Vec<u32>,
 }

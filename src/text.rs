@@ -3,8 +3,22 @@
 //!
 //! Lines are plain, one per event, without colour, so that an RMM script log stays
 //! readable. The JSON document is `crate::report`'s.
+//!
+//! # Hostile text
+//!
+//! Much of what is printed was chosen by the users the tool acts on: user names and utmp
+//! lines, RDP client names and hosts, process names (`prctl(PR_SET_NAME)`), and the error
+//! texts that quote them. Every line is therefore written through [`Escaped`], which shows
+//! each character that could end a line, move the cursor, talk to the terminal or reorder
+//! the text ([`is_hostile`]) in a visible form instead (`\n`, `\x1b`, `\u{202e}`), the
+//! way `escape_debug` and systemd's `cescape` do. A line rendered here is one line, and
+//! holds no control character, whatever the OS or a user put in its fields. Printable
+//! Unicode (`é`, `ß`, CJK) stays as it is, and so does `\`, which every Windows name
+//! (`CORP\jsmith`) holds. The audit records (`crate::audit`) escape their values with the
+//! same `escape_char`; the JSON document needs none of this, since serde escapes it.
 
-use std::fmt;
+use std::borrow::Cow;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 use crate::duration::format_duration;
@@ -16,8 +30,78 @@ fn ms(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))
 }
 
+/// Whether `c` must never reach a terminal or a log raw: a control character (C0, DEL,
+/// C1: newline, carriage return, escape, ...), a bidirectional formatting character (which
+/// can make a line read backwards), or a Unicode line or paragraph separator.
+pub fn is_hostile(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(c, '\u{2028}' | '\u{2029}')
+}
+
+/// Writes the visible form of a hostile character: `\n`, `\r`, `\t`, `\x1b` (the rest of
+/// ASCII), `\u{85}` (the rest).
+pub(crate) fn escape_char(c: char, out: &mut dyn fmt::Write) -> fmt::Result {
+    match c {
+        '\n' => out.write_str("\\n"),
+        '\r' => out.write_str("\\r"),
+        '\t' => out.write_str("\\t"),
+        c if c.is_ascii() => write!(out, "\\x{:02x}", c as u32),
+        c => write!(out, "\\u{{{:x}}}", c as u32),
+    }
+}
+
+/// A writer that escapes every hostile character ([`is_hostile`]) on its way to `W`.
+pub struct Escaped<W>(pub W);
+
+impl<W: fmt::Write> fmt::Write for Escaped<W> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut rest = s;
+        while let Some(at) = rest.find(is_hostile) {
+            self.0.write_str(&rest[..at])?;
+            let c = rest[at..].chars().next().expect("a char at a found position");
+            escape_char(c, &mut self.0)?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        self.0.write_str(rest)
+    }
+}
+
+/// `s` with every hostile character escaped; `s` itself when it holds none.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.contains(is_hostile) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    Escaped(&mut out).write_str(s).expect("writing to a String cannot fail");
+    Cow::Owned(out)
+}
+
+/// Escapes a multi-line text line by line: its newlines stay, anything else hostile is
+/// escaped (for clap's own messages, which quote the arguments).
+pub fn escape_lines(s: &str) -> String {
+    s.split('\n').map(escape).collect::<Vec<_>>().join("\n")
+}
+
+/// The warning line for something that failed on the side, with `cause` escaped.
+pub fn warning_line(what: &str, cause: &dyn fmt::Display) -> String {
+    format!("warning: {what}: {}", escape(&cause.to_string()))
+}
+
+/// The lines for standard error of a `--list` whose hosts failed.
+pub fn list_error_lines(hosts: &[HostSessions]) -> Vec<String> {
+    hosts.iter().filter_map(|h| h.error.as_deref()).map(|e| format!("error: {}", escape(e))).collect()
+}
+
 impl fmt::Display for Event {
+    /// One line: every field escaped ([`Escaped`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(&mut Escaped(f))
+    }
+}
+
+impl Event {
+    fn render(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             Event::Host { host, backend } => write!(f, "host {host} (backend {backend})"),
             Event::HostFailed { host, error } => write!(f, "FAILED: host {host}: {error}"),
@@ -44,7 +128,7 @@ impl fmt::Display for Event {
             }
             Event::Action(a) => action_line(f, a),
             Event::Repaired(what) => write!(f, "repaired: {what}"),
-            Event::Warning { sessions, text } => write!(f, "warning {sessions} session(s): {text:?}"),
+            Event::Warning { sessions, text } => write!(f, "warning {sessions} session(s): {}", quoted(text)),
             Event::Waiting { timeout_ms } => {
                 write!(f, "verifying: waiting up to {} for sessions and processes to go", ms(*timeout_ms))
             }
@@ -55,20 +139,26 @@ impl fmt::Display for Event {
                     write!(f, "verified: {user} is logged off")
                 }
             }
-            Event::StillPresent { user, sessions, pids, uninterruptible } => {
-                still_present(f, user, sessions, pids, uninterruptible)
+            Event::StillPresent { user, sessions, pids, names, uninterruptible } => {
+                still_present(f, user, sessions, (pids, names), uninterruptible)
             }
             Event::Countdown { remaining_ms, reminder } => countdown(f, *remaining_ms, *reminder),
             Event::Cancelled => write!(f, "cancelled during the grace period: no one was logged off"),
-            Event::Would(w) => w.fmt(f),
+            Event::Would(w) => w.render(f),
         }
     }
+}
+
+/// A message text in double quotes, its own quotes and backslashes escaped (its hostile
+/// characters are escaped on the way out, as every field's).
+fn quoted(text: &str) -> String {
+    format!("\"{}\"", text.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 /// What a user who has neither a session nor a process gets.
 const NOT_LOGGED_ON: &str = "not logged on, nothing to do";
 
-fn action_line(f: &mut fmt::Formatter<'_>, a: &ActionRecord) -> fmt::Result {
+fn action_line(f: &mut dyn fmt::Write, a: &ActionRecord) -> fmt::Result {
     let what = match &a.session_id {
         Some(id) => format!("session {id} of {}", a.user),
         None => format!("processes of {}", a.user),
@@ -86,18 +176,23 @@ fn action_line(f: &mut fmt::Formatter<'_>, a: &ActionRecord) -> fmt::Result {
 }
 
 fn still_present(
-    f: &mut fmt::Formatter<'_>,
+    f: &mut dyn fmt::Write,
     user: &str,
     sessions: &[String],
-    pids: &[u32],
+    (pids, names): (&[u32], &[String]),
     uninterruptible: &[u32],
 ) -> fmt::Result {
     let list = |v: &[u32]| v.iter().take(20).map(u32::to_string).collect::<Vec<_>>().join(", ");
+    // Each process with its name, so that whoever reads the log knows what refused to go.
+    let named = |(i, pid): (usize, &u32)| match names.get(i).filter(|n| !n.is_empty()) {
+        Some(name) => format!("{pid} ({name})"),
+        None => pid.to_string(),
+    };
+    let processes = pids.iter().enumerate().take(20).map(named).collect::<Vec<_>>().join(", ");
     write!(
         f,
-        "STILL PRESENT after the timeout: {user}: session(s) [{}], process(es) [{}]",
-        sessions.join(", "),
-        list(pids)
+        "STILL PRESENT after the timeout: {user}: session(s) [{}], process(es) [{processes}]",
+        sessions.join(", ")
     )?;
     if !uninterruptible.is_empty() {
         write!(f, "; in uninterruptible sleep (D state, they die only when they wake): [{}]", list(uninterruptible))?;
@@ -105,7 +200,7 @@ fn still_present(
     Ok(())
 }
 
-fn countdown(f: &mut fmt::Formatter<'_>, remaining_ms: u64, reminder: bool) -> fmt::Result {
+fn countdown(f: &mut dyn fmt::Write, remaining_ms: u64, reminder: bool) -> fmt::Result {
     if remaining_ms == 0 {
         write!(f, "grace period over: acting now")
     } else if reminder {
@@ -116,10 +211,17 @@ fn countdown(f: &mut fmt::Formatter<'_>, remaining_ms: u64, reminder: bool) -> f
 }
 
 impl fmt::Display for Would {
+    /// One line: every field escaped ([`Escaped`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.render(&mut Escaped(f))
+    }
+}
+
+impl Would {
+    fn render(&self, f: &mut dyn fmt::Write) -> fmt::Result {
         match self {
             Would::Warn { text, grace_ms } => {
-                write!(f, "would warn every planned session ({text:?}) and wait {}", ms(*grace_ms))
+                write!(f, "would warn every planned session ({}) and wait {}", quoted(text), ms(*grace_ms))
             }
             Would::Skip { session_id, user, reason } => {
                 write!(f, "would skip session {session_id} of {user}: {reason}")
@@ -203,14 +305,14 @@ pub fn error_lines(r: &Report) -> Vec<String> {
         .flat_map(|(h, p)| {
             p.refused.iter().map(move |r| {
                 let session = r.session_id.as_ref().map(|s| format!(" (session {s})")).unwrap_or_default();
-                format!("error: refused on {}: {}{session}: {}", h.host, r.user, r.reason)
+                escape(&format!("error: refused on {}: {}{session}: {}", h.host, r.user, r.reason)).into_owned()
             })
         })
         .collect();
     if !refusals.is_empty() {
         return refusals;
     }
-    r.error.iter().map(|e| format!("error: {e}; nothing was done")).collect()
+    r.error.iter().map(|e| format!("error: {}; nothing was done", escape(e))).collect()
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM` UTC, independent of locale.
@@ -236,7 +338,7 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
         vec![["HOST", "ID", "USER", "STATION", "STATE", "IDLE", "LOGON (UTC)", "FROM"].map(String::from).to_vec()];
     for h in hosts {
         for s in &h.sessions {
-            rows.push(vec![
+            let cells = [
                 h.host.clone(),
                 s.id.clone(),
                 s.display_name(),
@@ -245,7 +347,9 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
                 s.idle_seconds.map(|i| format_duration(Duration::from_secs(i))).unwrap_or_else(|| "-".into()),
                 s.logon_time.map(format_time).unwrap_or_else(|| "-".into()),
                 s.remote_host.clone().unwrap_or_else(|| "-".into()),
-            ]);
+            ];
+            // Escaped before the widths are measured, so that the columns line up as shown.
+            rows.push(cells.iter().map(|c| escape(c).into_owned()).collect());
         }
     }
     let widths: Vec<usize> =
@@ -262,6 +366,108 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Session, SessionState};
+    use crate::testing::fuzz::render::{self, HOSTILE};
+
+    #[test]
+    fn hostile_characters_are_shown_not_sent() {
+        for (raw, shown) in HOSTILE {
+            assert_eq!(escape(raw), *shown, "{raw:?}");
+            assert!(!escape(raw).contains(is_hostile), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn printable_text_stays_as_it_is() {
+        for s in ["alice", "José Müller", "Straße", "山田太郎", "CORP\\jsmith", "👩‍💻 dev", "a\\nb", "ü ser;$(x)", ""]
+        {
+            assert!(matches!(escape(s), Cow::Borrowed(t) if t == s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn every_renderer_escapes_every_field() {
+        for (raw, shown) in HOSTILE {
+            let outputs = render::all(&[raw.to_string()]);
+            assert!(outputs.len() > 40, "{}", outputs.len());
+            for r in &outputs {
+                render::check(r);
+                if r.quotes_input {
+                    assert!(r.text.contains(shown), "{}: {:?} does not show {shown:?}", r.what, r.text);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_forged_utmp_record_stays_on_its_line() {
+        // The issue's record: a line field that would print a fake "verified" line and clear
+        // the screen, a host field that would print a fake summary and retitle the terminal.
+        let line = "pts/9\nverified: root is\x1b[2J";
+        let host = "x\nsummary: 0 failed\x1b]0;pwned\x07";
+        let mut s = Session::new("utmp:42", "alice", SessionState::Active);
+        s.station = Some(line.into());
+        s.remote_host = Some(host.into());
+        let table = session_table(&[HostSessions {
+            host: "localhost".into(),
+            backend: "utmp".into(),
+            error: None,
+            sessions: vec![s],
+        }]);
+        let rows: Vec<&str> = table.lines().collect();
+        assert_eq!(rows.len(), 2, "{table}");
+        assert_eq!(
+            rows[1],
+            "localhost  utmp:42  alice  pts/9\\nverified: root is\\x1b[2J  active  -     -            x\\nsummary: 0 failed\\x1b]0;pwned\\x07"
+        );
+        let e = Event::LoggingOff { user: "alice".into(), session_id: "utmp:42".into(), station: Some(line.into()) };
+        assert_eq!(e.to_string(), "logging off session utmp:42 (pts/9\\nverified: root is\\x1b[2J) of alice");
+        let w = Would::Act {
+            action: ActionKind::LogoffSession,
+            session_id: "utmp:42".into(),
+            station: Some(line.into()),
+            user: "alice".into(),
+        };
+        assert_eq!(w.to_string(), "would log off session utmp:42 (pts/9\\nverified: root is\\x1b[2J) of alice");
+    }
+
+    #[test]
+    fn still_present_lines_name_each_process_escaped() {
+        let e = Event::StillPresent {
+            user: "bob".into(),
+            sessions: vec!["3".into()],
+            pids: vec![41, 42, 43],
+            names: vec!["sleep".into(), "x\x1b[2J\nverified".into()],
+            uninterruptible: vec![42],
+        };
+        assert_eq!(
+            e.to_string(),
+            "STILL PRESENT after the timeout: bob: session(s) [3], process(es) [41 (sleep), 42 (x\\x1b[2J\\nverified), 43]; \
+             in uninterruptible sleep (D state, they die only when they wake): [42]"
+        );
+    }
+
+    #[test]
+    fn error_lines_escape_the_error_and_each_refusal() {
+        let request = crate::report::Request {
+            all: false,
+            users: Vec::new(),
+            exclude: Vec::new(),
+            dry_run: false,
+            timeout_ms: 0,
+        };
+        let r = Report::new(request, Vec::new(), Some(Stop::Usage), Some("bad name \"a\nb\"".into()));
+        assert_eq!(error_lines(&r), ["error: bad name \"a\\nb\"; nothing was done"]);
+        let hosts = [HostSessions {
+            host: "h".into(),
+            backend: "-".into(),
+            error: Some("could not read x\ny".into()),
+            sessions: vec![],
+        }];
+        assert_eq!(list_error_lines(&hosts), ["error: could not read x\\ny"]);
+        assert_eq!(warning_line("could not", &"a\x1bb"), "warning: could not: a\\x1bb");
+        assert_eq!(escape_lines("error: '\x1b'\n\ntip\n"), "error: '\\x1b'\n\ntip\n");
+    }
 
     #[test]
     fn formats_times_in_utc() {

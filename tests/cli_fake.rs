@@ -141,6 +141,7 @@ struct Remaining {
     user: String,
     sessions: Vec<String>,
     pids: Vec<u32>,
+    names: Vec<String>,
     uninterruptible: Vec<u32>,
 }
 
@@ -878,4 +879,108 @@ fn a_list_of_ten_thousand_names() {
     assert_eq!(r.summary.users_not_logged_on, 9_999);
     assert_eq!(r.summary.users_logged_off, 1);
     assert_eq!(m.actions(), ["logoff_session:2:CORP\\jsmith", "logoff_session:3:CORP\\jsmith"]);
+}
+
+/// Whether `c` may not reach a terminal or a log but as a line's newline: C0, DEL, C1, the
+/// bidirectional formatting characters, the line and paragraph separators.
+fn forbidden(c: char) -> bool {
+    c != '\n'
+        && (c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
+/// The rds.json machine with a session whose user, station and client host were chosen to
+/// forge lines and drive the terminal, and a process of that user named to do the same.
+fn hostile_machine(fault: serde_json::Value) -> Machine {
+    Machine::edit("rds.json", |v| {
+        v["sessions"].as_array_mut().unwrap().push(serde_json::json!({
+            "id": "8", "user": "ev\nverified: root is\u{202e}", "domain": "CORP", "station": "RDP\u{1b}[2J",
+            "state": "active", "remote_host": "x\nsummary: 0 failed\u{1b}]0;pwned\u{7}"
+        }));
+        v["processes"].as_array_mut().unwrap().push(serde_json::json!({
+            "pid": 880, "user": "ev\nverified: root is\u{202e}", "domain": "CORP", "session_id": "8",
+            "name": "a\nverified\u{1b}[2J"
+        }));
+        v["faults"] = fault;
+    })
+}
+
+fn assert_clean(what: &str, text: &str) {
+    let bad: Vec<char> = text.chars().filter(|&c| forbidden(c)).collect();
+    assert!(bad.is_empty(), "{what}: {bad:?} in\n{text}");
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("verified: root") && !line.starts_with("summary: 0 failed"),
+            "{what}: forged: {line}"
+        );
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn hostile_text_is_escaped_in_text_and_audit_and_exact_in_json() {
+    use std::os::unix::net::UnixDatagram;
+    const USER: &str = "CORP\\ev\\nverified: root is\\u{202e}";
+    let m = hostile_machine(serde_json::json!({ "refuse_to_go": ["8"], "survivors": [880] }));
+
+    // --list: the table has its 9 lines (header and 8 sessions), the fields escaped.
+    let o = m.run(&["--list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let table = stdout(&o);
+    assert_clean("--list", &table);
+    assert_eq!(table.lines().count(), 9, "{table}");
+    let row = table.lines().find(|l| l.starts_with("rds01  8 ")).unwrap();
+    assert!(row.contains(&format!("{USER}  RDP\\x1b[2J")), "{row}");
+    assert!(row.ends_with("x\\nsummary: 0 failed\\x1b]0;pwned\\x07"), "{row}");
+    // JSON stays exact.
+    let o = m.run(&["--list", "--format", "json"]);
+    let l: SessionList = serde_json::from_slice(&o.stdout).unwrap();
+    let s = l.hosts[0].sessions.iter().find(|s| s.id == "8").unwrap();
+    assert_eq!(s.user, "ev\nverified: root is\u{202e}");
+    assert_eq!(s.remote_host.as_deref(), Some("x\nsummary: 0 failed\u{1b}]0;pwned\u{7}"));
+
+    // The dry run.
+    let o = m.run(&["ALL", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    assert_clean("--dry-run", &text);
+    assert!(text.contains(&format!("would log off session 8 (RDP\\x1b[2J) of {USER}\n")), "{text}");
+
+    // The run: the session refuses to go and the process survives; both are named, escaped,
+    // in the STILL PRESENT line; the audit records are one line each.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log");
+    let server = UnixDatagram::bind(&sock).unwrap();
+    server.set_nonblocking(true).unwrap();
+    let o = m.run(&["ALL", "--timeout", "300ms", "--audit-socket", sock.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert_clean("the run", &text);
+    assert_clean("the run's stderr", &stderr(&o));
+    let still =
+        format!("STILL PRESENT after the timeout: {USER}: session(s) [8], process(es) [880 (a\\nverified\\x1b[2J)]\n");
+    assert!(text.contains(&still), "{text}");
+    let mut records = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = server.recv(&mut buf) {
+        records.push(String::from_utf8(buf[..n].to_vec()).unwrap());
+    }
+    assert!(records.len() >= 2, "{records:#?}");
+    for r in &records {
+        assert_clean("an audit record", r);
+        assert!(!r.contains('\n'), "{r:?}");
+    }
+    let quoted = "user=\"CORP\\\\ev\\nverified: root is\\u{202e}\" session=8 result=requested";
+    assert!(records.iter().any(|r| r.contains(quoted)), "{records:#?}");
+
+    // A failure whose error text holds the same: one FAILED line.
+    let m = hostile_machine(serde_json::json!({ "logoff_fails": { "8": "Access\ndenied\u{1b}[31m" } }));
+    let o = m.run(&["ALL", "--timeout", "300ms"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert_clean("a failed run", &text);
+    let failed =
+        format!("  FAILED: session 8 of {USER}: could not log off session 8 of {USER}: Access\\ndenied\\x1b[31m\n");
+    assert!(text.contains(&failed), "{text}");
 }

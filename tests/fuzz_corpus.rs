@@ -19,6 +19,11 @@ fn userlist_corpus() {
     replay("userlist", logoff_users::testing::fuzz::userlist);
 }
 
+#[test]
+fn text_corpus() {
+    replay("text", logoff_users::testing::fuzz::text);
+}
+
 #[cfg(target_os = "linux")]
 #[test]
 fn utmp_corpus() {

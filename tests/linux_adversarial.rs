@@ -54,7 +54,8 @@ impl Frozen {
     fn new(pid: u32) -> Frozen {
         let root = Path::new("/sys/fs/cgroup/freezer");
         assert!(root.join("tasks").exists(), "no cgroup-v1 freezer at {}", root.display());
-        let dir = root.join(format!("logoff-users-test-{}", std::process::id()));
+        // One group per frozen process: tests run side by side in one test process.
+        let dir = root.join(format!("logoff-users-test-{}-{pid}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("tasks"), pid.to_string()).unwrap();
         std::fs::write(dir.join("freezer.state"), "FROZEN").unwrap();
@@ -172,4 +173,130 @@ fn a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run() {
     let status = leader.wait().unwrap();
     assert_eq!(status.signal(), Some(libc::SIGHUP), "{status:?}");
     assert!(!canary.exists(), "a shell ran the name");
+}
+
+/// Whether `c` may not reach a terminal or a log but as a line's newline.
+fn forbidden(c: char) -> bool {
+    c != '\n'
+        && (c.is_control()
+            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+            || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
+fn assert_clean(what: &str, text: &str) {
+    let bad: Vec<char> = text.chars().filter(|&c| forbidden(c)).collect();
+    assert!(bad.is_empty(), "{what}: {bad:?} reached the output:\n{text}");
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("verified:") && !line.starts_with("summary: 0 failed"),
+            "{what}: forged line: {line}"
+        );
+    }
+}
+
+/// The issue's record (issue 17): a utmp line field that would print a fake "verified" line
+/// and clear the screen, a host field that would print a fake summary and retitle the
+/// terminal. `--list` and `--dry-run` show both escaped, each record on its own line; the
+/// JSON keeps them exact.
+#[test]
+fn a_forged_utmp_record_cannot_forge_lines_or_reach_the_terminal() {
+    use logoff_users::testing::linux::utmp::{self, Record, USER_PROCESS};
+    if !real_tests("a_forged_utmp_record_cannot_forge_lines_or_reach_the_terminal") {
+        return;
+    }
+    let u = TestUser::create();
+    let mut leader = vec![u.spawn("sleep", &["600"])];
+    let line = "pts/9\nverified: root is\x1b[2J";
+    let host = "x\nsummary: 0 failed\x1b]0;pwned\x07";
+    std::thread::sleep(Duration::from_millis(1100));
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let record = Record {
+        kind: USER_PROCESS,
+        pid: leader[0].id() as i32,
+        line: line.into(),
+        user: u.name.clone(),
+        host: host.into(),
+        tv_sec: utmp_now(),
+        ..Default::default()
+    };
+    utmp::write_file(file.path(), &[record]).unwrap();
+    let utmp_path = file.path().to_str().unwrap();
+    let session = format!("utmp:{}", leader[0].id());
+
+    let o = run_tool(&["--source", "utmp", "--utmp", utmp_path, "--list"]);
+    let table = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{table}");
+    assert_clean("--list", &table);
+    assert_eq!(table.lines().count(), 2, "a header and one session:\n{table}");
+    let row = table.lines().nth(1).unwrap();
+    assert!(row.contains(&format!("{session}  {}  pts/9\\nverified: root is\\x1b[2J  ", u.name)), "{row}");
+    assert!(row.ends_with("  x\\nsummary: 0 failed\\x1b]0;pwned\\x07"), "{row}");
+
+    let o = run_tool(&["--source", "utmp", "--utmp", utmp_path, "--dry-run", &u.name]);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert_clean("--dry-run", &text);
+    assert!(
+        text.contains(&format!("would log off session {session} (pts/9\\nverified: root is\\x1b[2J) of {}\n", u.name)),
+        "{text}"
+    );
+    assert_eq!(text.lines().filter(|l| l.starts_with("summary:")).count(), 1, "{text}");
+    assert!(text.lines().last().unwrap().starts_with("summary: 1 user(s) targeted"), "{text}");
+
+    let o = run_tool(&["--source", "utmp", "--utmp", utmp_path, "--list", "--format", "json"]);
+    let s = &json_of(&o)["hosts"][0]["sessions"][0];
+    assert_eq!(s["station"], line);
+    assert_eq!(s["remote_host"], host);
+    for c in &mut leader {
+        c.kill().unwrap();
+    }
+    reap(&mut leader);
+}
+
+/// A process that named itself to forge lines (`prctl(PR_SET_NAME)`) and cannot be killed
+/// (frozen: uninterruptible sleep) appears in the STILL PRESENT line by its name, escaped.
+#[test]
+fn a_hostile_process_name_is_escaped_in_the_still_present_line() {
+    if !real_tests("a_hostile_process_name_is_escaped_in_the_still_present_line") {
+        return;
+    }
+    let u = TestUser::create();
+    // 14 bytes: comm holds 15.
+    let name = "x\x1b[2J\nverified";
+    let script = "import ctypes, time\n\
+                  ctypes.CDLL(None).prctl(15, b'x\\x1b[2J\\nverified', 0, 0, 0)\n\
+                  time.sleep(600)\n";
+    let mut renamed = vec![u.spawn("python3", &["-c", script])];
+    let pid = renamed[0].id();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // /proc/PID/comm shows the name as set (only status escapes it).
+    while std::fs::read(format!("/proc/{pid}/comm")).unwrap_or_default() != format!("{name}\n").as_bytes() {
+        assert!(Instant::now() < deadline, "the process did not rename itself");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let frozen = Frozen::new(pid);
+
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let args = ["--source", "utmp", "--utmp", empty.path().to_str().unwrap(), &u.name, "--grace", "200ms"];
+    let o = run_tool(&[&args[..], &["--timeout", "1s"]].concat());
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{text}");
+    assert_clean("the run", &text);
+    assert_clean("the run's stderr", &String::from_utf8_lossy(&o.stderr));
+    let still = format!(
+        "STILL PRESENT after the timeout: {}: session(s) [], process(es) [{pid} (x\\x1b[2J\\nverified)]",
+        u.name
+    );
+    assert!(text.contains(&still), "{text}");
+
+    // The JSON names it exactly.
+    let o = run_tool(&[&args[..], &["--timeout", "1s", "--format", "json"]].concat());
+    let remaining = &json_of(&o)["hosts"][0]["verification"]["remaining"][0];
+    assert_eq!(remaining["pids"], serde_json::json!([pid]));
+    assert_eq!(remaining["names"], serde_json::json!([name]));
+
+    // Thawed, the SIGKILL it got takes effect.
+    drop(frozen);
+    reap(&mut renamed);
+    assert!(renamed[0].try_wait().unwrap().is_some(), "the thawed process did not die");
 }

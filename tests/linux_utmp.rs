@@ -93,3 +93,69 @@ fn missing_explicit_utmp_file_is_an_error() {
     let mut linux = backend(&dir.path().join("absent"));
     assert!(linux.list_sessions().is_err());
 }
+
+/// `--utmp` reads only a regular file that root alone can write (issue 17): anything else
+/// is refused with exit 2 and says why, through the real binary; a FIFO does not hang it.
+#[test]
+fn an_untrusted_utmp_file_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    if !real_tests("an_untrusted_utmp_file_is_refused") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name);
+    let write = |name: &str, mode: u32, uid: u32| {
+        let p = path(name);
+        utmp::write_file(&p, &[]).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        std::os::unix::fs::chown(&p, Some(uid), None).unwrap();
+        p
+    };
+    let trusted = write("root-0644", 0o644, 0);
+    let cases = [
+        (write("nobody-0644", 0o644, 65534), "it is owned by uid 65534, not root"),
+        (write("root-0664", 0o664, 0), "it is writable by its group or others (mode 0664)"),
+        (write("root-0606", 0o606, 0), "it is writable by its group or others (mode 0606)"),
+        (dir.path().to_path_buf(), "it is a directory, not a regular file"),
+        (std::path::PathBuf::from("/dev/null"), "it is a device, not a regular file"),
+        (
+            {
+                let fifo = path("fifo");
+                assert!(std::process::Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+                fifo
+            },
+            "it is a FIFO, not a regular file",
+        ),
+        // A link to an untrusted file is the file it opens.
+        (
+            {
+                let link = path("link-to-nobody");
+                std::os::unix::fs::symlink(path("nobody-0644"), &link).unwrap();
+                link
+            },
+            "it is owned by uid 65534",
+        ),
+    ];
+    for (file, why) in &cases {
+        for args in [&["--list"][..], &["--dry-run", "ALL"][..], &["--dry-run", "ALL", "--format", "json"][..]] {
+            // Under `timeout`, so that a tool hung on the FIFO fails the test (exit 124).
+            let o = std::process::Command::new("timeout")
+                .args(["10", env!("CARGO_BIN_EXE_logoff-users"), "--source", "utmp", "--utmp"])
+                .arg(file)
+                .args(args)
+                .env_remove("LOGOFF_USERS")
+                .output()
+                .unwrap();
+            let out = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+            assert_eq!(o.status.code(), Some(2), "{file:?} {args:?}: {out}");
+            assert!(out.contains(&format!("could not read --utmp {}: {why}", file.display())), "{args:?}: {out}");
+        }
+    }
+    // Root's own file, and a link to it, are read.
+    let link = path("link-to-root");
+    std::os::unix::fs::symlink(&trusted, &link).unwrap();
+    for file in [&trusted, &link] {
+        let o = common::run_tool(&["--source", "utmp", "--utmp", file.to_str().unwrap(), "--list"]);
+        assert_eq!(o.status.code(), Some(0), "{file:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+}

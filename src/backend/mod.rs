@@ -1,10 +1,13 @@
 //! The seam: one [`Backend`] trait for every side effect the tool has, the options that
-//! open the native one, and the [`fake`] backend.
+//! open the native one, and the `fake` backend.
 //!
 //! The core (parsing, planning, verifying, reporting) only ever talks to a `Backend`. The
-//! fake is always compiled, so the CLI can be tested on any OS without root. The real
-//! backends live in `crate::platform`, one folder per OS; [`open_native`] opens this OS's.
+//! fake is compiled into every test build (the `test-doors` feature, which the test build
+//! turns on), so the CLI can be tested on any OS without root; a release build has none.
+//! The real backends live in `crate::platform`, one folder per OS; [`open_native`] opens
+//! this OS's.
 
+#[cfg(any(test, feature = "test-doors"))]
 pub mod fake;
 
 use std::time::Duration;

@@ -74,7 +74,7 @@ impl Target<'_> {
             .map(|s| s.id.clone())
             .collect();
         let ids: Vec<&str> = self.user.sessions.iter().map(|s| s.id.as_str()).collect();
-        let (mut zombies, mut pids, mut uninterruptible) = (0, Vec::new(), Vec::new());
+        let (mut zombies, mut pids, mut names, mut uninterruptible) = (0, Vec::new(), Vec::new(), Vec::new());
         for p in processes {
             if opts.sparing.spares(p) || !snap.identities().owns(id, p) {
                 continue;
@@ -87,21 +87,28 @@ impl Target<'_> {
                 zombies += 1;
             } else {
                 pids.push(p.pid);
+                names.push(p.name.clone());
                 if p.uninterruptible {
                     uninterruptible.push(p.pid);
                 }
             }
         }
-        (Remaining { user: self.account.display_name(), sessions: left_sessions, pids, uninterruptible }, zombies)
+        (
+            Remaining { user: self.account.display_name(), sessions: left_sessions, pids, names, uninterruptible },
+            zombies,
+        )
     }
 
     /// Everything planned, as remaining: what is reported when the machine could not be
     /// listed at all until the timeout.
-    fn as_planned(&self) -> Remaining {
+    fn as_planned(&self, snap: &Snapshot) -> Remaining {
+        let name =
+            |pid: &u32| snap.processes.iter().find(|p| p.pid == *pid).map(|p| p.name.clone()).unwrap_or_default();
         Remaining {
             user: self.account.display_name(),
             sessions: self.user.sessions.iter().map(|s| s.id.clone()).collect(),
             pids: self.user.pids.clone(),
+            names: self.user.pids.iter().map(name).collect(),
             uninterruptible: Vec::new(),
         }
     }
@@ -165,7 +172,7 @@ pub(crate) fn verify(
                     errors.push(msg);
                 }
                 // Never listed again: everything planned counts as still there.
-                timed_out().then(|| (targets.iter().map(|t| (t.as_planned(), 0)).collect(), true))
+                timed_out().then(|| (targets.iter().map(|t| (t.as_planned(snap), 0)).collect(), true))
             }
         };
         if let Some((found, unlisted)) = found {
@@ -198,6 +205,7 @@ fn conclude(
                 user: r.user.clone(),
                 sessions: r.sessions.clone(),
                 pids: r.pids.clone(),
+                names: r.names.clone(),
                 uninterruptible: r.uninterruptible.clone(),
             });
             remaining_ids.push(t.account.id.clone());

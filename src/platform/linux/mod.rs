@@ -28,11 +28,12 @@ mod sys;
 mod syslog;
 pub mod utmp;
 
+pub(crate) use syslog::format_datagram;
 pub(super) use syslog::{invoker, open as open_audit_sink};
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::backend::{
     Backend, Done, NativeOptions, Policy, ProcessSource, SessionSource, TerminateOptions, TerminateTarget, Terminated,
@@ -44,6 +45,7 @@ use bpf_iter::TaskIter;
 use logind::Logind;
 use passwd::Passwd;
 use procfs::ProcFs;
+use utmp::UtmpFile;
 
 /// The utmp file glibc writes.
 pub const DEFAULT_UTMP: &str = "/var/run/utmp";
@@ -67,7 +69,7 @@ pub fn open_backend(opts: &NativeOptions) -> Result<Box<dyn Backend>> {
 
 enum Source {
     Logind(Logind),
-    Utmp { path: PathBuf, explicit: bool },
+    Utmp(UtmpFile),
 }
 
 /// Where process uids come from: the BPF task iterator once it has loaded, else /proc.
@@ -112,9 +114,9 @@ impl Linux {
     ///
     /// See [`open`].
     pub fn open(opts: &NativeOptions) -> Result<Linux> {
-        let utmp = || Source::Utmp {
-            path: opts.utmp_path.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_UTMP)),
-            explicit: opts.utmp_path.is_some(),
+        let utmp = || match &opts.utmp_path {
+            Some(path) => Source::Utmp(UtmpFile::given(path)),
+            None => Source::Utmp(UtmpFile::system(DEFAULT_UTMP)),
         };
         let source = match opts.source {
             SessionSource::Logind => Source::Logind(Logind::connect()?),
@@ -140,13 +142,8 @@ impl Linux {
         Passwd::load(Path::new(PASSWD))
     }
 
-    fn utmp_sessions(&self, path: &Path, explicit: bool) -> Result<Vec<Session>> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            // No utmp file at the default place: nobody logged in through utmp.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => Vec::new(),
-            Err(e) => return Err(Error::from_io(format!("read {}", path.display()), &e)),
-        };
+    fn utmp_sessions(&self, file: &UtmpFile) -> Result<Vec<Session>> {
+        let bytes = file.read()?;
         let passwd = Self::passwd();
         let mut scan_error = None;
         let sessions = utmp::sessions(
@@ -304,7 +301,7 @@ impl Backend for Linux {
     fn list_sessions(&mut self) -> Result<Vec<Session>> {
         match &self.source {
             Source::Logind(l) => l.list_sessions(),
-            Source::Utmp { path, explicit } => self.utmp_sessions(path, *explicit),
+            Source::Utmp(file) => self.utmp_sessions(file),
         }
     }
 
@@ -331,7 +328,7 @@ impl Backend for Linux {
                 .filter(|(id, _, _)| planned.iter().any(|p| &p.id == id))
                 .map(|(id, uid, user)| Session { uid: Some(uid), ..Session::new(id, user, SessionState::Unknown) })
                 .collect()),
-            Source::Utmp { path, explicit } => self.utmp_sessions(path, *explicit),
+            Source::Utmp(file) => self.utmp_sessions(file),
         }
     }
 
@@ -347,9 +344,9 @@ impl Backend for Linux {
     fn current_session(&mut self) -> Result<Option<String>> {
         match &self.source {
             Source::Logind(l) => l.session_of_pid(std::process::id()),
-            Source::Utmp { path, explicit } => {
+            Source::Utmp(file) => {
                 let ancestry = self.procfs.ancestry(std::process::id());
-                let sessions = self.utmp_sessions(path, *explicit)?;
+                let sessions = self.utmp_sessions(file)?;
                 // The nearest ancestor that leads a session is the tool's session.
                 Ok(ancestry
                     .iter()
@@ -612,7 +609,7 @@ mod tests {
     #[test]
     fn a_tty_session_gets_no_notification() {
         let mut linux = Linux {
-            source: Source::Utmp { path: "/nonexistent".into(), explicit: true },
+            source: Source::Utmp(UtmpFile::given("/nonexistent")),
             procfs: ProcFs::new("/proc"),
             tasks: Tasks::Unavailable,
             processes: ProcessSource::Procfs,
@@ -638,7 +635,7 @@ mod tests {
         let err = kill::Sweep::new(&procfs, None, &[root], &[]).err().unwrap();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         let mut linux = Linux {
-            source: Source::Utmp { path: "/nonexistent".into(), explicit: true },
+            source: Source::Utmp(UtmpFile::given("/nonexistent")),
             procfs,
             tasks: Tasks::NotLoaded,
             processes: ProcessSource::Auto,

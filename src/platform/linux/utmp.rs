@@ -4,11 +4,123 @@
 //! is not run either. This module converts records to [`Session`]s; it does not decide
 //! whether a leader is alive (the caller passes that in), and it never signals anything.
 //! [`encode`] and [`write_file`] exist for tests, which build utmp files of their own.
+//!
+//! [`UtmpFile`] reads the file: the system's, or one named with `--utmp`, which is trusted
+//! only when root alone can write it (see [`UtmpFile::read`]).
 
-use std::io;
-use std::path::Path;
+use std::cell::OnceCell;
+use std::fs::File;
+use std::io::{self, Read, Seek};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
+use crate::error::{Error, ErrorKind, Result};
 use crate::model::{Session, SessionState};
+
+/// Where utmp records are read from.
+#[derive(Debug)]
+pub struct UtmpFile {
+    path: PathBuf,
+    /// Named with `--utmp`: checked, and opened once.
+    given: bool,
+    opened: OnceCell<File>,
+}
+
+impl UtmpFile {
+    /// The system's utmp file at `path`; a missing one means nobody logged in through utmp.
+    pub fn system(path: impl Into<PathBuf>) -> UtmpFile {
+        UtmpFile { path: path.into(), given: false, opened: OnceCell::new() }
+    }
+
+    /// A utmp file named on the command line (`--utmp PATH`).
+    pub fn given(path: impl Into<PathBuf>) -> UtmpFile {
+        UtmpFile { path: path.into(), given: true, opened: OnceCell::new() }
+    }
+
+    /// The whole file, as it is now.
+    ///
+    /// A file named with `--utmp` is opened once, on the first read, and refused unless it
+    /// is a regular file owned by root that neither its group nor others may write: a utmp
+    /// file names the processes the tool signals as session leaders, and the tool runs as
+    /// root, so only a file that root alone could have written is trusted, and `--utmp`
+    /// cannot be used to read any other kind of file as root. The check is made on the
+    /// opened file (`fstat`), and every later read goes through that same open file, so
+    /// the path cannot be swapped for another file between the check and the reads. It is
+    /// opened non-blocking, so a FIFO cannot hang the tool before it is refused.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` (exit 2) for an untrusted file; the I/O error when it cannot be read
+    /// (a missing system utmp file is no error: it reads as empty).
+    pub fn read(&self) -> Result<Vec<u8>> {
+        let action = || format!("read {}", self.path.display());
+        if !self.given {
+            return match std::fs::read(&self.path) {
+                Ok(b) => Ok(b),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+                Err(e) => Err(Error::from_io(action(), &e)),
+            };
+        }
+        let file = match self.opened.get() {
+            Some(f) => f,
+            None => {
+                let f = open_trusted(&self.path)?;
+                self.opened.get_or_init(|| f)
+            }
+        };
+        let mut bytes = Vec::new();
+        let mut reader = file;
+        reader.rewind().and_then(|_| reader.read_to_end(&mut bytes)).map_err(|e| Error::from_io(action(), &e))?;
+        Ok(bytes)
+    }
+}
+
+/// Opens `path` for reading and checks the opened file with [`untrusted`].
+fn open_trusted(path: &Path) -> Result<File> {
+    let action = format!("read --utmp {}", path.display());
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| Error::from_io(action.clone(), &e))?;
+    let meta = file.metadata().map_err(|e| Error::from_io(action.clone(), &e))?;
+    let kind = meta.file_type();
+    let kind = match () {
+        _ if kind.is_file() => None,
+        _ if kind.is_dir() => Some("a directory"),
+        _ if kind.is_fifo() => Some("a FIFO"),
+        _ if kind.is_socket() => Some("a socket"),
+        _ if kind.is_char_device() || kind.is_block_device() => Some("a device"),
+        _ => Some("not a regular file"),
+    };
+    match untrusted(kind, meta.uid(), meta.mode()) {
+        Some(why) => Err(Error::new(ErrorKind::InvalidInput, action, why)),
+        None => Ok(file),
+    }
+}
+
+/// Why a file given as `--utmp` is not trusted, if it is not: `kind` names what it is when
+/// it is not a regular file; `uid` and `mode` are its owner and mode bits.
+pub fn untrusted(kind: Option<&str>, uid: u32, mode: u32) -> Option<String> {
+    const ADVICE: &str = "the tool reads the system's utmp file without --utmp";
+    if let Some(kind) = kind {
+        return Some(format!("it is {kind}, not a regular file; {ADVICE}"));
+    }
+    if uid != 0 {
+        return Some(format!(
+            "it is owned by uid {uid}, not root: a utmp file that another user could have written is not \
+             trusted (it names the processes to signal); {ADVICE}"
+        ));
+    }
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "it is writable by its group or others (mode {:04o}): a utmp file that another user could \
+             have written is not trusted (it names the processes to signal); {ADVICE}",
+            mode & 0o7777
+        ));
+    }
+    None
+}
 
 /// The size of one glibc utmp record on x86_64 (and every 64-bit glibc target that uses
 /// the 32-bit time compatibility layout).
@@ -317,6 +429,27 @@ mod tests {
         assert_eq!(s.len(), 1);
         let s = sessions(&records, |_, _| Leader::Recycled, |_| Some(1001), |_| panic!("scanned for nothing"));
         assert!(s.is_empty());
+    }
+
+    #[test]
+    fn only_a_regular_file_that_root_alone_can_write_is_trusted() {
+        assert_eq!(untrusted(None, 0, 0o100644), None);
+        assert_eq!(untrusted(None, 0, 0o100600), None);
+        assert_eq!(untrusted(None, 0, 0o100444), None);
+        let refused: &[(Option<&str>, u32, u32, &str)] = &[
+            (None, 1000, 0o100644, "owned by uid 1000, not root"),
+            (None, 0, 0o100664, "writable by its group or others (mode 0664)"),
+            (None, 0, 0o100646, "writable by its group or others (mode 0646)"),
+            (None, 0, 0o102666, "(mode 2666)"),
+            (Some("a FIFO"), 0, 0o010644, "it is a FIFO, not a regular file"),
+            (Some("a directory"), 0, 0o040755, "it is a directory"),
+            (Some("a device"), 0, 0o020666, "it is a device"),
+        ];
+        for (kind, uid, mode, want) in refused {
+            let why = untrusted(*kind, *uid, *mode).unwrap_or_else(|| panic!("{kind:?} {uid} {mode:o} trusted"));
+            assert!(why.contains(want), "{why}");
+            assert!(why.contains("without --utmp"), "{why}");
+        }
     }
 
     #[test]

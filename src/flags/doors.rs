@@ -1,0 +1,83 @@
+//! The test build's hidden flags (feature `test-doors`, which only the test build turns
+//! on): a fake machine, and the audit trail sent to a test's socket. A release build
+//! compiles `no_doors.rs` instead, which has neither flag.
+
+use std::path::PathBuf;
+
+use logoff_users::backend::Backend;
+use logoff_users::backend::fake::Fake;
+use logoff_users::{AuditTrail, Host};
+
+/// The hidden test flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Doors {
+    /// Act on a fake machine described by a JSON state file (for tests).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub fake_state: Option<PathBuf>,
+
+    /// Write the audit trail to this syslog datagram socket instead of /dev/log (for tests).
+    /// With --fake-state, there is no audit trail unless this is given.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub audit_socket: Option<PathBuf>,
+}
+
+/// Where the audit trail of a run goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum AuditTo {
+    Nowhere,
+    SystemLog,
+    Socket(PathBuf),
+}
+
+impl Doors {
+    /// The fake machine, when `--fake-state` asks for one.
+    pub fn fake_host(&self) -> Option<Host> {
+        let path = self.fake_state.as_ref()?;
+        let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
+        let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
+        Some(Host { name, backend })
+    }
+
+    /// The audit trail of a run that writes one (`enabled`): to the test's socket, nowhere
+    /// for a fake machine without one, else the system log.
+    pub fn audit_trail(&self, enabled: bool) -> AuditTrail {
+        match self.audit_to(enabled) {
+            AuditTo::Nowhere => AuditTrail::open(false),
+            AuditTo::SystemLog => AuditTrail::open(true),
+            AuditTo::Socket(path) => logoff_users::doors::audit_trail_to(&path),
+        }
+    }
+
+    fn audit_to(&self, enabled: bool) -> AuditTo {
+        match (&self.audit_socket, &self.fake_state) {
+            _ if !enabled => AuditTo::Nowhere,
+            (Some(socket), _) => AuditTo::Socket(socket.clone()),
+            (None, Some(_)) => AuditTo::Nowhere,
+            (None, None) => AuditTo::SystemLog,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Args {
+        #[command(flatten)]
+        doors: Doors,
+    }
+
+    #[test]
+    fn the_audit_trail_is_off_for_dry_runs_and_fake_machines_without_a_socket() {
+        let doors =
+            |argv: &[&str]| Args::try_parse_from(std::iter::once("x").chain(argv.iter().copied())).unwrap().doors;
+        assert_eq!(doors(&[]).audit_to(true), AuditTo::SystemLog);
+        assert_eq!(doors(&[]).audit_to(false), AuditTo::Nowhere);
+        assert_eq!(doors(&["--fake-state", "s.json"]).audit_to(true), AuditTo::Nowhere);
+        let to_socket = doors(&["--fake-state", "s.json", "--audit-socket", "/tmp/log"]);
+        assert_eq!(to_socket.audit_to(true), AuditTo::Socket("/tmp/log".into()));
+        assert_eq!(to_socket.audit_to(false), AuditTo::Nowhere);
+    }
+}

@@ -1,0 +1,22 @@
+//! A release build's stand-in for the test build's hidden flags (`doors.rs`): no flag, no
+//! fake machine, and the audit trail always goes to the system log.
+
+use logoff_users::{AuditTrail, Host};
+
+// No hidden flag at all, so clap refuses the test build's as unknown arguments. (A plain
+// comment: clap would print a doc comment, and ci/check-release-doors.sh looks for the
+// flags' names in the binary.)
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Doors {}
+
+impl Doors {
+    /// Never a fake machine.
+    pub fn fake_host(&self) -> Option<Host> {
+        None
+    }
+
+    /// The system log, for a run that writes an audit trail (`enabled`).
+    pub fn audit_trail(&self, enabled: bool) -> AuditTrail {
+        AuditTrail::open(enabled)
+    }
+}

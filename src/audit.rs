@@ -7,6 +7,7 @@
 //! reaches the journal where one runs), the Event Log on Windows. `crate::audit_trail`
 //! opens one and feeds it a run's records.
 
+use crate::drain::{DrainReport, DrainStep};
 use crate::report::{ActionRecord, ActionResult, Summary};
 
 /// How serious a record is.
@@ -54,6 +55,20 @@ pub fn quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The record of what `--drain` or `--undrain` did on `host`, run by `invoker`.
+pub(crate) fn drain_record(invoker: &str, host: &str, step: DrainStep, r: &DrainReport) -> AuditRecord {
+    let mut m = format!("action={step} host={} result={} draining={}", quote(host), r.action, r.status.draining);
+    if let Some(mechanism) = &r.status.mechanism {
+        m.push_str(&format!(" mechanism={}", quote(mechanism)));
+    }
+    if let Some(e) = &r.error {
+        m.push_str(&format!(" error={}", quote(e)));
+    }
+    m.push_str(&format!(" invoked_by={}", quote(invoker)));
+    let severity = if r.succeeded(step) { Severity::Notice } else { Severity::Warning };
+    AuditRecord { severity, message: m }
 }
 
 /// The record for one action on `host`, run by `invoker`.

@@ -22,13 +22,16 @@
 mod audit;
 mod audit_trail;
 pub mod backend;
+pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod event;
 pub mod identity;
+pub mod idle;
 pub mod model;
 mod plan;
 mod platform;
+pub mod profile;
 mod protect;
 pub mod report;
 mod run;
@@ -39,7 +42,7 @@ pub mod userlist;
 mod words;
 
 pub use audit_trail::AuditTrail;
-pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, TerminateReason, UserPlan, UserStatus};
+pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, Spared, TerminateReason, UserPlan, UserStatus};
 pub use platform::open_backend as open_native;
 pub use report::Report;
 pub use run::{Host, MAX_MESSAGE_CHARS, Observer, RunOptions, Warning, list, refused, run, stop_of};

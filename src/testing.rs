@@ -97,6 +97,7 @@ pub mod fuzz {
             let _ = procfs::parse_stat_session(text);
             let _ = procfs::parse_boot_time(text);
             let _ = procfs::parse_uid_min(text);
+            let _ = procfs::parse_uid_max(text);
             let pw = Passwd::parse(text);
             if let Some(e) = text.lines().next().and_then(|l| l.split(':').next()).and_then(|n| pw.by_name(n)) {
                 assert!(pw.by_uid(e.uid).is_some());

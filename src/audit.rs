@@ -156,4 +156,22 @@ mod tests {
         assert!(r.message.starts_with("action=run targets=alice,bob users_logged_off=2 "));
         assert!(r.message.ends_with(" exit_code=0 invoked_by=root"));
     }
+
+    #[test]
+    fn a_drain_record_says_what_refuses_logons() {
+        use crate::drain::{DrainAction, DrainReport, DrainStatus, DrainStep};
+        let status = DrainStatus { draining: true, mechanism: Some("/run/nologin".into()), ours: None };
+        let r =
+            drain_record("root", "localhost", DrainStep::Drain, &DrainReport::new(DrainAction::Drained, status, ""));
+        assert_eq!(r.severity, Severity::Notice);
+        assert_eq!(
+            r.message,
+            "action=drain host=localhost result=drained draining=true mechanism=/run/nologin invoked_by=root"
+        );
+        // An undrain after which logons stay refused is a warning.
+        let status = DrainStatus { draining: true, mechanism: Some("/run/nologin".into()), ours: None };
+        let r = drain_record("root", "h", DrainStep::Undrain, &DrainReport::new(DrainAction::NotOurs, status, ""));
+        assert_eq!(r.severity, Severity::Warning);
+        assert!(r.message.starts_with("action=undrain host=h result=not_ours draining=true "), "{}", r.message);
+    }
 }

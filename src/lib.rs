@@ -14,7 +14,10 @@
 //! - [`run`] and [`list`], with [`Host`] and [`Observer`];
 //! - the seam: [`backend::Backend`] and its model ([`model`], [`identity`], [`error`]);
 //! - the results: [`report`] (the JSON document), [`event::Event`], and [`text`], which
-//!   renders both as lines; [`AuditTrail`] records them in the system log.
+//!   renders both as lines; [`AuditTrail`] records them in the system log;
+//! - clearing a host for maintenance: [`drain`] (`--drain`/`--undrain`, with
+//!   [`drain::drain_host`] for a caller of its own, such as a scheduled job), [`profile`]
+//!   (was the profile unloaded?) and [`idle`] (unknown idle time, sleep).
 //!
 //! Everything else is private to the crate, but for [`testing`], the one entrance of the
 //! project's own fuzz targets and integration tests.

@@ -32,7 +32,7 @@ Clearing a host for maintenance: --drain ALL --message TEXT --grace 10m, then re
 
 Exit codes:
   0  every targeted user is logged off (a user not logged on counts as done)
-  1  some action failed or could not be verified
+  1  some action failed or could not be verified (a profile still loaded, a failed drain)
   2  bad input or usage, or a protected target refused; nothing was done
   3  not enough privilege, or this OS is not supported yet; nothing was done
   4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";

@@ -102,7 +102,8 @@ pub struct DrainStatus {
     /// What refuses them (`/run/nologin`, `TSServerDrainMode = 1 (drain until restart)`),
     /// or, when nothing does, what is there (`no /run/nologin`).
     pub mechanism: Option<String>,
-    /// This tool's drain, when it is what is in force.
+    /// This tool's drain, when it is what is in force (and its record could be read: on
+    /// Linux only root can).
     pub ours: Option<DrainRecord>,
 }
 

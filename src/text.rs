@@ -153,7 +153,7 @@ fn drain_state_line(host: &str, status: &DrainStatus) -> String {
         (true, Some(_)) => {
             format!("host {host}: new logons refused by this tool's drain{}: {mechanism}", drained_by(status))
         }
-        (true, None) => format!("host {host}: new logons refused (not by this tool): {mechanism}"),
+        (true, None) => format!("host {host}: new logons refused: {mechanism}"),
         (false, _) => format!("host {host}: new logons allowed ({mechanism})"),
     }
 }

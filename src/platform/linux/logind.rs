@@ -242,8 +242,11 @@ impl Logind {
     /// starts and which stops again at the wake. Without systemd (elogind), or before
     /// `sleep.target` was ever loaded, the wake of a machine that slept is unknown.
     fn wake(&self, now: &Clocks) -> Wake {
-        let stopped = self.unit_property_u64(SLEEP_TARGET, "InactiveEnterTimestampMonotonic").ok();
-        wake_of(now, stopped)
+        // Systemd is asked only when the clocks say the machine slept.
+        match wake_of(now, None) {
+            Wake::NeverSlept => Wake::NeverSlept,
+            _ => wake_of(now, self.unit_property_u64(SLEEP_TARGET, "InactiveEnterTimestampMonotonic").ok()),
+        }
     }
 
     /// A `t` property of a systemd unit, looked up by name (`GetUnit`: only a loaded unit).

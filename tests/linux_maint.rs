@@ -261,7 +261,7 @@ fn clears_a_host_for_maintenance() {
 
     // --- drain: new logins refused during the grace period, root's not -------------------
     let on_session = ct.open_session(ON, 2001, true);
-    let mut run = ct
+    let run = ct
         .script_cmd()
         .arg("exec")
         .args([TOOL, ON, "--drain", "--message", "Maintenance test: patching now", "--grace", "8s"])

@@ -7,6 +7,7 @@
 //! reaches the journal where one runs), the Event Log on Windows. `crate::audit_trail`
 //! opens one and feeds it a run's records.
 
+use crate::drain::{DrainReport, DrainStep};
 use crate::report::{ActionRecord, ActionResult, Summary};
 use crate::text::{escape_char, is_hostile};
 
@@ -58,6 +59,20 @@ pub fn quote(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// The record of what `--drain` or `--undrain` did on `host`, run by `invoker`.
+pub(crate) fn drain_record(invoker: &str, host: &str, step: DrainStep, r: &DrainReport) -> AuditRecord {
+    let mut m = format!("action={step} host={} result={} draining={}", quote(host), r.action, r.status.draining);
+    if let Some(mechanism) = &r.status.mechanism {
+        m.push_str(&format!(" mechanism={}", quote(mechanism)));
+    }
+    if let Some(e) = &r.error {
+        m.push_str(&format!(" error={}", quote(e)));
+    }
+    m.push_str(&format!(" invoked_by={}", quote(invoker)));
+    let severity = if r.succeeded(step) { Severity::Notice } else { Severity::Warning };
+    AuditRecord { severity, message: m }
 }
 
 /// The record for one action on `host`, run by `invoker`.
@@ -170,5 +185,23 @@ mod tests {
         assert_eq!(r.severity, Severity::Notice);
         assert!(r.message.starts_with("action=run targets=alice,bob users_logged_off=2 "));
         assert!(r.message.ends_with(" exit_code=0 invoked_by=root"));
+    }
+
+    #[test]
+    fn a_drain_record_says_what_refuses_logons() {
+        use crate::drain::{DrainAction, DrainReport, DrainStatus, DrainStep};
+        let status = DrainStatus { draining: true, mechanism: Some("/run/nologin".into()), ours: None };
+        let r =
+            drain_record("root", "localhost", DrainStep::Drain, &DrainReport::new(DrainAction::Drained, status, ""));
+        assert_eq!(r.severity, Severity::Notice);
+        assert_eq!(
+            r.message,
+            "action=drain host=localhost result=drained draining=true mechanism=/run/nologin invoked_by=root"
+        );
+        // An undrain after which logons stay refused is a warning.
+        let status = DrainStatus { draining: true, mechanism: Some("/run/nologin".into()), ours: None };
+        let r = drain_record("root", "h", DrainStep::Undrain, &DrainReport::new(DrainAction::NotOurs, status, ""));
+        assert_eq!(r.severity, Severity::Warning);
+        assert!(r.message.starts_with("action=undrain host=h result=not_ours draining=true "), "{}", r.message);
     }
 }

@@ -6,7 +6,8 @@
 
 use std::path::Path;
 
-use crate::audit::{AuditRecord, AuditSink, action_record, summary_record};
+use crate::audit::{AuditRecord, AuditSink, action_record, drain_record, summary_record};
+use crate::drain::{DrainAction, DrainReport, DrainStep};
 use crate::report::{ActionRecord, Report, Stop};
 
 /// The audit trail of a run: every action and the outcome go to the system log, with who
@@ -45,6 +46,14 @@ impl AuditTrail {
     pub fn action(&mut self, host: &str, a: &ActionRecord) {
         let record = action_record(&self.invoker, host, a);
         self.write(record);
+    }
+
+    /// Records what `--drain` or `--undrain` did on `host` (not a dry run's plan).
+    pub fn drain(&mut self, host: &str, step: DrainStep, r: &DrainReport) {
+        if r.action != DrainAction::Planned {
+            let record = drain_record(&self.invoker, host, step, r);
+            self.write(record);
+        }
     }
 
     /// Records the outcome of a run that acted (or was cancelled while warning); a dry

@@ -78,8 +78,10 @@ struct Console {
 
 impl Observer for Console {
     fn event(&mut self, host: &str, event: Event) {
-        if let Event::Action(a) = &event {
-            self.audit.action(host, a);
+        match &event {
+            Event::Action(a) => self.audit.action(host, a),
+            Event::Drain { step, report } => self.audit.drain(host, *step, report),
+            _ => {}
         }
         if self.format == Format::Text {
             line(&event);

@@ -4,7 +4,9 @@
 //! Every field that came from the OS or from the user stays raw here; rendering is the one
 //! place that makes it safe to print.
 
+use crate::drain::{DrainReport, DrainStep};
 use crate::plan::TerminateReason;
+use crate::profile::ProfileUnloaded;
 use crate::report::{ActionKind, ActionRecord};
 
 /// One line of the text log.
@@ -22,6 +24,8 @@ pub enum Event {
     Skipped { session_id: String, user: String, reason: String },
     /// A note from the plan.
     Note { user: String, note: String },
+    /// An account with processes and no live session that `--orphans` leaves alone.
+    Spared { user: String, reason: String },
     /// A logoff is about to be requested.
     LoggingOff { user: String, session_id: String, station: Option<String> },
     /// A disconnection is about to be requested.
@@ -41,6 +45,12 @@ pub enum Event {
     /// A user still present after the timeout.
     /// `names` are the names of `pids`, in the same order.
     StillPresent { user: String, sessions: Vec<String>, pids: Vec<u32>, names: Vec<String>, uninterruptible: Vec<u32> },
+    /// What `--drain` or `--undrain` did (or, on a dry run, would do).
+    Drain { step: DrainStep, report: DrainReport },
+    /// Waiting for the logged-off users' profiles to unload (Windows).
+    WaitingProfiles { timeout_ms: u64 },
+    /// A logged-off user's profile, checked (Windows).
+    Profile { user: String, unloaded: ProfileUnloaded, detail: String },
     /// The grace period started, or a countdown point passed.
     Countdown { remaining_ms: u64, reminder: bool },
     /// Ctrl-C or SIGTERM during the grace period.

@@ -22,6 +22,7 @@ use std::time::Duration;
 use clap::{Parser, ValueEnum};
 
 use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource};
+use logoff_users::drain::DrainStep;
 use logoff_users::duration::parse_duration;
 use logoff_users::report::Request;
 use logoff_users::userlist::{Targets, parse_exclude, parse_targets};
@@ -32,9 +33,17 @@ USERS: comma-separated names or ALL, from the arguments, --users, or LOGOFF_USER
 them: a list from both the arguments and LOGOFF_USERS is refused).
 Names: user, DOMAIN\\user, user@domain, .\\user; matched exactly, ignoring case.
 
+What a logoff ends: every process of the user, on Linux also those outside the session
+(nohup jobs, tmux and screen servers: a user's tmux or screen dies with the logoff).
+--exclude keeps a user, and a lingering user (loginctl enable-linger) keeps what runs under
+its service manager (user services, systemd-run --user); only its sessions end.
+
+Clearing a host for maintenance: --drain ALL --message TEXT --grace 10m, then reboot
+(Windows: check that profile_unloaded is true for every user first). --undrain reopens.
+
 Exit codes:
   0  every targeted user is logged off (a user not logged on counts as done)
-  1  some action failed or could not be verified
+  1  some action failed or could not be verified (a profile still loaded, a failed drain)
   2  bad input or usage, or a protected target refused; nothing was done
   3  not enough privilege, or this OS is not supported yet; nothing was done
   4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";
@@ -151,6 +160,30 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "procfs")]
     process_source: ProcSource,
 
+    /// Stop new logons first (Linux: /run/nologin with the --message text; Windows: drain
+    /// until restart, as `change logon /drainuntilrestart`), then warn, wait and log off.
+    /// Alone: only stop new logons. Stays in force after the run, until --undrain or a
+    /// restart; this machine only.
+    #[arg(long, conflicts_with_all = ["list", "undrain"])]
+    drain: bool,
+
+    /// Restore what --drain changed (and nothing else: a drain this tool did not set stays),
+    /// then exit. Takes no users.
+    #[arg(long, conflicts_with_all = ["list", "dry_run", "message", "orphans", "disconnect"])]
+    undrain: bool,
+
+    /// Also end every account at or above UID_MIN that owns processes but has no live
+    /// session (nohup jobs, tmux servers, editors' remote servers left behind). With ALL or
+    /// alone. Spares root, lingering users, --exclude, and accounts outside
+    /// UID_MIN..UID_MAX unless --force.
+    #[arg(long, conflicts_with = "list")]
+    orphans: bool,
+
+    /// After the sessions are gone, wait up to DURATION for each user's profile to unload
+    /// (Windows: HKEY_USERS\<SID>, and FSLogix's state); by default what is left of --timeout.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    wait_profile: Option<Duration>,
+
     /// The test build's hidden flags; none in a release build.
     #[command(flatten)]
     doors: Doors,
@@ -223,6 +256,23 @@ fn user_lists(args: &Args, env_users: Option<String>) -> Result<Vec<String>, Str
     }
 }
 
+/// What `--drain`, `--undrain` and `--orphans` do not go with: `lists` are the user lists.
+fn maintenance_rules(args: &Args, lists: &[String]) -> Result<(), String> {
+    if args.undrain && !lists.is_empty() {
+        return Err("--undrain takes no users: it only restores logons (run the logoff separately)".to_string());
+    }
+    if (args.drain || args.undrain) && !args.server.is_empty() {
+        return Err(format!(
+            "--{} acts on this machine only (a remote server's registry is out of reach): run the tool on each server",
+            if args.drain { "drain" } else { "undrain" }
+        ));
+    }
+    if args.orphans && (args.disconnected_only || args.idle_over.is_some() || args.disconnect) {
+        return Err("--orphans does not go with --disconnected-only, --idle-over or --disconnect".to_string());
+    }
+    Ok(())
+}
+
 /// The warning and its grace period, when `--message` is given.
 fn warning(args: &Args) -> Result<Option<Warning>, String> {
     let Some(text) = &args.message else { return Ok(None) };
@@ -250,17 +300,36 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
     if args.list {
         return Ok(Command::List { format: args.format, hosts });
     }
+    let drain = if args.drain {
+        Some(DrainStep::Drain)
+    } else if args.undrain {
+        Some(DrainStep::Undrain)
+    } else {
+        None
+    };
     let mut request = Request {
         all: false,
         users: Vec::new(),
         exclude: Vec::new(),
         dry_run: args.dry_run,
         timeout_ms: args.timeout.as_millis() as u64,
+        orphans: args.orphans,
+        drain,
     };
     let format = args.format;
     let fail = |message: String, request: &Request| UsageError { message, request: request.clone(), format };
     let lists = user_lists(&args, env_users).map_err(|m| fail(m, &request))?;
-    let targets = parse_targets(&lists).map_err(|e| fail(e.message, &request))?;
+    maintenance_rules(&args, &lists).map_err(|m| fail(m, &request))?;
+    // --drain, --undrain and --orphans may come without a user list.
+    let alone = lists.is_empty() && (args.drain || args.undrain || args.orphans);
+    let targets = if alone {
+        Targets::Users(Vec::new())
+    } else {
+        parse_targets(&lists).map_err(|e| fail(e.message, &request))?
+    };
+    if args.orphans && matches!(&targets, Targets::Users(names) if !names.is_empty()) {
+        return Err(fail("--orphans goes with ALL or alone, not with names".to_string(), &request));
+    }
     let exclude = parse_exclude(&args.exclude).map_err(|e| fail(e.message, &request))?;
     request.all = targets == Targets::All;
     if let Targets::Users(names) = &targets {
@@ -281,11 +350,14 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
                 idle_over: args.idle_over.map(|d| d.as_secs()),
             },
             disconnect: args.disconnect,
+            orphans: args.orphans,
         },
         dry_run: args.dry_run,
         timeout: args.timeout,
         kill_after: kill_after.unwrap_or(Duration::from_secs(5)),
         warning,
+        drain,
+        wait_profile: args.wait_profile,
     };
     Ok(Command::Logoff { run: Box::new(run), format, hosts, audit: !args.dry_run })
 }
@@ -425,6 +497,7 @@ mod tests {
             include_services: true,
             filter: SessionFilter { disconnected_only: true, idle_over: Some(3600) },
             disconnect: true,
+            orphans: false,
         };
         assert_eq!(r.plan, want);
     }
@@ -448,6 +521,42 @@ mod tests {
         assert_eq!(source(&["bob"]), ProcessSource::Procfs);
         assert_eq!(source(&["bob", "--process-source", "bpf"]), ProcessSource::TaskIter);
         assert_eq!(source(&["bob", "--process-source", "auto"]), ProcessSource::Auto);
+    }
+
+    #[test]
+    fn drain_undrain_and_orphans_come_alone_or_with_all() {
+        let none = Targets::Users(Vec::new());
+        let table: &[(&[&str], Targets, Option<DrainStep>, bool)] = &[
+            (&["--drain"], none.clone(), Some(DrainStep::Drain), false),
+            (&["--drain", "ALL", "--message", "patching"], Targets::All, Some(DrainStep::Drain), false),
+            (&["--drain", "bob"], names(&["bob"]), Some(DrainStep::Drain), false),
+            (&["--undrain"], none.clone(), Some(DrainStep::Undrain), false),
+            (&["--orphans"], none.clone(), None, true),
+            (&["ALL", "--orphans", "--drain"], Targets::All, Some(DrainStep::Drain), true),
+        ];
+        for (argv, targets, drain, orphans) in table {
+            let r = run_of(argv, None);
+            assert_eq!((&r.targets, r.drain, r.plan.orphans), (targets, *drain, *orphans), "{argv:?}");
+        }
+        let refused: &[(&[&str], Option<&str>, &str)] = &[
+            (&["--undrain", "bob"], None, "--undrain takes no users"),
+            (&["--undrain"], Some("ALL"), "--undrain takes no users"),
+            (&["--drain", "ALL", "--server", "rds1"], None, "--drain acts on this machine only"),
+            (&["--undrain", "--server", "rds1"], None, "--undrain acts on this machine only"),
+            (&["--orphans", "bob"], None, "--orphans goes with ALL or alone"),
+            (&["ALL", "--orphans", "--idle-over", "1h"], None, "--orphans does not go with"),
+            (&[], None, "no users given"),
+        ];
+        for (argv, env, want) in refused {
+            let e = error_of(argv, *env);
+            assert!(e.contains(want), "{argv:?}: {e}");
+        }
+        for argv in [&["--drain", "--undrain"][..], &["--undrain", "--dry-run"], &["--list", "--drain"]] {
+            let e = Args::try_parse_from(std::iter::once("logoff-users").chain(argv.iter().copied())).unwrap_err();
+            assert!(e.use_stderr(), "{argv:?} was accepted");
+        }
+        assert_eq!(run_of(&["bob", "--wait-profile", "2m"], None).wait_profile, Some(Duration::from_secs(120)));
+        assert_eq!(run_of(&["bob"], None).wait_profile, None);
     }
 
     #[test]

@@ -14,7 +14,10 @@
 //! - [`run`] and [`list`], with [`Host`] and [`Observer`];
 //! - the seam: [`backend::Backend`] and its model ([`model`], [`identity`], [`error`]);
 //! - the results: [`report`] (the JSON document), [`event::Event`], and [`text`], which
-//!   renders both as lines; [`AuditTrail`] records them in the system log.
+//!   renders both as lines; [`AuditTrail`] records them in the system log;
+//! - clearing a host for maintenance: [`drain`] (`--drain`/`--undrain`, with
+//!   [`drain::drain_host`] for a caller of its own, such as a scheduled job), [`profile`]
+//!   (was the profile unloaded?) and [`idle`] (unknown idle time, sleep).
 //!
 //! Everything else is private to the crate, but for [`testing`], the one entrance of the
 //! project's own fuzz targets and integration tests, and, in the test build only (feature
@@ -25,13 +28,16 @@ mod audit_trail;
 pub mod backend;
 #[cfg(feature = "test-doors")]
 pub mod doors;
+pub mod drain;
 pub mod duration;
 pub mod error;
 pub mod event;
 pub mod identity;
+pub mod idle;
 pub mod model;
 mod plan;
 mod platform;
+pub mod profile;
 mod protect;
 pub mod report;
 mod run;
@@ -42,7 +48,7 @@ pub mod userlist;
 mod words;
 
 pub use audit_trail::AuditTrail;
-pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, TerminateReason, UserPlan, UserStatus};
+pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, Spared, TerminateReason, UserPlan, UserStatus};
 pub use platform::open_backend as open_native;
 pub use report::Report;
 pub use run::{Host, MAX_MESSAGE_CHARS, Observer, RunOptions, Warning, list, refused, run, stop_of};

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::idle::IdleSource;
 use crate::words::string_enum;
 
 string_enum! {
@@ -147,9 +148,13 @@ pub struct Session {
     /// Logon time, in seconds since the Unix epoch.
     #[serde(default)]
     pub logon_time: Option<i64>,
-    /// Seconds since the last input, where the OS tracks it.
+    /// Seconds since the last input, where the OS knows it; `None` when it does not
+    /// (which is never "idle"; see [`crate::idle`]).
     #[serde(default)]
     pub idle_seconds: Option<u64>,
+    /// Where `idle_seconds` comes from (`unknown` when it is `None`).
+    #[serde(default)]
+    pub idle_source: IdleSource,
     /// logind Class (`user`, `greeter`, `manager`, …); WTS has no classes.
     #[serde(default)]
     pub class: Option<SessionClass>,
@@ -209,6 +214,12 @@ pub fn qualified_name(user: &str, domain: Option<&str>) -> String {
 }
 
 impl Session {
+    /// Sets the idle time and where it comes from.
+    pub fn set_idle(&mut self, idle: crate::idle::Idle) {
+        self.idle_seconds = idle.seconds;
+        self.idle_source = idle.source;
+    }
+
     /// The session's account as people read it: `DOMAIN\user`, or `user`.
     pub fn display_name(&self) -> String {
         qualified_name(&self.user, self.domain.as_deref())
@@ -227,6 +238,7 @@ impl Session {
             remote_host: None,
             logon_time: None,
             idle_seconds: None,
+            idle_source: IdleSource::Unknown,
             class: None,
             kind: None,
             leader: None,

@@ -29,6 +29,8 @@ pub struct PlanOptions {
     /// Disconnect sessions instead of logging them off (`--disconnect`): no process is
     /// terminated, since the point is to keep the user's work.
     pub disconnect: bool,
+    /// Also every account that owns processes but has no live session (`--orphans`).
+    pub orphans: bool,
 }
 
 impl Default for PlanOptions {
@@ -39,6 +41,7 @@ impl Default for PlanOptions {
             include_services: false,
             filter: SessionFilter::default(),
             disconnect: false,
+            orphans: false,
         }
     }
 }
@@ -84,6 +87,8 @@ string_enum! {
         Fallback => "fallback",
         /// After the sessions are ended, every remaining process of the user (Linux).
         Sweep => "sweep",
+        /// The account owns processes but has no live session (`--orphans`).
+        Orphan => "orphan",
     }
 }
 
@@ -142,13 +147,25 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// An account `--orphans` found with processes and no live session, and leaves alone.
+/// (Root and the system accounts below `UID_MIN` are left alone without a word.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Spared {
+    /// The account, `DOMAIN\user`.
+    pub user: String,
+    /// Why it is left alone.
+    pub reason: String,
+}
+
 /// The whole plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Plan {
-    /// One entry per target account, in the order requested.
+    /// One entry per target account, in the order requested (the orphans last).
     pub users: Vec<UserPlan>,
     /// Sessions left alone (ALL's protected sessions, excluded users).
     pub skipped: Vec<Skipped>,
+    /// Accounts with processes and no live session that `--orphans` leaves alone.
+    pub spared: Vec<Spared>,
     /// Refused targets. Non-empty means: do nothing, exit 2.
     pub refused: Vec<Refusal>,
 }
@@ -244,6 +261,10 @@ impl Ctx<'_> {
             }
             if let Some(pid) = self.runs_the_tool(&account.id) {
                 notes.push(format!("processes not terminated: this account runs this tool (pid {pid})"));
+                return false;
+            }
+            if self.snap.lingers(&account) {
+                notes.push(LINGERS.to_string());
                 return false;
             }
             true
@@ -408,18 +429,104 @@ impl Ctx<'_> {
     }
 }
 
+/// The note for a lingering account, whose processes are not swept.
+const LINGERS: &str = "lingers (loginctl enable-linger): only its sessions are ended; what runs under its \
+     service manager (user services, systemd-run --user) is kept";
+
+/// Whether a session is live: its user is logged on, or can come back to it. A logind
+/// "closing" session is a logout whose processes remain; so is a utmp session whose leader
+/// died, on a platform whose sessions cannot be disconnected and reconnected (Linux).
+pub fn is_live(s: &Session, policy: &crate::backend::Policy) -> bool {
+    use crate::model::SessionState::{Closing, Disconnected};
+    match s.state {
+        Closing => false,
+        Disconnected => policy.can_disconnect,
+        _ => true,
+    }
+}
+
+impl Ctx<'_> {
+    /// `--orphans`: every account that owns processes (zombies and spared ones aside) but
+    /// has no live session and is not planned already; planned with its leftover sessions
+    /// ("closing"), its processes terminated. Root and service accounts never; accounts
+    /// outside `UID_MIN..=UID_MAX` (system accounts, `nobody`, dynamic service users) and
+    /// protected names only with `--force`; lingering, excluded and the tool's own
+    /// accounts are spared and listed.
+    fn plan_orphans(&mut self) {
+        let snap = self.snap;
+        let planned: Vec<AccountId> =
+            self.out.users.iter().filter_map(|u| u.account.as_ref()).map(|a| a.id.clone()).collect();
+        let live: Vec<AccountId> =
+            snap.sessions.iter().filter(|s| is_live(s, &snap.policy)).map(|s| snap.account_of(s).id).collect();
+        let sparing = snap.sparing(self.opts.include_services);
+        let mut candidates = Groups::default();
+        for p in snap.processes.iter().filter(|p| !p.zombie && !sparing.spares(p)) {
+            if let Some(a) = snap.identities().process_account(p) {
+                if !planned.contains(&a.id) && !live.contains(&a.id) {
+                    candidates.add(a, None);
+                }
+            }
+        }
+        for (account, _) in candidates.groups {
+            if never_terminate(&account) || (self.system_account(&account) && !self.opts.force) {
+                continue;
+            }
+            let spared = if self.is_excluded(&account) {
+                Some("excluded".to_string())
+            } else if self.snap.lingers(&account) {
+                Some(LINGERS.to_string())
+            } else {
+                self.runs_the_tool(&account.id).map(|pid| format!("runs this tool (pid {pid})"))
+            };
+            if let Some(reason) = spared {
+                self.out.spared.push(Spared { user: account.display_name(), reason });
+                continue;
+            }
+            let sessions: Vec<Session> =
+                snap.sessions.iter().filter(|s| snap.account_of(s).id == account.id).cloned().collect();
+            let pids = self.pids_of(&account.id);
+            let notes = if sessions.is_empty() {
+                Vec::new()
+            } else {
+                vec![format!("{} session(s) left after a logout (closing); they are ended too", sessions.len())]
+            };
+            self.out.users.push(UserPlan {
+                requested: Requested::Orphans,
+                account: Some(account),
+                status: UserStatus::ProcessesOnly,
+                sessions,
+                pids,
+                terminate: Some(TerminateReason::Orphan),
+                notes,
+            });
+        }
+    }
+
+    /// A system account for `--orphans`: protected by name or SID, or a uid outside
+    /// `UID_MIN..=UID_MAX`.
+    fn system_account(&self, account: &Account) -> bool {
+        let policy = &self.snap.policy;
+        let above_max = matches!((account.id.uid(), policy.uid_max), (Some(u), Some(max)) if u > max);
+        above_max || account_protection(account, policy.uid_min).is_some()
+    }
+}
+
 /// Plans the run.
 ///
 /// Named targets are resolved against the sessions' and processes' accounts: a bare name
 /// can resolve to several accounts (`CORP\jsmith` and `PC1\jsmith`), each planned on its
 /// own. A named account that is protected is refused unless `opts.force`; a named account
 /// whose session runs the tool is always refused. ALL takes every session's account but
-/// the protected ones.
+/// the protected ones. `opts.orphans` adds the accounts with processes and no live
+/// session (see `Ctx::plan_orphans`). A lingering account's processes are never swept.
 pub fn plan(targets: &Targets, exclude: &[UserName], snap: &Snapshot, opts: PlanOptions) -> Plan {
     let mut ctx = Ctx { snap, opts, exclude, out: Plan::default() };
     match targets {
         Targets::All => ctx.plan_all(),
         Targets::Users(names) => ctx.plan_named(names),
+    }
+    if opts.orphans {
+        ctx.plan_orphans();
     }
     ctx.out
 }
@@ -671,6 +778,100 @@ mod tests {
         assert_eq!(ids(".\\jsmith"), [["3"]]);
         assert_eq!(ids("jsmith@corp.example.com"), [["2"]]);
         assert_eq!(ids("jsmith"), [["2"], ["3"]]);
+    }
+
+    /// A login node: alice logged on; carol logged out leaving a nohup job (her session
+    /// "closing"); dave's tmux server outlived a session logind forgot; erin lingers with a
+    /// user service; frank is excluded; nobody (65534) and daemon own daemons.
+    fn login_node() -> Snapshot {
+        let proc_of = |pid, user: &str, uid| p(pid, user, Some(uid), None);
+        Snapshot::new(
+            vec![
+                s("1", "alice", None, Some(1001)),
+                Session { state: SessionState::Closing, ..s("2", "carol", None, Some(1004)) },
+                s("5", "admin", None, Some(1003)),
+            ],
+            vec![
+                proc_of(100, "alice", 1001),
+                proc_of(110, "carol", 1004),
+                proc_of(120, "dave", 1005),
+                proc_of(121, "dave", 1005),
+                proc_of(130, "erin", 1006),
+                proc_of(140, "frank", 1007),
+                proc_of(150, "nobody", 65534),
+                proc_of(160, "daemon", 1),
+                proc_of(170, "root", 0),
+                Process { zombie: true, ..proc_of(180, "gina", 1008) },
+                proc_of(103, "admin", 1003),
+            ],
+            Some("5".into()),
+            vec![103],
+            Policy { sweep_after_logoff: true, uid_min: Some(1000), uid_max: Some(60000), ..Policy::default() },
+        )
+        .with_lingering(vec![1006])
+    }
+
+    #[test]
+    fn orphans_are_accounts_with_processes_and_no_live_session() {
+        let ex = crate::userlist::parse_exclude(&["frank".to_string()]).unwrap();
+        let opts = PlanOptions { orphans: true, ..PlanOptions::default() };
+        let p = plan(&Targets::Users(Vec::new()), &ex, &login_node(), opts);
+        assert_eq!(
+            users(&p),
+            [
+                ("carol".to_string(), vec!["2".to_string()], Some(TerminateReason::Orphan)),
+                ("dave".to_string(), vec![], Some(TerminateReason::Orphan)),
+            ]
+        );
+        assert!(p.users.iter().all(|u| u.requested == Requested::Orphans && u.status == UserStatus::ProcessesOnly));
+        assert_eq!(p.users[1].pids, [120, 121]);
+        let spared: Vec<(&str, &str)> = p.spared.iter().map(|s| (s.user.as_str(), s.reason.as_str())).collect();
+        assert_eq!(spared, [("erin", LINGERS), ("frank", "excluded")]);
+        // With --force, nobody and daemon too; root never.
+        let forced = plan(&Targets::Users(Vec::new()), &ex, &login_node(), PlanOptions { force: true, ..opts });
+        let names: Vec<String> = users(&forced).into_iter().map(|u| u.0).collect();
+        assert_eq!(names, ["carol", "dave", "nobody", "daemon"]);
+        // With ALL, alice and carol are ALL's (carol's closing session is a session); the
+        // orphans add dave.
+        let with_all = plan(&Targets::All, &ex, &login_node(), opts);
+        let all: Vec<(String, String)> = with_all
+            .users
+            .iter()
+            .map(|u| (u.account.as_ref().unwrap().user.clone(), u.requested.to_string()))
+            .collect();
+        assert_eq!(
+            all,
+            [("alice".into(), "ALL".into()), ("carol".into(), "ALL".into()), ("dave".into(), "--orphans".into())]
+        );
+    }
+
+    #[test]
+    fn a_lingering_user_is_logged_off_but_not_swept() {
+        let snap = edited(login_node(), |sessions, _, _| sessions.push(s("9", "erin", None, Some(1006))));
+        let snap = snap.with_lingering(vec![1006]);
+        let p = plan(&targets("erin"), &[], &snap, PlanOptions::default());
+        assert_eq!(p.users[0].sessions.len(), 1);
+        assert_eq!(p.users[0].terminate, None);
+        assert_eq!(p.users[0].notes, [LINGERS]);
+        // Named with no session: no fallback either.
+        let p = plan(&targets("erin"), &[], &login_node(), PlanOptions::default());
+        assert_eq!((p.users[0].status, p.users[0].terminate), (UserStatus::ProcessesOnly, None));
+    }
+
+    #[test]
+    fn a_session_is_live_unless_logged_out() {
+        let windows = Policy { can_disconnect: true, ..Policy::default() };
+        let linux = Policy::default();
+        for (state, on_windows, on_linux) in [
+            (SessionState::Active, true, true),
+            (SessionState::Closing, false, false),
+            // Windows: the user can reconnect; utmp: the leader died, the user is gone.
+            (SessionState::Disconnected, true, false),
+            (SessionState::LoggedIn, true, true),
+        ] {
+            let session = Session::new("1", "x", state);
+            assert_eq!((is_live(&session, &windows), is_live(&session, &linux)), (on_windows, on_linux), "{state}");
+        }
     }
 
     #[test]

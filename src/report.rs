@@ -4,17 +4,25 @@
 //! The JSON document is an interface: scripts and the Ansible role read it. Its top level
 //! is [`Report`] with `version` = [`REPORT_VERSION`]; every field is snake_case. A change to
 //! its shape bumps the version. Rendering it as text lines is `crate::text`'s job.
+//!
+//! Version 2 (issue 18) only adds: `request.orphans` and `request.drain`; per host `drain`;
+//! per user `profile_unloaded`; `plan.spared`; `summary.profiles_still_loaded`; the value
+//! `orphan` of `terminate` and of an action's `reason`, and the requested name `--orphans`;
+//! a session's `idle_source`; and `drain` per host in `--list`. Nothing was renamed or
+//! removed, so a reader of version 1 that ignores unknown fields reads version 2.
 
 use serde::Serialize;
 
 pub use crate::backend::ActionKind;
 use crate::backend::Method;
+use crate::drain::{DrainReport, DrainStatus, DrainStep};
 use crate::model::Session;
 use crate::plan::{Plan, TerminateReason};
+use crate::profile::ProfileUnloaded;
 use crate::words::string_enum;
 
 /// The version of the JSON document.
-pub const REPORT_VERSION: u32 = 1;
+pub const REPORT_VERSION: u32 = 2;
 
 string_enum! {
     /// The outcome of one action.
@@ -132,6 +140,10 @@ pub struct UserResult {
     pub user: Option<String>,
     /// The outcome.
     pub outcome: UserOutcome,
+    /// Windows: whether the user's profile was unloaded after the logoff (`true`, `false`:
+    /// still loaded at the deadline, which fails the user, or `"unknown"`); `null` where
+    /// profiles are not checked (Linux, or a user not logged off).
+    pub profile_unloaded: Option<ProfileUnloaded>,
 }
 
 /// Everything about one host.
@@ -143,6 +155,8 @@ pub struct HostReport {
     pub backend: String,
     /// A failure that stopped all work on this host (unreachable, listing failed).
     pub error: Option<String>,
+    /// What `--drain` or `--undrain` did here; `null` without them.
+    pub drain: Option<DrainReport>,
     /// The plan.
     pub plan: Option<Plan>,
     /// The actions carried out, in order.
@@ -160,6 +174,7 @@ impl HostReport {
             host: host.to_string(),
             backend: "-".to_string(),
             error: None,
+            drain: None,
             plan: None,
             actions: Vec::new(),
             verification: None,
@@ -197,6 +212,8 @@ pub struct Summary {
     pub messages_delivered: u64,
     /// Warning messages that could not be delivered.
     pub messages_failed: u64,
+    /// Users whose profile was still loaded at the deadline (Windows).
+    pub profiles_still_loaded: u64,
     /// The run was cancelled during the grace period (exit 4): no one was logged off.
     pub cancelled: bool,
     /// The exit code of the run.
@@ -219,6 +236,7 @@ impl Summary {
                     UserOutcome::LeftAlone => s.users_left_alone += 1,
                     UserOutcome::Planned => {}
                 }
+                s.profiles_still_loaded += u64::from(u.profile_unloaded == Some(ProfileUnloaded::No));
             }
             for a in &h.actions {
                 match (a.action, a.result) {
@@ -249,6 +267,10 @@ pub struct Request {
     pub dry_run: bool,
     /// `--timeout`, in milliseconds.
     pub timeout_ms: u64,
+    /// `--orphans`.
+    pub orphans: bool,
+    /// `--drain` or `--undrain`.
+    pub drain: Option<DrainStep>,
 }
 
 /// Why a run stopped before it logged anyone off.
@@ -321,8 +343,8 @@ pub const EXIT_PRIVILEGE: i32 = 3;
 pub const EXIT_CANCELLED: i32 = 4;
 
 /// The exit code of a run, 0 to 4: a stop decides it; otherwise any failed host, user or
-/// action, or a verification that did not pass, makes it 1. Undelivered warnings alone do
-/// not fail a run.
+/// action, a verification that did not pass, or a drain (undrain) after which new logons
+/// are not refused (allowed), makes it 1. Undelivered warnings alone do not fail a run.
 pub fn exit_code(r: &Report) -> i32 {
     match r.stop {
         Some(Stop::Usage) => return EXIT_USAGE,
@@ -330,8 +352,10 @@ pub fn exit_code(r: &Report) -> i32 {
         Some(Stop::Cancelled) => return EXIT_CANCELLED,
         None => {}
     }
+    let drain_failed = |d: &DrainReport| r.request.drain.is_some_and(|step| !d.succeeded(step));
     let failed = r.hosts.iter().any(|h| {
         h.error.is_some()
+            || h.drain.as_ref().is_some_and(drain_failed)
             || h.users.iter().any(|u| u.outcome == UserOutcome::Failed)
             || h.actions.iter().any(ActionRecord::failed_action)
             || h.verification.as_ref().is_some_and(|v| !v.verified)
@@ -357,6 +381,9 @@ pub struct HostSessions {
     pub backend: String,
     /// A failure that stopped listing this host.
     pub error: Option<String>,
+    /// Whether new logons are refused here (see [`crate::drain`]); `null` where the
+    /// backend has no drain (a remote server).
+    pub drain: Option<DrainStatus>,
     /// The sessions.
     pub sessions: Vec<Session>,
 }
@@ -366,12 +393,25 @@ mod tests {
     use super::*;
 
     fn request() -> Request {
-        Request { all: false, users: vec!["alice".into()], exclude: vec![], dry_run: false, timeout_ms: 1000 }
+        Request {
+            all: false,
+            users: vec!["alice".into()],
+            exclude: vec![],
+            dry_run: false,
+            timeout_ms: 1000,
+            orphans: false,
+            drain: None,
+        }
     }
 
     fn host(outcome: UserOutcome) -> HostReport {
         let mut h = HostReport::new("localhost");
-        h.users.push(UserResult { requested: "alice".into(), user: Some("alice".into()), outcome });
+        h.users.push(UserResult {
+            requested: "alice".into(),
+            user: Some("alice".into()),
+            outcome,
+            profile_unloaded: None,
+        });
         h
     }
 
@@ -397,7 +437,12 @@ mod tests {
     fn exit_code_0_when_every_user_is_done() {
         let mut ok = host(UserOutcome::LoggedOff);
         ok.verification = Some(verification(true));
-        ok.users.push(UserResult { requested: "bob".into(), user: None, outcome: UserOutcome::NotLoggedOn });
+        ok.users.push(UserResult {
+            requested: "bob".into(),
+            user: None,
+            outcome: UserOutcome::NotLoggedOn,
+            profile_unloaded: None,
+        });
         // An undelivered warning alone does not fail the run.
         let mut msg = ActionRecord::new(ActionKind::SendMessage, "alice", Some("2"));
         msg.result = ActionResult::Failed;
@@ -417,10 +462,29 @@ mod tests {
         unverified.verification = Some(verification(false));
         let mut host_error = HostReport::new("rds02");
         host_error.error = Some("could not open server rds02: The RPC server is unavailable.".into());
-        for h in [failed_user, failed_action, unverified, host_error] {
-            let r = Report::new(request(), vec![host(UserOutcome::LoggedOff), h.clone()], None, None);
+        let mut profile_loaded = host(UserOutcome::Failed);
+        profile_loaded.users[0].profile_unloaded = Some(ProfileUnloaded::No);
+        let mut drain_failed = host(UserOutcome::LoggedOff);
+        drain_failed.drain = Some(DrainReport::failed(&crate::error::Error::new(
+            crate::error::ErrorKind::Os,
+            "write /run/nologin",
+            "read-only file system",
+        )));
+        let mut still_refused = host(UserOutcome::LoggedOff);
+        let status = DrainStatus { draining: true, ..DrainStatus::default() };
+        still_refused.drain = Some(DrainReport::new(crate::drain::DrainAction::NotOurs, status, "theirs"));
+        for h in [failed_user, failed_action, unverified, host_error, profile_loaded, drain_failed] {
+            let mut req = request();
+            req.drain = h.drain.as_ref().map(|_| DrainStep::Drain);
+            let r = Report::new(req, vec![host(UserOutcome::LoggedOff), h.clone()], None, None);
             assert_eq!(r.summary.exit_code, 1, "{h:?}");
         }
+        // An undrain after which logons stay refused (by someone else's drain) fails.
+        let req = Request { drain: Some(DrainStep::Undrain), ..request() };
+        assert_eq!(Report::new(req.clone(), vec![still_refused.clone()], None, None).summary.exit_code, 1);
+        // The same state after a drain is its success.
+        let req = Request { drain: Some(DrainStep::Drain), ..req };
+        assert_eq!(Report::new(req, vec![still_refused], None, None).summary.exit_code, 0);
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub struct Snapshot {
     pub own_pids: Vec<u32>,
     /// The platform's rules.
     pub policy: Policy,
+    /// The uids of the accounts that linger (logind): their processes outside their
+    /// sessions are kept.
+    pub lingering: Vec<u32>,
     identities: Identities,
 }
 
@@ -34,21 +37,34 @@ impl Snapshot {
         policy: Policy,
     ) -> Snapshot {
         let identities = Identities::learn(&sessions, &processes);
-        Snapshot { sessions, processes, current_session, own_pids, policy, identities }
+        Snapshot { sessions, processes, current_session, own_pids, policy, lingering: Vec::new(), identities }
     }
 
     /// Lists what the planner needs from a backend: sessions, processes, the tool's own
-    /// session and pids, and the platform's rules.
+    /// session and pids, the lingering accounts, and the platform's rules.
     ///
     /// # Errors
     ///
-    /// Fails when sessions or processes cannot be listed. Not knowing the tool's own session
-    /// is no reason to stop: the own pids still protect it.
+    /// Fails when sessions, processes or lingering accounts cannot be listed (not knowing
+    /// who lingers could end a lingering user's services). Not knowing the tool's own
+    /// session is no reason to stop: the own pids still protect it.
     pub fn take(backend: &mut dyn Backend) -> Result<Snapshot> {
         let sessions = backend.list_sessions()?;
         let processes = backend.list_processes()?;
         let current = backend.current_session().unwrap_or(None);
-        Ok(Snapshot::new(sessions, processes, current, backend.own_pids(), backend.policy()))
+        let lingering = backend.lingering_uids()?;
+        Ok(Snapshot::new(sessions, processes, current, backend.own_pids(), backend.policy()).with_lingering(lingering))
+    }
+
+    /// This snapshot with `uids` as the lingering accounts.
+    pub fn with_lingering(mut self, uids: Vec<u32>) -> Snapshot {
+        self.lingering = uids;
+        self
+    }
+
+    /// Whether `account` lingers.
+    pub fn lingers(&self, account: &Account) -> bool {
+        account.id.uid().is_some_and(|u| self.lingering.contains(&u))
     }
 
     /// Who is who in this snapshot.

@@ -205,11 +205,12 @@ pub mod fuzz {
             // The session table: a header and one line per session.
             if wanted() {
                 let sessions: Vec<Session> = (0..3).map(|_| new_session(&mut f)).collect();
-                let hosts = vec![HostSessions { host: f(), backend: f(), error: None, sessions }];
+                let hosts = vec![HostSessions { host: f(), backend: f(), error: None, sessions, drain: None }];
                 out.push(block("session_table", crate::text::session_table(&hosts), 4));
             }
             if wanted() {
-                let failed = vec![HostSessions { host: f(), backend: f(), error: Some(f()), sessions: Vec::new() }];
+                let failed =
+                    vec![HostSessions { host: f(), backend: f(), error: Some(f()), sessions: Vec::new(), drain: None }];
                 out.push(block("list_error_lines", lines_of(&crate::text::list_error_lines(&failed)), 1));
             }
 
@@ -250,7 +251,15 @@ pub mod fuzz {
         }
 
         fn request(f: &mut dyn FnMut() -> String) -> Request {
-            Request { all: false, users: vec![f(), f()], exclude: vec![f()], dry_run: false, timeout_ms: 1000 }
+            Request {
+                all: false,
+                users: vec![f(), f()],
+                exclude: vec![f()],
+                dry_run: false,
+                timeout_ms: 1000,
+                orphans: false,
+                drain: None,
+            }
         }
 
         fn new_session(f: &mut dyn FnMut() -> String) -> Session {
@@ -455,6 +464,7 @@ pub mod fuzz {
             let _ = procfs::parse_stat_session(text);
             let _ = procfs::parse_boot_time(text);
             let _ = procfs::parse_uid_min(text);
+            let _ = procfs::parse_uid_max(text);
             let pw = Passwd::parse(text);
             if let Some(e) = text.lines().next().and_then(|l| l.split(':').next()).and_then(|n| pw.by_name(n)) {
                 assert!(pw.by_uid(e.uid).is_some());

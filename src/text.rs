@@ -21,9 +21,11 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 use std::time::Duration;
 
+use crate::drain::{DrainAction, DrainReport, DrainStatus, DrainStep};
 use crate::duration::format_duration;
 use crate::event::{Event, Would};
 use crate::plan::TerminateReason;
+use crate::profile::ProfileUnloaded;
 use crate::report::{ActionKind, ActionRecord, ActionResult, HostSessions, Report, Stop, Summary};
 
 fn ms(ms: u64) -> String {
@@ -114,6 +116,7 @@ impl Event {
                 write!(f, "skipping session {session_id} of {user}: {reason}")
             }
             Event::Note { user, note } => write!(f, "user {user}: {note}"),
+            Event::Spared { user, reason } => write!(f, "sparing user {user} (no live session): {reason}"),
             Event::LoggingOff { user, session_id, station } => match station {
                 Some(st) => write!(f, "logging off session {session_id} ({st}) of {user}"),
                 None => write!(f, "logging off session {session_id} of {user}"),
@@ -123,6 +126,7 @@ impl Event {
                 let why = match reason {
                     TerminateReason::Fallback => "no session; fallback: terminating",
                     TerminateReason::Sweep => "terminating remaining",
+                    TerminateReason::Orphan => "no live session (orphan): terminating",
                 };
                 write!(f, "user {user}: {why} processes ({processes} listed)")
             }
@@ -141,6 +145,17 @@ impl Event {
             }
             Event::StillPresent { user, sessions, pids, names, uninterruptible } => {
                 still_present(f, user, sessions, (pids, names), uninterruptible)
+            }
+            Event::Drain { step, report } => drain_line(f, *step, report),
+            Event::WaitingProfiles { timeout_ms } => {
+                write!(f, "waiting up to {} for the logged-off users' profiles to unload", ms(*timeout_ms))
+            }
+            Event::Profile { user, unloaded: ProfileUnloaded::Yes, detail } => write!(f, "profile of {user}: {detail}"),
+            Event::Profile { user, unloaded: ProfileUnloaded::No, detail } => {
+                write!(f, "PROFILE STILL LOADED after the timeout: {user}: {detail}; do not restart yet")
+            }
+            Event::Profile { user, unloaded: ProfileUnloaded::Unknown, detail } => {
+                write!(f, "profile of {user}: unknown whether it is unloaded: {detail}")
             }
             Event::Countdown { remaining_ms, reminder } => countdown(f, *remaining_ms, *reminder),
             Event::Cancelled => write!(f, "cancelled during the grace period: no one was logged off"),
@@ -200,6 +215,44 @@ fn still_present(
     Ok(())
 }
 
+/// Who drained and when, for a line: ` (by root, since 2026-05-01 21:55 UTC)`.
+fn drained_by(status: &DrainStatus) -> String {
+    status.ours.as_ref().map(|r| format!(" (by {}, since {} UTC)", r.by, format_time(r.at))).unwrap_or_default()
+}
+
+fn drain_line(f: &mut dyn fmt::Write, step: DrainStep, r: &DrainReport) -> fmt::Result {
+    let mechanism = r.status.mechanism.as_deref().unwrap_or("-");
+    match r.action {
+        DrainAction::Failed => write!(f, "FAILED: {step}: {}", r.error.as_deref().unwrap_or("unknown error")),
+        DrainAction::Planned if r.status.draining => {
+            write!(f, "would leave the drain as it is: new logons are refused already ({mechanism})")
+        }
+        DrainAction::Planned => write!(f, "would stop new logons first ({mechanism} now)"),
+        DrainAction::Drained | DrainAction::AlreadyOurs => {
+            write!(f, "drain: new logons refused{}: {}", drained_by(&r.status), r.detail)
+        }
+        DrainAction::AlreadyDraining => write!(f, "drain: {}", r.detail),
+        DrainAction::Undrained => write!(f, "undrain: new logons allowed again: {}", r.detail),
+        DrainAction::NotOurs => write!(f, "undrain: new logons are still refused: {}", r.detail),
+        DrainAction::ChangedSince | DrainAction::NotDraining => {
+            let state = if r.status.draining { "refused" } else { "allowed" };
+            write!(f, "undrain: {}; new logons are {state} ({mechanism})", r.detail)
+        }
+    }
+}
+
+/// The drain state of each host, for `--list`.
+fn drain_state_line(host: &str, status: &DrainStatus) -> String {
+    let mechanism = status.mechanism.as_deref().unwrap_or("-");
+    match (status.draining, &status.ours) {
+        (true, Some(_)) => {
+            format!("host {host}: new logons refused by this tool's drain{}: {mechanism}", drained_by(status))
+        }
+        (true, None) => format!("host {host}: new logons refused: {mechanism}"),
+        (false, _) => format!("host {host}: new logons allowed ({mechanism})"),
+    }
+}
+
 fn countdown(f: &mut dyn fmt::Write, remaining_ms: u64, reminder: bool) -> fmt::Result {
     if remaining_ms == 0 {
         write!(f, "grace period over: acting now")
@@ -240,6 +293,9 @@ impl Would {
             Would::Terminate { user, reason: TerminateReason::Sweep, .. } => {
                 write!(f, "would then terminate every remaining process of {user}")
             }
+            Would::Terminate { user, reason: TerminateReason::Orphan, processes } => {
+                write!(f, "would terminate the {processes} process(es) of {user} (orphan: no live session)")
+            }
         }
     }
 }
@@ -250,11 +306,38 @@ pub fn summary_line(r: &Report) -> Option<String> {
     if r.error.is_some() && r.hosts.is_empty() {
         return None;
     }
-    Some(summary_text(&r.summary, r.request.dry_run || r.error.is_some()))
+    let only_drain = !r.request.all && r.request.users.is_empty() && !r.request.orphans;
+    if let (Some(step), true) = (r.request.drain, only_drain) {
+        return Some(drain_summary(r, step));
+    }
+    let drained = r.request.drain.map(|step| format!(", {step}: {}", drain_states(r)));
+    Some(summary_text(&r.summary, r.request.dry_run || r.error.is_some(), drained.as_deref().unwrap_or("")))
 }
 
-/// The summary line; `nothing_done` for a dry run, or a run refused before acting.
-fn summary_text(s: &Summary, nothing_done: bool) -> String {
+/// The summary of a run that only drained or undrained.
+fn drain_summary(r: &Report, step: DrainStep) -> String {
+    format!("summary: {step}: {} (exit {})", drain_states(r), r.summary.exit_code)
+}
+
+/// The drain state of every host, after a drain or undrain.
+fn drain_states(r: &Report) -> String {
+    let states: Vec<&str> = r
+        .hosts
+        .iter()
+        .filter_map(|h| h.drain.as_ref())
+        .map(|d| match (d.action, d.status.draining) {
+            (DrainAction::Failed, _) => "failed",
+            (DrainAction::Planned, _) => "planned, nothing done",
+            (_, true) => "new logons refused",
+            (_, false) => "new logons allowed",
+        })
+        .collect();
+    if states.is_empty() { "nothing done".to_string() } else { states.join(", ") }
+}
+
+/// The summary line; `nothing_done` for a dry run, or a run refused before acting; `drain`
+/// what the drain left, as `, drain: ...`, or empty.
+fn summary_text(s: &Summary, nothing_done: bool, drain: &str) -> String {
     if s.cancelled {
         return format!(
             "summary: cancelled during the grace period; {} message(s) delivered, no one was logged off (exit {})",
@@ -267,12 +350,15 @@ fn summary_text(s: &Summary, nothing_done: bool) -> String {
             s.users_targeted, s.users_not_logged_on, s.exit_code
         );
     }
-    let mut extra = String::new();
+    let mut extra = drain.to_string();
     if s.users_disconnected > 0 {
         extra.push_str(&format!(", {} user(s) disconnected", s.users_disconnected));
     }
     if s.users_left_alone > 0 {
         extra.push_str(&format!(", {} user(s) left alone by the filters", s.users_left_alone));
+    }
+    if s.profiles_still_loaded > 0 {
+        extra.push_str(&format!(", {} profile(s) still loaded", s.profiles_still_loaded));
     }
     if s.messages_delivered + s.messages_failed > 0 {
         extra
@@ -344,7 +430,7 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
                 s.display_name(),
                 s.station.clone().unwrap_or_else(|| "-".into()),
                 s.state.to_string(),
-                s.idle_seconds.map(|i| format_duration(Duration::from_secs(i))).unwrap_or_else(|| "-".into()),
+                s.idle_seconds.map(|i| format_duration(Duration::from_secs(i))).unwrap_or_else(|| "unknown".into()),
                 s.logon_time.map(format_time).unwrap_or_else(|| "-".into()),
                 s.remote_host.clone().unwrap_or_else(|| "-".into()),
             ];
@@ -359,6 +445,12 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
         let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
+    }
+    for h in hosts {
+        if let Some(status) = &h.drain {
+            out.push_str(&escape(&drain_state_line(&h.host, status)));
+            out.push('\n');
+        }
     }
     out
 }
@@ -413,12 +505,13 @@ mod tests {
             backend: "utmp".into(),
             error: None,
             sessions: vec![s],
+            drain: None,
         }]);
         let rows: Vec<&str> = table.lines().collect();
         assert_eq!(rows.len(), 2, "{table}");
         assert_eq!(
             rows[1],
-            "localhost  utmp:42  alice  pts/9\\nverified: root is\\x1b[2J  active  -     -            x\\nsummary: 0 failed\\x1b]0;pwned\\x07"
+            "localhost  utmp:42  alice  pts/9\\nverified: root is\\x1b[2J  active  unknown  -            x\\nsummary: 0 failed\\x1b]0;pwned\\x07"
         );
         let e = Event::LoggingOff { user: "alice".into(), session_id: "utmp:42".into(), station: Some(line.into()) };
         assert_eq!(e.to_string(), "logging off session utmp:42 (pts/9\\nverified: root is\\x1b[2J) of alice");
@@ -455,6 +548,8 @@ mod tests {
             exclude: Vec::new(),
             dry_run: false,
             timeout_ms: 0,
+            orphans: false,
+            drain: None,
         };
         let r = Report::new(request, Vec::new(), Some(Stop::Usage), Some("bad name \"a\nb\"".into()));
         assert_eq!(error_lines(&r), ["error: bad name \"a\\nb\"; nothing was done"]);
@@ -463,6 +558,7 @@ mod tests {
             backend: "-".into(),
             error: Some("could not read x\ny".into()),
             sessions: vec![],
+            drain: None,
         }];
         assert_eq!(list_error_lines(&hosts), ["error: could not read x\\ny"]);
         assert_eq!(warning_line("could not", &"a\x1bb"), "warning: could not: a\\x1bb");

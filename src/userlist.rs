@@ -63,14 +63,16 @@ pub enum Targets {
     Users(Vec<UserName>),
 }
 
-/// What one planned user was asked for as: a name from the list, or ALL. In text and JSON
-/// it is the name as normalized, or `ALL`.
+/// What one planned user was asked for as: a name from the list, ALL, or `--orphans`. In
+/// text and JSON it is the name as normalized, `ALL`, or `--orphans`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Requested {
     /// Every user session.
     All,
     /// This name from the list.
     Name(UserName),
+    /// An account that owns processes but has no live session (`--orphans`).
+    Orphans,
 }
 
 impl fmt::Display for Requested {
@@ -78,6 +80,7 @@ impl fmt::Display for Requested {
         match self {
             Requested::All => f.write_str("ALL"),
             Requested::Name(n) => n.fmt(f),
+            Requested::Orphans => f.write_str("--orphans"),
         }
     }
 }

@@ -31,6 +31,8 @@ struct Request {
     exclude: Vec<String>,
     dry_run: bool,
     timeout_ms: u64,
+    orphans: bool,
+    drain: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,6 +41,7 @@ struct Host {
     host: String,
     backend: String,
     error: Option<String>,
+    drain: Option<DrainReport>,
     plan: Option<Plan>,
     actions: Vec<Action>,
     verification: Option<Verification>,
@@ -50,7 +53,47 @@ struct Host {
 struct Plan {
     users: Vec<UserPlan>,
     skipped: Vec<Skipped>,
+    spared: Vec<Spared>,
     refused: Vec<Refusal>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Spared {
+    user: String,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainReport {
+    action: String,
+    draining: bool,
+    mechanism: Option<String>,
+    ours: Option<DrainRecord>,
+    detail: String,
+    error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainStatus {
+    draining: bool,
+    mechanism: Option<String>,
+    ours: Option<DrainRecord>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DrainRecord {
+    version: u32,
+    by: String,
+    at: i64,
+    set: String,
+    previous: String,
+    previous_value: Option<u32>,
+    set_value: Option<u32>,
+    text: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -87,6 +130,7 @@ struct Session {
     remote_host: Option<String>,
     logon_time: Option<i64>,
     idle_seconds: Option<u64>,
+    idle_source: String,
     class: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -151,6 +195,8 @@ struct UserResult {
     requested: String,
     user: Option<String>,
     outcome: String,
+    /// `true`, `false` or `"unknown"`; `null` where profiles are not checked.
+    profile_unloaded: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +215,7 @@ struct Summary {
     hosts_failed: u64,
     messages_delivered: u64,
     messages_failed: u64,
+    profiles_still_loaded: u64,
     cancelled: bool,
     exit_code: i32,
 }
@@ -186,6 +233,7 @@ struct HostSessions {
     host: String,
     backend: String,
     error: Option<String>,
+    drain: Option<DrainStatus>,
     sessions: Vec<Session>,
 }
 
@@ -261,7 +309,7 @@ fn stderr(o: &Output) -> String {
 
 fn report(o: &Output) -> Report {
     let r: Report = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("bad JSON ({e}): {}", stdout(o)));
-    assert_eq!(r.version, 1);
+    assert_eq!(r.version, 2);
     assert!(r.tool.starts_with("logoff-users "));
     r
 }
@@ -588,17 +636,18 @@ fn list_as_table_and_json() {
     assert_eq!(o.status.code(), Some(0));
     let text = stdout(&o);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "HOST   ID  USER                  STATION    STATE         IDLE   LOGON (UTC)       FROM");
+    assert_eq!(lines[0], "HOST   ID  USER                  STATION    STATE         IDLE     LOGON (UTC)       FROM");
     assert_eq!(
         lines[2],
-        "rds01  2   CORP\\jsmith           RDP-Tcp#2  active        30s    2026-11-18 11:08  10.0.0.5"
+        "rds01  2   CORP\\jsmith           RDP-Tcp#2  active        30s      2026-11-18 11:08  10.0.0.5"
     );
     assert_eq!(lines.len(), 8);
 
     let o = m.run(&["--list", "--format", "json"]);
     let l: SessionList = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(l.version, 1);
+    assert_eq!(l.version, 2);
     assert_eq!(l.hosts[0].host, "rds01");
+    assert!(l.hosts[0].drain.is_none(), "this fake machine has no drain");
     assert_eq!(l.hosts[0].backend, "fake");
     assert!(l.hosts[0].error.is_none());
     let ids: Vec<&str> = l.hosts[0].sessions.iter().map(|s| s.id.as_str()).collect();
@@ -606,9 +655,13 @@ fn list_as_table_and_json() {
     let s = &l.hosts[0].sessions[1];
     assert_eq!((s.user.as_str(), s.domain.as_deref(), s.state.as_str()), ("jsmith", Some("CORP"), "active"));
     assert_eq!(
-        (s.remote_host.as_deref(), s.idle_seconds, s.logon_time),
-        (Some("10.0.0.5"), Some(30), Some(1_795_000_100))
+        (s.remote_host.as_deref(), s.idle_seconds, s.idle_source.as_str(), s.logon_time),
+        (Some("10.0.0.5"), Some(30), "last_input", Some(1_795_000_100))
     );
+    // Unknown idle time is "unknown", in JSON and in the table, never 0.
+    let console = &l.hosts[0].sessions[0];
+    assert_eq!((console.idle_seconds, console.idle_source.as_str()), (None, "unknown"));
+    assert!(lines[1].contains(" unknown "), "{}", lines[1]);
     assert!(m.actions().is_empty());
 }
 
@@ -983,4 +1036,224 @@ fn hostile_text_is_escaped_in_text_and_audit_and_exact_in_json() {
     let failed =
         format!("  FAILED: session 8 of {USER}: could not log off session 8 of {USER}: Access\\ndenied\\x1b[31m\n");
     assert!(text.contains(&failed), "{text}");
+}
+
+/// A fake machine that can drain, with `in_force` refusing logons already (or nothing).
+fn drainable(in_force: Option<&str>) -> Machine {
+    Machine::edit("rds.json", |v| v["drain"] = serde_json::json!({ "in_force": in_force }))
+}
+
+#[test]
+fn drain_alone_then_undrain_restores_logons() {
+    let m = drainable(None);
+    let o = m.run(&["--drain", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let r = report(&o);
+    assert_eq!((r.request.drain.as_deref(), r.request.users.len(), r.request.all), (Some("drain"), 0, false));
+    let d = r.hosts[0].drain.as_ref().unwrap();
+    assert_eq!((d.action.as_str(), d.draining), ("drained", true));
+    let ours = d.ours.as_ref().unwrap();
+    assert!(!ours.by.is_empty() && ours.at > 1_700_000_000, "{ours:?}");
+    assert_eq!(ours.text.as_deref(), Some("This host is being cleared for maintenance: new logons are refused."));
+    assert!(m.actions().is_empty(), "a drain alone logs no one off: {:?}", m.actions());
+    assert_eq!(m.session_ids().len(), 7);
+
+    // --list says so, in text and JSON.
+    let o = m.run(&["--list"]);
+    let text = stdout(&o);
+    assert!(text.lines().any(|l| l.starts_with("host rds01: new logons refused by this tool's drain (by ")), "{text}");
+    let l: SessionList = serde_json::from_slice(&m.run(&["--list", "--format", "json"]).stdout).unwrap();
+    assert!(l.hosts[0].drain.as_ref().is_some_and(|d| d.draining && d.ours.is_some()));
+
+    // A second drain keeps the first; --undrain restores.
+    let o = m.run(&["--drain"]);
+    assert!(stdout(&o).contains("drain: new logons refused (by "), "{}", stdout(&o));
+    assert_eq!(
+        report(&m.run(&["--drain", "--format", "json"])).hosts[0].drain.as_ref().unwrap().action,
+        "already_drained"
+    );
+    let o = m.run(&["--undrain"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("undrain: new logons allowed again"), "{text}");
+    assert_eq!(text.lines().last(), Some("summary: undrain: new logons allowed (exit 0)"));
+    assert!(m.state()["drain"]["in_force"].is_null());
+    let o = m.run(&["--undrain", "--format", "json"]);
+    assert_eq!(report(&o).hosts[0].drain.as_ref().unwrap().action, "not_draining");
+}
+
+#[test]
+fn drain_then_log_everyone_off() {
+    let m = drainable(None);
+    let o = m.run(&["--drain", "ALL", "--timeout", "2s"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    let text = stdout(&o);
+    let drained = text.lines().position(|l| l.starts_with("drain: new logons refused")).expect(&text);
+    let first_logoff = text.lines().position(|l| l.starts_with("logging off session")).expect(&text);
+    assert!(drained < first_logoff, "new logons stop before anyone is logged off:\n{text}");
+    assert!(text.lines().last().unwrap().contains(", drain: new logons refused (exit 0)"), "{text}");
+    // The drain stays after the run: that is the point.
+    assert!(m.state()["drain"]["in_force"].is_string());
+}
+
+#[test]
+fn someone_elses_drain_is_left_alone() {
+    let m = drainable(Some("TSServerDrainMode = 2 (drain)"));
+    let o = m.run(&["--drain", "jsmith", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = report(&o);
+    let d = r.hosts[0].drain.as_ref().unwrap();
+    assert_eq!((d.action.as_str(), d.draining, d.ours.is_none()), ("already_draining", true, true));
+    assert!(!m.actions().is_empty(), "the logoff went on");
+    // --undrain does not touch it, and says logons are still refused (exit 1).
+    let o = m.run(&["--undrain"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stdout(&o).contains("undrain: new logons are still refused"), "{}", stdout(&o));
+    assert_eq!(m.state()["drain"]["in_force"], "TSServerDrainMode = 2 (drain)");
+}
+
+#[test]
+fn a_drain_that_fails_acts_on_nothing() {
+    let m = Machine::edit("rds.json", |v| {
+        v["drain"] = serde_json::json!({});
+        v["faults"]["drain_fails"] = serde_json::json!("Access is denied to the registry key.");
+    });
+    let o = m.run(&["--drain", "ALL", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let r = report(&o);
+    let d = r.hosts[0].drain.as_ref().unwrap();
+    assert_eq!(d.action, "failed");
+    assert!(d.error.as_deref().unwrap().contains("Access is denied to the registry key."), "{d:?}");
+    assert!(r.hosts[0].error.as_deref().unwrap().starts_with("not acted on: "), "{:?}", r.hosts[0].error);
+    assert!(m.actions().is_empty(), "{:?}", m.actions());
+    // A machine without a drain: exit 3, nothing done.
+    let m = Machine::new("rds.json");
+    let o = m.run(&["--drain", "ALL"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stdout(&o));
+    assert!(stderr(&o).contains("could not stop new logons: this fake machine has no drain"), "{}", stderr(&o));
+    assert!(m.actions().is_empty());
+}
+
+#[test]
+fn a_cancel_undoes_the_runs_own_drain() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let m = drainable(None);
+    let mut child = Command::new(BIN)
+        .args(["--fake-state", m.path.to_str().unwrap(), "--drain", "ALL", "--message", "patching", "--grace", "60s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let started = line.starts_with("countdown: 1m left");
+        seen.push(line);
+        if started {
+            break;
+        }
+    }
+    assert_eq!(m.state()["drain"]["record"]["text"], "patching", "the warning is the drain's text");
+    // Signal our own child, by its pid, once.
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
+    seen.extend(lines.map(|l| l.unwrap()));
+    assert_eq!(child.wait().unwrap().code(), Some(4), "{seen:#?}");
+    assert!(seen.iter().any(|l| l.starts_with("undrain: new logons allowed again: after the cancel")), "{seen:#?}");
+    assert!(m.state()["drain"]["in_force"].is_null(), "{}", m.state()["drain"]);
+}
+
+/// A Linux-like login node: alice logged on, carol logged out leaving a job (her session
+/// "closing"), dave's process outlived a session, erin lingers, nobody and root run daemons.
+fn login_node() -> Machine {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.json");
+    let p = |pid: u32, user: &str, uid: u32| serde_json::json!({ "pid": pid, "user": user, "uid": uid, "name": "job" });
+    let state = serde_json::json!({
+        "policy": { "sweep_after_logoff": true, "uid_min": 1000, "uid_max": 60000 },
+        "sessions": [
+            { "id": "c1", "user": "alice", "uid": 1001, "state": "active" },
+            { "id": "c2", "user": "carol", "uid": 1004, "state": "closing" }
+        ],
+        "processes": [p(100, "alice", 1001), p(110, "carol", 1004), p(120, "dave", 1005), p(121, "dave", 1005),
+                      p(130, "erin", 1006), p(150, "nobody", 65534), p(170, "root", 0)],
+        "lingering": [1006]
+    });
+    std::fs::write(&path, state.to_string()).unwrap();
+    Machine { _dir: dir, path }
+}
+
+#[test]
+fn orphans_are_listed_then_ended() {
+    let m = login_node();
+    let o = m.run(&["--orphans", "--dry-run"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = stdout(&o);
+    for want in [
+        "would log off session c2 of carol",
+        "would terminate the 1 process(es) of carol (orphan: no live session)",
+        "would terminate the 2 process(es) of dave (orphan: no live session)",
+        "sparing user erin (no live session): lingers (loginctl enable-linger)",
+    ] {
+        assert!(text.contains(want), "{want:?} missing:\n{text}");
+    }
+    assert!(!text.contains("alice") && !text.contains("nobody") && !text.contains("root"), "{text}");
+    let o = m.run(&["--orphans", "--timeout", "2s", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let r = report(&o);
+    assert!(r.request.orphans);
+    let plan = r.hosts[0].plan.as_ref().unwrap();
+    let orphans: Vec<(&str, &str, Option<&str>)> = plan
+        .users
+        .iter()
+        .map(|u| (u.requested.as_str(), u.account.as_ref().unwrap().user.as_str(), u.terminate.as_deref()))
+        .collect();
+    assert_eq!(orphans, [("--orphans", "carol", Some("orphan")), ("--orphans", "dave", Some("orphan"))]);
+    assert_eq!(plan.spared.iter().map(|s| s.user.as_str()).collect::<Vec<_>>(), ["erin"]);
+    let reasons: Vec<Option<&str>> =
+        r.hosts[0].actions.iter().filter(|a| a.action == "terminate_processes").map(|a| a.reason.as_deref()).collect();
+    assert_eq!(reasons, [Some("orphan"), Some("orphan")]);
+    let pids: Vec<u64> =
+        m.state()["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    assert_eq!(pids, [100, 130, 150, 170], "alice, erin, nobody and root keep theirs");
+    assert_eq!(m.session_ids(), ["c1"]);
+}
+
+#[test]
+fn a_profile_still_loaded_fails_its_user() {
+    // John Smith's profile never unloads, Émile's after two more checks.
+    let m =
+        Machine::edit("rds.json", |v| v["profiles"] = serde_json::json!({ "John Smith": 4294967295u32, "Émile": 2 }));
+    let started = std::time::Instant::now();
+    let o = m.run(&["John Smith,Émile", "--timeout", "20s", "--wait-profile", "1s"]);
+    let took = started.elapsed();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(text.contains("profile of CORP\\Émile: unloaded (hive gone)"), "{text}");
+    assert!(
+        text.contains("PROFILE STILL LOADED after the timeout: CORP\\John Smith: HKEY_USERS\\S-fake-John Smith still loaded; do not restart yet"),
+        "{text}"
+    );
+    assert!(text.lines().last().unwrap().contains(", 1 profile(s) still loaded (exit 1)"), "{text}");
+    assert!(took >= std::time::Duration::from_secs(1) && took < std::time::Duration::from_secs(15), "{took:?}");
+
+    let m =
+        Machine::edit("rds.json", |v| v["profiles"] = serde_json::json!({ "John Smith": 4294967295u32, "Émile": 2 }));
+    let r = report(&m.run(&["John Smith,Émile", "--wait-profile", "1s", "--format", "json"]));
+    let got: Vec<(&str, &str, Option<&serde_json::Value>)> = r.hosts[0]
+        .users
+        .iter()
+        .map(|u| (u.requested.as_str(), u.outcome.as_str(), u.profile_unloaded.as_ref()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("John Smith", "failed", Some(&serde_json::json!(false))),
+            ("Émile", "logged_off", Some(&serde_json::json!(true)))
+        ]
+    );
+    assert_eq!((r.summary.profiles_still_loaded, r.summary.users_failed), (1, 1));
+    // Where profiles are not checked (Linux), the field is null.
+    let r = report(&Machine::new("rds.json").run(&["Émile", "--format", "json"]));
+    assert_eq!(r.hosts[0].users[0].profile_unloaded, None);
 }

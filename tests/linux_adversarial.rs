@@ -227,7 +227,8 @@ fn a_forged_utmp_record_cannot_forge_lines_or_reach_the_terminal() {
     let table = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{table}");
     assert_clean("--list", &table);
-    assert_eq!(table.lines().count(), 2, "a header and one session:\n{table}");
+    assert_eq!(table.lines().count(), 3, "a header, one session and the drain state:\n{table}");
+    assert!(table.lines().nth(2).unwrap().starts_with("host localhost: new logons "), "{table}");
     let row = table.lines().nth(1).unwrap();
     assert!(row.contains(&format!("{session}  {}  pts/9\\nverified: root is\\x1b[2J  ", u.name)), "{row}");
     assert!(row.ends_with("  x\\nsummary: 0 failed\\x1b]0;pwned\\x07"), "{row}");

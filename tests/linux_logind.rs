@@ -318,7 +318,7 @@ fn add_user(ct: &Container, user: &str, uid: u32) {
 
 /// What the tool listed: (id, user) per session, and the whole session objects.
 fn listed(doc: &serde_json::Value) -> (BTreeSet<(String, String)>, Vec<serde_json::Value>) {
-    assert_eq!(doc["version"], 1, "{doc}");
+    assert_eq!(doc["version"], 2, "{doc}");
     let host = &doc["hosts"][0];
     assert_eq!(host["backend"], "logind", "{doc}");
     let sessions = host["sessions"].as_array().unwrap().clone();

@@ -9,7 +9,7 @@ use logoff_users::backend::Policy;
 use logoff_users::identity::{Account, AccountId};
 use logoff_users::model::{Process, Session, SessionState};
 use logoff_users::testing::{Snapshot, account_protection, plan};
-use logoff_users::userlist::{Targets, UserName, parse_exclude, parse_targets};
+use logoff_users::userlist::{Requested, Targets, UserName, parse_exclude, parse_targets};
 use logoff_users::{PlanOptions, SessionFilter};
 use proptest::prelude::*;
 
@@ -131,6 +131,7 @@ prop_compose! {
         own in prop::collection::vec(0..30usize, 0..3),
         sweep in any::<bool>(),
         windows in any::<bool>(),
+        lingering in prop::collection::vec(0..ACCOUNTS.len(), 0..3),
     ) -> Snapshot {
         let sessions: Vec<Session> = sessions
             .iter()
@@ -152,6 +153,7 @@ prop_compose! {
                 ..Policy::default()
             },
         )
+        .with_lingering(lingering.iter().map(|a| ACCOUNTS[*a].2).collect())
     }
 }
 
@@ -207,7 +209,8 @@ proptest! {
         let ex_list: Vec<String> = excludes.iter().map(|i| NAMES[*i].to_string()).collect();
         let exclude = if ex_list.is_empty() { vec![] } else { parse_exclude(&[ex_list.join(",")]).unwrap() };
         let filter = SessionFilter { disconnected_only, idle_over };
-        let opts = PlanOptions { force, process_fallback: fallback, include_services: false, filter, disconnect };
+        let opts =
+            PlanOptions { force, process_fallback: fallback, include_services: false, filter, disconnect, orphans: false };
         let p = plan(&targets, &exclude, &snap, opts);
 
         for u in &p.users {
@@ -241,6 +244,10 @@ proptest! {
             }
             for pid in &u.pids {
                 prop_assert!(!snap.own_pids.contains(pid), "the tool's own pid {pid} planned");
+            }
+            // Never the processes of a lingering account.
+            if a.id.uid().is_some_and(|uid| snap.lingering.contains(&uid)) {
+                prop_assert!(u.terminate.is_none(), "lingering {a:?} is swept");
             }
             // Never sweep an account that runs the tool.
             if u.terminate.is_some() {
@@ -278,5 +285,68 @@ proptest! {
         ids.sort_unstable();
         ids.dedup();
         prop_assert_eq!(ids.len(), n);
+    }
+
+    /// `--orphans` (alone or with ALL) takes exactly the accounts that own processes and have
+    /// no live session, less root and the service accounts, the accounts outside
+    /// UID_MIN..UID_MAX unless `--force`, the excluded, lingering and the tool's own ones.
+    #[test]
+    fn orphans_are_exactly_the_accounts_without_a_live_session(
+        snap in machine(),
+        all in any::<bool>(),
+        excludes in prop::collection::vec(0..NAMES.len(), 0..2),
+        force in any::<bool>(),
+        uid_max in prop::option::of(1000..1010u32),
+    ) {
+        let snap = {
+            let mut policy = snap.policy.clone();
+            policy.uid_max = uid_max;
+            Snapshot::new(snap.sessions.clone(), snap.processes.clone(), snap.current_session.clone(), snap.own_pids.clone(), policy)
+                .with_lingering(snap.lingering.clone())
+        };
+        let targets = if all { Targets::All } else { Targets::Users(Vec::new()) };
+        let ex_list: Vec<String> = excludes.iter().map(|i| NAMES[*i].to_string()).collect();
+        let exclude = if ex_list.is_empty() { vec![] } else { parse_exclude(&[ex_list.join(",")]).unwrap() };
+        let opts = PlanOptions { force, orphans: true, ..PlanOptions::default() };
+        let p = plan(&targets, &exclude, &snap, opts);
+        let ids = snap.identities();
+        let live = |id: &AccountId| snap.sessions.iter().any(|s| {
+            snap.account_of(s).id == *id && !matches!(s.state, SessionState::Closing | SessionState::Disconnected)
+        });
+        let lingers = |id: &AccountId| id.uid().is_some_and(|u| snap.lingering.contains(&u));
+        let runs_tool = |id: &AccountId| snap.processes.iter().any(|pr| snap.own_pids.contains(&pr.pid) && ids.owns(id, pr));
+        let outside = |a: &Account| {
+            account_protection(a, Some(1000)).is_some() || matches!((a.id.uid(), uid_max), (Some(u), Some(m)) if u > m)
+        };
+        let not_orphans: Vec<AccountId> = p.users.iter()
+            .filter(|u| u.requested != Requested::Orphans)
+            .filter_map(|u| u.account.as_ref().map(|a| a.id.clone()))
+            .collect();
+        let orphans: Vec<&Account> = p.users.iter()
+            .filter(|u| u.requested == Requested::Orphans)
+            .filter_map(|u| u.account.as_ref())
+            .collect();
+        for u in p.users.iter().filter(|u| u.requested == Requested::Orphans) {
+            let a = u.account.as_ref().unwrap();
+            prop_assert_eq!(u.terminate.map(|t| t.as_str()), Some("orphan"));
+            prop_assert!(!live(&a.id), "{a:?} has a live session");
+            prop_assert!(!never_terminated(&a.id), "{a:?} is never terminated");
+            prop_assert!(force || !outside(a), "system account {a:?} without --force");
+            prop_assert!(!targeted_by(&exclude, a), "{a:?} was excluded");
+            prop_assert!(!lingers(&a.id), "{a:?} lingers");
+            prop_assert!(!runs_tool(&a.id), "{a:?} runs the tool");
+            prop_assert!(!not_orphans.contains(&a.id), "{a:?} planned twice");
+            prop_assert!(!u.pids.is_empty() || !u.sessions.is_empty(), "{a:?} has nothing to end");
+            for s in &u.sessions {
+                prop_assert_eq!(&snap.account_of(s).id, &a.id);
+            }
+        }
+        // And every such account is found.
+        for pr in snap.processes.iter().filter(|pr| !pr.zombie && !snap.own_pids.contains(&pr.pid) && pr.session_id.as_deref() != Some("0")) {
+            let a = ids.process_account(pr).unwrap();
+            let wanted = !live(&a.id) && !never_terminated(&a.id) && (force || !outside(&a))
+                && !targeted_by(&exclude, &a) && !lingers(&a.id) && !runs_tool(&a.id) && !not_orphans.contains(&a.id);
+            prop_assert_eq!(orphans.iter().any(|o| o.id == a.id), wanted, "pid {} of {:?}", pr.pid, a);
+        }
     }
 }

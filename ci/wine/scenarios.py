@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import traceback
 
@@ -603,6 +604,152 @@ def event_log_names_the_token_user(sc):
     want = facts()["invoker"].replace("\\", "\\\\")
     for t in texts:
         check(f"invoked_by={want}" in t and "mallory" not in t, t)
+
+
+# --- issue 18: drain, profiles -----------------------------------------------------------
+
+TS_KEY = r"HKLM\System\CurrentControlSet\Control\Terminal Server"
+RECORD_KEY = r"HKLM\Software\logoff-users\Drain"
+GUEST_HIVE = "HKU\\" + GUEST
+FSLOGIX = r"HKLM\Software\FSLogix"
+
+
+def reg(sc, *args, check_ok=True):
+    """`wine reg ARGS`; returns (exit code, output)."""
+    sc.regs = getattr(sc, "regs", 0) + 1
+    code, out, err, _ = wine(sc.dir, f"reg{sc.regs}", ["reg", *args], dict(os.environ))
+    if check_ok:
+        check(code == 0, f"reg {' '.join(args)}: exit {code}: {out}{err}")
+    return code, out
+
+
+def drain_mode(sc):
+    """TSServerDrainMode as `reg query` shows it, or None when there is none."""
+    code, out = reg(sc, "query", TS_KEY, "/v", "TSServerDrainMode", check_ok=False)
+    if code != 0:
+        return None
+    for line in out.splitlines():
+        if "TSServerDrainMode" in line:
+            return int(line.split()[-1], 16)
+    raise Check(f"no TSServerDrainMode in {out!r}")
+
+
+def set_drain_mode(sc, value):
+    if value is None:
+        reg(sc, "delete", TS_KEY, "/v", "TSServerDrainMode", "/f", check_ok=False)
+    else:
+        reg(sc, "add", TS_KEY, "/v", "TSServerDrainMode", "/t", "REG_DWORD", "/d", str(value), "/f")
+
+
+@scenario
+def drain_and_undrain(sc):
+    """--drain sets TSServerDrainMode = 1 (as change logon /drainuntilrestart does) and
+    records the previous value in a volatile key; --undrain writes exactly that back (or
+    deletes the value where there was none); a drain mode this tool did not set is never
+    changed, and --undrain then exits 1."""
+    sc.state(machine())
+    try:
+        for previous in (0, None):
+            set_drain_mode(sc, previous)
+            r = sc.run("--drain", "--format", "json").expect(0)
+            d = r.host()["drain"]
+            check((d["action"], d["draining"]) == ("drained", True), d)
+            check(d["ours"]["previous_value"] == previous and d["ours"]["set_value"] == 1, d)
+            check(drain_mode(sc) == 1, f"TSServerDrainMode is {drain_mode(sc)}")
+            code, out = reg(sc, "query", RECORD_KEY, "/v", "Record")
+            check('"set_value":1' in out.replace(" ", ""), out)
+            acted_nothing(r)
+            lst = sc.run("--list", "--format", "json").expect(0).json["hosts"][0]["drain"]
+            check(lst["draining"] and lst["ours"] and "drain until restart" in lst["mechanism"], lst)
+            check(sc.run("--drain", "--format", "json").expect(0).host()["drain"]["action"] == "already_drained", "")
+            u = sc.run("--undrain", "--format", "json").expect(0).host()["drain"]
+            check((u["action"], u["draining"]) == ("undrained", False), u)
+            check(drain_mode(sc) == previous, f"restored {drain_mode(sc)}, was {previous}")
+            check(reg(sc, "query", RECORD_KEY, check_ok=False)[0] != 0, "the record is gone")
+        # An administrator's change logon /drain (2): left alone by both.
+        set_drain_mode(sc, 2)
+        r = sc.run("--drain", "bob", "--format", "json").expect(0)
+        check(r.host()["drain"]["action"] == "already_draining", r.host()["drain"])
+        check(r.sessions_acted() == [2, 3], "the logoff went on")
+        r = sc.run("--undrain").expect(1)
+        check("undrain: new logons are still refused" in r.out, r.out)
+        check(drain_mode(sc) == 2, f"TSServerDrainMode is {drain_mode(sc)}")
+        # Drain, warn, log off: the drain comes first and stays.
+        set_drain_mode(sc, 0)
+        sc.state(machine())
+        r = sc.run("--drain", "alice", "--message", "patching", "--grace", "1s").expect(0)
+        lines = r.out.splitlines()
+        first = next(i for i, l in enumerate(lines) if l.startswith("drain: new logons refused"))
+        check(first < next(i for i, l in enumerate(lines) if l.startswith("logging off")), r.out)
+        check(drain_mode(sc) == 1, "the drain stays after the run")
+        sc.run("--undrain").expect(0)
+        check(drain_mode(sc) == 0, "undone")
+    finally:
+        set_drain_mode(sc, None)
+        reg(sc, "delete", RECORD_KEY, "/f", check_ok=False)
+
+
+def guest_machine():
+    r"""VM\Guest (a SID Wine resolves) logged on in session 6, with a process there that
+    carries the SID; CORP\bob in session 2, whose SID no one can resolve under Wine."""
+    guest = session(6, "Guest", "VM", logoff_delay_ms=100)
+    return machine(sessions=[guest, session(2, "bob")],
+                   processes=[{"pid": 6100, "session": 6, "sid": GUEST, "name": "explorer.exe"}])
+
+
+def later(seconds, *args):
+    """Runs `wine reg ARGS` after `seconds`, in the background (the profile unloading)."""
+    def go():
+        subprocess.run(["wine", "reg", *args], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    t = threading.Timer(seconds, go)
+    t.start()
+    return t
+
+
+@scenario
+def profile_unload(sc):
+    r"""After the logoff the tool waits for HKEY_USERS\<SID> (and FSLogix's session state) to
+    go: gone after 2 s -> profile_unloaded true; still there at the deadline -> false, the
+    user failed, exit 1; a SID that cannot be resolved -> "unknown". Nothing is deleted."""
+    try:
+        reg(sc, "add", GUEST_HIVE, "/v", "loaded", "/d", "1", "/f")
+        sc.state(guest_machine())
+        t = later(2, "delete", GUEST_HIVE, "/f")
+        r = sc.run("Guest", "--format", "json", "--timeout", "20s").expect(0)
+        t.join()
+        u = r.host()["users"][0]
+        check((u["user"], u["outcome"], u["profile_unloaded"]) == ("VM\\Guest", "logged_off", True), u)
+        check(r.elapsed >= 1.5, f"it waited for the hive: {r.elapsed:.1f}s")
+        check(r.sessions_acted() == [6], r.sessions_acted())
+
+        # Still loaded at the deadline: a failure with its own line, and the hive kept.
+        reg(sc, "add", GUEST_HIVE, "/v", "loaded", "/d", "1", "/f")
+        sc.state(guest_machine())
+        r = sc.run("Guest", "--wait-profile", "2s").expect(1)
+        check("PROFILE STILL LOADED after the timeout: VM\\Guest: HKEY_USERS\\" + GUEST in r.out, r.out)
+        check("1 profile(s) still loaded (exit 1)" in r.out, r.out)
+        check(reg(sc, "query", GUEST_HIVE, check_ok=False)[0] == 0, "the tool deleted the hive")
+        reg(sc, "delete", GUEST_HIVE, "/f")
+
+        # FSLogix installed and holding the container (RefCount 1) until it releases it.
+        sessions_key = FSLOGIX + r"\Profiles\Sessions" + "\\" + GUEST
+        reg(sc, "add", FSLOGIX + r"\Apps", "/v", "InstallPath", "/d", r"C:\FSLogix", "/f")
+        reg(sc, "add", sessions_key, "/v", "RefCount", "/t", "REG_DWORD", "/d", "1", "/f")
+        sc.state(guest_machine())
+        t = later(2, "add", sessions_key, "/v", "RefCount", "/t", "REG_DWORD", "/d", "0", "/f")
+        r = sc.run("Guest", "--timeout", "20s").expect(0)
+        t.join()
+        check("profile of VM\\Guest: unloaded (hive gone and FSLogix released it)" in r.out, r.out)
+        check(r.elapsed >= 1.5, f"it waited for FSLogix: {r.elapsed:.1f}s")
+
+        # bob's SID cannot be resolved here: unknown, not a failure.
+        sc.state(guest_machine())
+        r = sc.run("bob", "--format", "json").expect(0)
+        check(r.host()["users"][0]["profile_unloaded"] == "unknown", r.host()["users"])
+    finally:
+        reg(sc, "delete", GUEST_HIVE, "/f", check_ok=False)
+        reg(sc, "delete", FSLOGIX, "/f", check_ok=False)
 
 
 @scenario

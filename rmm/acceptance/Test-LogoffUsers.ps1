@@ -207,6 +207,23 @@ function Get-Outcome {
     return $null
 }
 
+function Get-ProfileUnloaded {
+    param($Report, [string]$User)
+    foreach ($h in @($Report.hosts)) {
+        foreach ($u in @($h.users)) {
+            if ($u.user -and $u.user.Split('\')[-1] -eq $User) { return $u.profile_unloaded }
+        }
+    }
+    return $null
+}
+
+# TSServerDrainMode as the registry holds it, or $null when there is none.
+function Get-DrainMode {
+    $item = Get-ItemProperty -LiteralPath 'HKLM:\SYSTEM\CurrentControlSet\Control\Terminal Server' -ErrorAction SilentlyContinue
+    if ($item -and ($item.PSObject.Properties.Name -contains 'TSServerDrainMode')) { return [int]$item.TSServerDrainMode }
+    return $null
+}
+
 # --- preconditions -----------------------------------------------------------------------
 $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
 $principal = New-Object System.Security.Principal.WindowsPrincipal($identity)
@@ -231,6 +248,8 @@ $User1 = "luacc${suffix}a"
 $User2 = "luacc${suffix}b"
 $Passwords = @{}
 $Started = New-Object System.Collections.ArrayList
+# Whether this script left a drain of the tool in force (undone in the clean-up).
+$script:Drained = $false
 $ClientKey = 'HKCU:\Software\Microsoft\Terminal Server Client'
 $OldAuthLevel = $null
 $HadAuthLevel = $false
@@ -324,6 +343,24 @@ try {
     $stayMe = @([LuAcceptanceWts]::Sessions() | Where-Object { $_.Id -eq $MySession }).Count -eq 1
     Test-Check 'named-user' (($r.Code -eq 0) -and ((Get-Outcome $r.Json $User1) -eq 'logged_off') -and $gone1 -and $stay2 -and $stayMe) `
         "exit $($r.Code), outcome $(Get-Outcome $r.Json $User1); $User1 gone: $gone1, $User2 stays: $stay2, own session stays: $stayMe"
+    # The profile check (issue 18): the hive of a user whose session was logged off unloads.
+    $unloaded = Get-ProfileUnloaded $r.Json $User1
+    $hive = $false
+    try { $sid = (New-Object System.Security.Principal.NTAccount($User1)).Translate([System.Security.Principal.SecurityIdentifier]).Value; $hive = Test-Path -LiteralPath "Registry::HKEY_USERS\$sid" } catch { $hive = $false }
+    Test-Check 'profile-unloaded' (($unloaded -eq $true) -and -not $hive) "profile_unloaded: $unloaded; HKEY_USERS\<SID of $User1> still there: $hive"
+
+    # --- drain (issue 18): the mode change logon /drainuntilrestart sets, and back ----------
+    $modeBefore = Get-DrainMode
+    $script:Drained = $true
+    $r = Invoke-Tool @('--drain', '--format', 'json')
+    $modeDrained = Get-DrainMode
+    Write-Host 'change logon /query after --drain (for the operator; not parsed):'
+    & change.exe logon /query 2>&1 | ForEach-Object { Write-Host "  $_" }
+    $u = Invoke-Tool @('--undrain', '--format', 'json')
+    $modeAfter = Get-DrainMode
+    if ($u.Code -eq 0) { $script:Drained = $false }
+    Test-Check 'drain' (($r.Code -eq 0) -and ($modeDrained -eq 1) -and ($u.Code -eq 0) -and ($modeAfter -eq $modeBefore)) `
+        "TSServerDrainMode before: $modeBefore, after --drain (exit $($r.Code)): $modeDrained, after --undrain (exit $($u.Code)): $modeAfter"
 
     # --- the Event Log names who ran it ----------------------------------------------------
     $events = @()
@@ -359,6 +396,7 @@ catch {
 finally {
     # --- clean up, whatever happened -------------------------------------------------------
     $ErrorActionPreference = 'Continue'
+    if ($script:Drained) { & $Exe --undrain 2>&1 | Out-Null }
     foreach ($u in @($User1, $User2)) {
         foreach ($s in @(Get-UserSession $u)) { & logoff.exe $s.Id 2>&1 | Out-Null }
     }

@@ -8,7 +8,8 @@
 //! fails, a session that refuses to go, one that vanishes before it is acted on, processes
 //! that survive, processes that ignore the polite signal (they go only after the grace
 //! period, which the fake really waits), a host that cannot be reached, a token without
-//! privilege. Every request is stamped with the milliseconds since the fake was opened, so
+//! privilege, a drain that fails. It also keeps a logon drain (`drain`), lingering accounts
+//! (`lingering`) and profiles that take some checks to unload (`profiles`). Every request is stamped with the milliseconds since the fake was opened, so
 //! tests can show which requests overlapped in time.
 //!
 //! It never touches the real machine.
@@ -19,9 +20,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::{ActionKind, Backend, Done, Method, Policy, TerminateOptions, TerminateTarget, Terminated};
+use crate::drain::{
+    DrainAction, DrainDecision, DrainRecord, DrainReport, DrainRequest, DrainStatus, UndrainDecision, decide_drain,
+    decide_undrain,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Account, Identities, same_account};
 use crate::model::{Process, Session};
+use crate::profile::ProfileState;
 
 /// Failures the fake injects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +54,20 @@ pub struct Faults {
     pub appear_after_terminate: Vec<Process>,
     /// Pids that ignore SIGTERM: a termination ends them only after its grace period.
     pub ignore_sigterm: Vec<u32>,
+    /// A drain or undrain fails with this message.
+    pub drain_fails: Option<String>,
+}
+
+/// The fake machine's logon drain: what refuses logons (a text standing for the OS's
+/// mechanism), and this tool's record. `FakeState::drain` `None`: a machine that cannot
+/// drain.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FakeDrain {
+    /// What refuses new logons now, if anything.
+    pub in_force: Option<String>,
+    /// This tool's record.
+    pub record: Option<DrainRecord>,
 }
 
 /// One request the fake was asked to carry out.
@@ -85,6 +105,14 @@ pub struct FakeState {
     pub sessions: Vec<Session>,
     /// The processes on the machine.
     pub processes: Vec<Process>,
+    /// The lingering accounts' uids (logind).
+    pub lingering: Vec<u32>,
+    /// The logon drain, where the machine has one.
+    pub drain: Option<FakeDrain>,
+    /// Where profiles are checked (Windows): account name → how many more checks find its
+    /// profile loaded (absent: unloaded; `4294967295`: never unloads). `None`: a machine
+    /// without profiles to check (Linux).
+    pub profiles: Option<BTreeMap<String, u32>>,
     /// Injected failures.
     pub faults: Faults,
     /// Every request, in order; the fake appends to it.
@@ -285,4 +313,89 @@ impl Backend for Fake {
         let who = session.display_name();
         self.record(ActionKind::SendMessage, Some(&session.id), who, Some(text))
     }
+
+    fn lingering_uids(&mut self) -> Result<Vec<u32>> {
+        Ok(self.state.lingering.clone())
+    }
+
+    fn drain_status(&mut self) -> Result<DrainStatus> {
+        Ok(fake_drain_status(self.fake_drain("read the logon drain state")?))
+    }
+
+    /// Puts `fake drain by logoff-users` in force, the same decisions as the real ones.
+    fn drain(&mut self, request: &DrainRequest) -> Result<DrainReport> {
+        let d = self.fake_drain("stop new logons")?.clone();
+        let status = fake_drain_status(&d);
+        let report = match decide_drain(d.in_force.is_some(), status.ours.is_some()) {
+            DrainDecision::KeepOurs => DrainReport::new(DrainAction::AlreadyOurs, status, "kept"),
+            DrainDecision::LeaveTheirs => DrainReport::new(DrainAction::AlreadyDraining, status, "left as it is"),
+            DrainDecision::Apply => {
+                let set = FAKE_DRAIN.to_string();
+                let record = DrainRecord {
+                    version: crate::drain::RECORD_VERSION,
+                    by: request.by.clone(),
+                    at: request.at,
+                    set: set.clone(),
+                    previous: "nothing".into(),
+                    previous_value: None,
+                    set_value: None,
+                    text: Some(request.text.clone()),
+                };
+                let d = FakeDrain { in_force: Some(set), record: Some(record) };
+                let status = fake_drain_status(&d);
+                self.state.drain = Some(d);
+                self.save()?;
+                DrainReport::new(DrainAction::Drained, status, "fake drain in force")
+            }
+        };
+        Ok(report)
+    }
+
+    fn undrain(&mut self) -> Result<DrainReport> {
+        let d = self.fake_drain("restore logons")?.clone();
+        let ours = fake_drain_status(&d).ours.is_some();
+        let (action, after) = match decide_undrain(d.record.is_some(), ours, d.in_force.is_some()) {
+            UndrainDecision::Restore => (DrainAction::Undrained, FakeDrain::default()),
+            UndrainDecision::ChangedSince => (DrainAction::ChangedSince, FakeDrain { record: None, ..d }),
+            UndrainDecision::NotOurs => (DrainAction::NotOurs, d),
+            UndrainDecision::NothingToDo => (DrainAction::NotDraining, d),
+        };
+        let status = fake_drain_status(&after);
+        self.state.drain = Some(after);
+        self.save()?;
+        Ok(DrainReport::new(action, status, "fake undrain"))
+    }
+
+    fn profile_state(&mut self, account: &Account) -> Result<Option<(String, ProfileState)>> {
+        let Some(profiles) = self.state.profiles.as_mut() else { return Ok(None) };
+        let sid = account.id.sid_str().map_or_else(|| format!("S-fake-{}", account.user), str::to_string);
+        let loaded = match profiles.get_mut(&account.user) {
+            None => false,
+            Some(n) if *n == 0 => false,
+            Some(n) if *n == u32::MAX => true,
+            Some(n) => {
+                *n -= 1;
+                true
+            }
+        };
+        self.save()?;
+        Ok(Some((sid, ProfileState { hive_loaded: loaded, fslogix_held: None })))
+    }
+}
+
+/// What the fake's drain puts in force.
+const FAKE_DRAIN: &str = "fake drain by logoff-users";
+
+impl Fake {
+    fn fake_drain(&self, action: &str) -> Result<&FakeDrain> {
+        if let Some(msg) = &self.state.faults.drain_fails {
+            return Err(Error::new(ErrorKind::Os, action, msg.clone()));
+        }
+        self.state.drain.as_ref().ok_or_else(|| Error::unsupported(action, "this fake machine has no drain"))
+    }
+}
+
+fn fake_drain_status(d: &FakeDrain) -> DrainStatus {
+    let ours = d.record.clone().filter(|r| d.in_force.as_deref() == Some(r.set.as_str()));
+    DrainStatus { draining: d.in_force.is_some(), mechanism: d.in_force.clone(), ours }
 }

@@ -12,9 +12,11 @@ pub mod fake;
 
 use std::time::Duration;
 
+use crate::drain::{DrainReport, DrainRequest, DrainStatus};
 use crate::error::Result;
 use crate::identity::{Account, AccountId};
 use crate::model::{Process, Session};
+use crate::profile::ProfileState;
 use crate::words::string_enum;
 
 /// What a backend tells the planner about its platform's rules.
@@ -28,6 +30,10 @@ pub struct Policy {
     /// Accounts with a uid below this are system accounts (login.defs `UID_MIN`), protected
     /// unless named with `--force`.
     pub uid_min: Option<u32>,
+    /// Accounts with a uid above this (login.defs `UID_MAX`) are not regular users either
+    /// (`nobody`, systemd's dynamic service users, container ranges): `--orphans` leaves
+    /// them alone unless `--force`.
+    pub uid_max: Option<u32>,
     /// The local machine's name as a domain (Windows: the computer name), which `.\user`
     /// matches. Linux local accounts have no domain.
     pub local_domain: Option<String>,
@@ -215,6 +221,15 @@ pub trait Backend {
     /// The session the tool itself runs in, if it runs in one.
     fn current_session(&mut self) -> Result<Option<String>>;
 
+    /// The uids of the accounts that linger (logind's `Linger`: a service manager started
+    /// at boot and kept after logout, for services that outlive their user's sessions).
+    /// Their processes outside their sessions are never swept.
+    ///
+    /// The default is none: without logind nothing lingers.
+    fn lingering_uids(&mut self) -> Result<Vec<u32>> {
+        Ok(Vec::new())
+    }
+
     /// The pids the tool must never signal: itself, and its ancestors.
     fn own_pids(&mut self) -> Vec<u32> {
         vec![std::process::id()]
@@ -286,6 +301,53 @@ pub trait Backend {
 
     /// Shows a message to a session.
     fn send_message(&mut self, session: &Session, title: &str, text: &str) -> Result<()>;
+
+    /// Whether new logons are refused on this machine, by what, and whether by this tool
+    /// (see [`crate::drain`]).
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` where the platform has no drain (the default, and a remote server).
+    fn drain_status(&mut self) -> Result<DrainStatus> {
+        Err(crate::error::Error::unsupported("read the logon drain state", no_drain(self.name())))
+    }
+
+    /// Stops new logons, unless they are refused already; records what it changed.
+    ///
+    /// # Errors
+    ///
+    /// `Unsupported` where the platform has no drain (the default); an OS error otherwise,
+    /// after which nothing of this tool's drain is in force.
+    fn drain(&mut self, request: &DrainRequest) -> Result<DrainReport> {
+        let _ = request;
+        Err(crate::error::Error::unsupported("stop new logons", no_drain(self.name())))
+    }
+
+    /// Restores what this tool's drain changed, and nothing else.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Backend::drain`].
+    fn undrain(&mut self) -> Result<DrainReport> {
+        Err(crate::error::Error::unsupported("restore logons", no_drain(self.name())))
+    }
+
+    /// Windows: the SID of `account` and what is still loaded of its profile (its hive
+    /// under `HKEY_USERS`, FSLogix's state for it). `Ok(None)` where profiles are not
+    /// checked (the default: Linux).
+    ///
+    /// # Errors
+    ///
+    /// When it cannot be told: no SID known for the account, a registry error, a remote
+    /// server.
+    fn profile_state(&mut self, account: &Account) -> Result<Option<(String, ProfileState)>> {
+        let _ = account;
+        Ok(None)
+    }
+}
+
+fn no_drain(backend: &str) -> String {
+    format!("the {backend} backend cannot refuse new logons (run the tool on the machine itself)")
 }
 
 /// Which Linux session source to use.

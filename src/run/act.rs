@@ -12,6 +12,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::profile::check_profiles;
 use super::verify::{VerifyOptions, verify};
 use crate::backend::{Backend, Done, Sparing, TerminateOptions, TerminateTarget};
 use crate::error::{ErrorKind, Result};
@@ -35,6 +36,9 @@ pub(crate) struct ExecOptions {
     /// Disconnect sessions instead of logging them off; a session then counts as done
     /// when it is disconnected (or gone).
     pub disconnect: bool,
+    /// How long to wait for the profiles to unload after verification; `None`: until the
+    /// run's deadline.
+    pub wait_profile: Option<Duration>,
 }
 
 impl Default for ExecOptions {
@@ -45,6 +49,7 @@ impl Default for ExecOptions {
             poll: Duration::from_millis(5),
             include_services: false,
             disconnect: false,
+            wait_profile: None,
         }
     }
 }
@@ -126,7 +131,7 @@ impl Acting<'_> {
                 user: who.clone(),
                 sessions: up.sessions.len(),
                 processes: up.pids.len(),
-                all: up.requested == crate::userlist::Requested::All,
+                all: !matches!(up.requested, crate::userlist::Requested::Name(_)),
             });
             for note in &up.notes {
                 log(Event::Note { user: who.clone(), note: note.clone() });
@@ -202,6 +207,9 @@ pub(crate) fn execute(
             reason: skip.reason.clone(),
         });
     }
+    for spared in &plan.spared {
+        log(Event::Spared { user: spared.user.clone(), reason: spared.reason.clone() });
+    }
     let accounts: Vec<&Account> = plan.users.iter().filter_map(|u| u.account.as_ref()).collect();
     for line in backend.repair(&accounts) {
         log(Event::Repaired(line));
@@ -218,7 +226,9 @@ pub(crate) fn execute(
         sparing,
     };
     let verified = verify(backend, snap, plan, &vopts, log);
-    let users = outcomes(plan, &failed, &verified.remaining, opts.disconnect);
+    let mut users = outcomes(plan, &failed, &verified.remaining, opts.disconnect);
+    let until = opts.wait_profile.map_or(deadline, |wait| Instant::now() + wait);
+    check_profiles(backend, plan, &mut users, until, log);
     Execution { actions, verification: verified.report, users }
 }
 
@@ -243,6 +253,7 @@ fn outcomes(plan: &Plan, failed: &[bool], remaining: &[AccountId], disconnect: b
                 requested: up.requested.to_string(),
                 user: up.account.as_ref().map(Account::display_name),
                 outcome,
+                profile_unloaded: None,
             }
         })
         .collect()
@@ -312,6 +323,7 @@ mod tests {
             poll: Duration::from_millis(5),
             include_services: false,
             disconnect: false,
+            wait_profile: None,
         }
     }
 

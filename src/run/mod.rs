@@ -2,10 +2,16 @@
 //! opened hosts, and goes through the phases in order, each a function that hands the next
 //! a value:
 //!
-//! 1. **snapshot** and **plan**, on every host, acting on none ([`prepare`]);
-//! 2. **warn**: the warning and the grace period, when asked for ([`grace`]);
-//! 3. **execute** every action, host by host ([`act`]);
-//! 4. **verify** what was planned until it is gone ([`verify`]);
+//! 1. **open** every host and check privilege; with `--drain`, **drain** every host: new
+//!    logons stop before anything is counted ([`prepare`], [`crate::drain`]);
+//! 2. **snapshot** and **plan**, on every host, acting on none ([`prepare`]);
+//! 3. **warn**: the warning and the grace period, when asked for ([`grace`]);
+//! 4. **execute** every action, host by host ([`act`]);
+//! 5. **verify** what was planned until it is gone ([`verify`]), then wait for the
+//!    profiles to unload ([`profile`], Windows);
+//!
+//! A run stopped before it acts (a refused target, a cancel) restores what its own drain
+//! changed; a run that acted leaves the drain in force. `--undrain` alone is [`undrain`].
 //!
 //! and returns a [`Report`], which owns the summary and the exit code. Events go to an
 //! [`Observer`] as they happen (the binary prints them and writes the audit trail).
@@ -15,12 +21,14 @@
 
 pub(crate) mod act;
 pub(crate) mod grace;
+pub(crate) mod profile;
 pub(crate) mod verify;
 
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use crate::backend::Backend;
+use crate::drain::{DrainAction, DrainReport, DrainStep, drain_host, undrain_host};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, Would};
 use crate::plan::{Plan, PlanOptions, plan};
@@ -50,6 +58,11 @@ pub struct RunOptions {
     pub kill_after: Duration,
     /// A warning to show, and the grace period after it, before logging off.
     pub warning: Option<Warning>,
+    /// `--drain` (stop new logons first) or `--undrain` (only restore them).
+    pub drain: Option<DrainStep>,
+    /// How long to wait for the profiles to unload once the sessions are gone
+    /// (`--wait-profile`); `None`: what is left of `timeout`.
+    pub wait_profile: Option<Duration>,
 }
 
 /// A warning shown to every planned session before the logoff.
@@ -115,6 +128,8 @@ fn request_of(opts: &RunOptions) -> Request {
         exclude: opts.exclude.iter().map(ToString::to_string).collect(),
         dry_run: opts.dry_run,
         timeout_ms: opts.timeout.as_millis() as u64,
+        orphans: opts.plan.orphans,
+        drain: opts.drain,
     }
 }
 
@@ -127,20 +142,27 @@ pub fn refused(opts: Option<&RunOptions>, message: &str, stop: Stop) -> Report {
         exclude: Vec::new(),
         dry_run: false,
         timeout_ms: 0,
+        orphans: false,
+        drain: None,
     });
     Report::new(request, Vec::new(), Some(stop), Some(message.to_string()))
 }
 
-/// Runs a logoff on `hosts`: snapshot, plan, warn, execute, verify. `cancel` is set by
-/// the caller's Ctrl-C/SIGTERM handler; it cancels the grace period.
+/// Runs a logoff on `hosts`: open, drain (`--drain`), snapshot, plan, warn, execute,
+/// verify. `cancel` is set by the caller's Ctrl-C/SIGTERM handler; it cancels the grace
+/// period (and restores what this run's drain changed). `--undrain` runs [`undrain`].
 pub fn run(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer, cancel: &AtomicBool) -> Report {
     let request = request_of(opts);
-    let mut prepared = match prepare(opts, hosts) {
+    if opts.drain == Some(DrainStep::Undrain) {
+        return undrain(opts, hosts, observer);
+    }
+    let mut prepared = match prepare(opts, hosts, observer) {
         Ok(p) => p,
         Err(s) => return Report::new(request, s.hosts, Some(s.stop), Some(s.message)),
     };
     if let Some(warning) = opts.warning.as_ref().filter(|_| !opts.dry_run) {
         if !warn(&mut prepared, warning, observer, cancel) {
+            restore_own_drains(&mut prepared, "the cancel", observer);
             let hosts = prepared.into_iter().map(|p| p.report).collect();
             return Report::new(request, hosts, Some(Stop::Cancelled), None);
         }
@@ -149,13 +171,55 @@ pub fn run(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer, can
     Report::new(request, hosts, None, None)
 }
 
-/// Phases 1 and 2 on every host: open, check privilege, snapshot and plan, acting on none.
-/// Stops the run on bad input, missing privilege, or any refused target.
-fn prepare(opts: &RunOptions, hosts: Vec<Host>) -> Result<Vec<Prepared>, Stopped> {
+/// `--undrain`: on every host, open, check privilege, and restore what this tool's drain
+/// changed. Nothing else is listed or done.
+pub fn undrain(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer) -> Report {
+    let request = request_of(opts);
+    let mut reports = Vec::new();
+    for host in hosts {
+        let mut p = match open_host(opts, host) {
+            Ok(p) => p,
+            Err((stop, message)) => return Report::new(request, reports, Some(stop), Some(message)),
+        };
+        let name = p.report.host.clone();
+        observer.event(&name, Event::Host { host: name.clone(), backend: p.report.backend.clone() });
+        if let Some(error) = &p.report.error {
+            observer.event(&name, Event::HostFailed { host: name.clone(), error: error.clone() });
+        }
+        if let Some(backend) = p.backend.as_mut() {
+            match undrain_host(backend.as_mut()) {
+                Ok(report) => {
+                    observer.event(&name, Event::Drain { step: DrainStep::Undrain, report: report.clone() });
+                    p.report.drain = Some(report);
+                }
+                Err(e) => {
+                    let stop = stop_of(&e).unwrap_or(Stop::Privilege);
+                    return Report::new(request, reports, Some(stop), Some(e.to_string()));
+                }
+            }
+        }
+        reports.push(p.report);
+    }
+    Report::new(request, reports, None, None)
+}
+
+/// Phases 1 and 2 on every host: open and check privilege, drain (`--drain`), then
+/// snapshot and plan, acting on none. Stops the run on bad input, missing privilege, or
+/// any refused target, restoring what its own drain changed.
+fn prepare(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer) -> Result<Vec<Prepared>, Stopped> {
     let mut prepared = Vec::new();
     for host in hosts {
-        let p = prepare_host(opts, host).map_err(|(stop, e)| Stopped { stop, message: e, hosts: Vec::new() })?;
+        let p = open_host(opts, host).map_err(|(stop, e)| Stopped { stop, message: e, hosts: Vec::new() })?;
         prepared.push(p);
+    }
+    if opts.drain == Some(DrainStep::Drain) {
+        drain_all(&mut prepared, opts, observer)?;
+    }
+    for i in 0..prepared.len() {
+        if let Err((stop, message)) = plan_host(opts, &mut prepared[i]) {
+            restore_own_drains(&mut prepared, "the stop", observer);
+            return Err(Stopped { stop, message, hosts: Vec::new() });
+        }
     }
     let refusals: Vec<String> = prepared
         .iter()
@@ -170,11 +234,72 @@ fn prepare(opts: &RunOptions, hosts: Vec<Host>) -> Result<Vec<Prepared>, Stopped
     if refusals.is_empty() {
         return Ok(prepared);
     }
+    restore_own_drains(&mut prepared, "the refusal", observer);
     let message = format!("{} target(s) refused: {}", refusals.len(), refusals.join("; "));
     Err(Stopped { stop: Stop::Usage, message, hosts: prepared.into_iter().map(|p| p.report).collect() })
 }
 
-fn prepare_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String)> {
+/// `--drain` on every opened host, before anything is listed, so that nobody logs on
+/// between the count and the logoff. A dry run only says what it would do. A host that
+/// cannot drain for lack of privilege or support stops the run (exit 3, nothing done, and
+/// the drains of the hosts before it restored); another failure is that host's, which is
+/// then not acted on.
+fn drain_all(prepared: &mut [Prepared], opts: &RunOptions, observer: &mut dyn Observer) -> Result<(), Stopped> {
+    let request = crate::drain::request(opts.warning.as_ref().map(|w| w.text.as_str()));
+    let mut stop = None;
+    for p in prepared.iter_mut() {
+        let Some(backend) = p.backend.as_mut() else { continue };
+        let result = if opts.dry_run {
+            backend.drain_status().map(|status| DrainReport::new(DrainAction::Planned, status, ""))
+        } else {
+            drain_host(backend.as_mut(), &request)
+        };
+        match result {
+            Ok(report) => {
+                let host = p.report.host.clone();
+                observer.event(&host, Event::Drain { step: DrainStep::Drain, report: report.clone() });
+                if report.action == DrainAction::Failed {
+                    p.report.error = Some(format!("not acted on: {}", report.error.clone().unwrap_or_default()));
+                    p.backend = None;
+                }
+                p.report.drain = Some(report);
+            }
+            Err(e) => {
+                let s = stop_of(&e).unwrap_or(Stop::Privilege);
+                stop = Some((s, e.to_string()));
+                break;
+            }
+        }
+    }
+    match stop {
+        None => Ok(()),
+        Some((stop, message)) => {
+            restore_own_drains(prepared, "the stop", observer);
+            Err(Stopped { stop, message, hosts: Vec::new() })
+        }
+    }
+}
+
+/// Undoes the drains this run put in force (and only those), when it stops before acting.
+fn restore_own_drains(prepared: &mut [Prepared], why: &str, observer: &mut dyn Observer) {
+    for p in prepared.iter_mut() {
+        let ours = p.report.drain.as_ref().is_some_and(|d| d.action == DrainAction::Drained);
+        let Some(backend) = p.backend.as_mut().filter(|_| ours) else { continue };
+        let report = match undrain_host(backend.as_mut()) {
+            Ok(mut r) => {
+                r.detail = format!("after {why}, this run's drain is undone: {}", r.detail);
+                r
+            }
+            Err(e) => DrainReport::failed(&e),
+        };
+        let host = p.report.host.clone();
+        observer.event(&host, Event::Drain { step: DrainStep::Undrain, report: report.clone() });
+        p.report.drain = Some(report);
+    }
+}
+
+/// Opens one host and checks privilege (not for a dry run).
+fn open_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String)> {
     let mut report = HostReport::new(&host.name);
     let fatal = |e: &Error| stop_of(e).map(|s| (s, e.to_string()));
     let mut backend = match host.backend {
@@ -201,18 +326,25 @@ fn prepare_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String
             return Ok(Prepared { backend: None, snapshot: None, report });
         }
     }
+    Ok(Prepared { backend: Some(backend), snapshot: None, report })
+}
+
+/// Snapshots and plans one opened host.
+fn plan_host(opts: &RunOptions, p: &mut Prepared) -> Result<(), (Stop, String)> {
+    let Some(backend) = p.backend.as_mut() else { return Ok(()) };
     match Snapshot::take(backend.as_mut()) {
         Ok(snap) => {
-            report.plan = Some(plan(&opts.targets, &opts.exclude, &snap, opts.plan));
-            Ok(Prepared { backend: Some(backend), snapshot: Some(snap), report })
+            p.report.plan = Some(plan(&opts.targets, &opts.exclude, &snap, opts.plan));
+            p.snapshot = Some(snap);
+            Ok(())
         }
-        Err(e) => {
-            if let Some(stop) = fatal(&e) {
-                return Err(stop);
+        Err(e) => match stop_of(&e) {
+            Some(stop) => Err((stop, e.to_string())),
+            None => {
+                p.report.error = Some(e.to_string());
+                Ok(())
             }
-            report.error = Some(e.to_string());
-            Ok(Prepared { backend: Some(backend), snapshot: None, report })
-        }
+        },
     }
 }
 
@@ -261,6 +393,7 @@ fn act_on_host(opts: &RunOptions, mut p: Prepared, observer: &mut dyn Observer) 
         grace: opts.kill_after,
         include_services: opts.plan.include_services,
         disconnect: opts.plan.disconnect,
+        wait_profile: opts.wait_profile,
         ..ExecOptions::default()
     };
     let exec = execute(backend.as_mut(), snap, plan, &exec_opts, &mut |e| observer.event(&host, e));
@@ -281,6 +414,9 @@ fn dry_run(opts: &RunOptions, p: &Plan, log: &mut dyn FnMut(Event)) {
             user: s.user.clone(),
             reason: s.reason.clone(),
         }));
+    }
+    for s in &p.spared {
+        log(Event::Spared { user: s.user.clone(), reason: s.reason.clone() });
     }
     let action = if opts.plan.disconnect { ActionKind::DisconnectSession } else { ActionKind::LogoffSession };
     for u in &p.users {
@@ -310,6 +446,7 @@ fn planned_outcomes(p: &Plan) -> Vec<UserResult> {
             requested: u.requested.to_string(),
             user: u.account.as_ref().map(|a| a.display_name()),
             outcome: if u.account.is_none() { UserOutcome::NotLoggedOn } else { UserOutcome::Planned },
+            profile_unloaded: None,
         })
         .collect()
 }
@@ -320,22 +457,38 @@ pub fn list(hosts: Vec<Host>) -> (SessionList, i32) {
     let mut out = Vec::new();
     let mut code = crate::report::EXIT_OK;
     for h in hosts {
-        let (backend, result) = match h.backend {
-            Ok(mut b) => (b.name().to_string(), b.list_sessions()),
-            Err(e) => ("-".to_string(), Err(e)),
+        let (backend, result, drain) = match h.backend {
+            Ok(mut b) => {
+                let sessions = b.list_sessions();
+                let drain = b.drain_status();
+                (b.name().to_string(), sessions, Some(drain))
+            }
+            Err(e) => ("-".to_string(), Err(e), None),
         };
-        let (sessions, error) = match result {
+        let exit_of = |e: &Error| match stop_of(e) {
+            Some(Stop::Privilege) => crate::report::EXIT_PRIVILEGE,
+            Some(_) => crate::report::EXIT_USAGE,
+            None => crate::report::EXIT_FAILED,
+        };
+        let (sessions, mut error) = match result {
             Ok(s) => (s, None),
             Err(e) => {
-                code = code.max(match stop_of(&e) {
-                    Some(Stop::Privilege) => crate::report::EXIT_PRIVILEGE,
-                    Some(_) => crate::report::EXIT_USAGE,
-                    None => crate::report::EXIT_FAILED,
-                });
+                code = code.max(exit_of(&e));
                 (Vec::new(), Some(e.to_string()))
             }
         };
-        out.push(HostSessions { host: h.name, backend, error, sessions });
+        // A backend without a drain (a remote server) says nothing about it; one that
+        // cannot read its drain state fails the listing of that host.
+        let drain = match drain {
+            Some(Ok(status)) => Some(status),
+            Some(Err(e)) if e.kind != ErrorKind::Unsupported && error.is_none() => {
+                code = code.max(exit_of(&e));
+                error = Some(e.to_string());
+                None
+            }
+            _ => None,
+        };
+        out.push(HostSessions { host: h.name, backend, error, drain, sessions });
     }
     (SessionList { version: REPORT_VERSION, hosts: out }, code)
 }

@@ -22,8 +22,10 @@ use zbus::blocking::Connection;
 use zbus::blocking::connection::Builder;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 
+use super::sys;
 use crate::backend::Done;
 use crate::error::{Error, ErrorKind, Result};
+use crate::idle::{self, Idle, IdleSource, Wake};
 use crate::model::{Session, SessionClass, SessionState, SessionType};
 
 /// The bus name of systemd-logind and of elogind.
@@ -31,11 +33,15 @@ const DESTINATION: &str = "org.freedesktop.login1";
 const MANAGER_PATH: &str = "/org/freedesktop/login1";
 const MANAGER_IFACE: &str = "org.freedesktop.login1.Manager";
 const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
+const USER_IFACE: &str = "org.freedesktop.login1.User";
 const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
 const SYSTEMD_DESTINATION: &str = "org.freedesktop.systemd1";
 const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
 const SYSTEMD_MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
+const SYSTEMD_UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
+/// The target every suspend, hibernate and hybrid sleep pulls in, and stops at the wake.
+const SLEEP_TARGET: &str = "sleep.target";
 
 /// How long to wait for the bus to accept a connection and logind to answer a ping, and
 /// for any one method reply later. A machine without logind must not make the tool hang:
@@ -124,7 +130,8 @@ impl Logind {
             .call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "ListSessions", &())
             .map_err(|e| dbus_error(ACTION, e))?;
         let rows: Vec<SessionRow> = reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
-        let now = realtime_now_usec();
+        let now = Clocks::now();
+        let wake = self.wake(&now);
         let mut sessions = Vec::with_capacity(rows.len());
         for (id, _uid, _user, _seat, path) in rows {
             let action = format!("read the properties of logind session {id}");
@@ -133,10 +140,11 @@ impl Logind {
                 Err(e) if is_gone(&e) => continue,
                 Err(e) => return Err(dbus_error(&action, e)),
             };
-            sessions.push(
-                session_from_properties(&props, now)
-                    .map_err(|cause| Error::new(ErrorKind::Os, action.clone(), cause))?,
-            );
+            let mut session = session_from_properties(&props, &now)
+                .map_err(|cause| Error::new(ErrorKind::Os, action.clone(), cause))?;
+            session
+                .set_idle(idle::after_wake(Idle { seconds: session.idle_seconds, source: session.idle_source }, wake));
+            sessions.push(session);
         }
         Ok(sessions)
     }
@@ -156,6 +164,46 @@ impl Logind {
             .map_err(|e| dbus_error(ACTION, e))?;
         let rows: Vec<SessionRow> = reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
         Ok(rows.into_iter().map(|(id, uid, user, _, _)| (id, uid, user)).collect())
+    }
+
+    /// The uids of the users logind keeps lingering (`ListUsers`, then each user's `Linger`
+    /// property): a lingering user's service manager runs from boot and stays after its
+    /// last logout. logind knows every lingering user, with or without sessions. A user
+    /// that goes between the two calls is left out.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Logind::list_sessions`].
+    pub fn lingering_uids(&self) -> Result<Vec<u32>> {
+        const ACTION: &str = "list logind users";
+        let reply = self
+            .conn
+            .call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "ListUsers", &())
+            .map_err(|e| dbus_error(ACTION, e))?;
+        let rows: Vec<(u32, String, OwnedObjectPath)> =
+            reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
+        let mut out = Vec::new();
+        for (uid, _name, path) in rows {
+            let action = format!("read the Linger property of logind user {uid}");
+            let reply = match self.conn.call_method(
+                Some(DESTINATION),
+                path.as_str(),
+                Some(PROPERTIES_IFACE),
+                "Get",
+                &(USER_IFACE, "Linger"),
+            ) {
+                Ok(reply) => reply,
+                Err(e) if is_gone(&e) => continue,
+                Err(e) => return Err(dbus_error(&action, e)),
+            };
+            let value: OwnedValue = reply.body().deserialize().map_err(|e| dbus_error(&action, e))?;
+            match unwrap_variant(&value) {
+                Value::Bool(true) => out.push(uid),
+                Value::Bool(false) => {}
+                other => return Err(Error::new(ErrorKind::Os, action, format!("Linger is not a boolean: {other:?}"))),
+            }
+        }
+        Ok(out)
     }
 
     /// Sends `signal` to every process of `uid`'s slice (`KillUser`): systemd signals the
@@ -186,6 +234,43 @@ impl Logind {
             .call_method(Some(SYSTEMD_DESTINATION), SYSTEMD_PATH, Some(SYSTEMD_MANAGER_IFACE), "ThawUnit", &(unit,))
             .map(|_| ())
             .map_err(|e| dbus_error(&action, e))
+    }
+
+    /// When the machine last woke from sleep (see [`crate::idle`]): it has not slept when
+    /// `CLOCK_BOOTTIME` and `CLOCK_MONOTONIC` (which stops during sleep) agree; else the
+    /// wake is when systemd last stopped `sleep.target`, which every suspend and hibernate
+    /// starts and which stops again at the wake. Without systemd (elogind), or before
+    /// `sleep.target` was ever loaded, the wake of a machine that slept is unknown.
+    fn wake(&self, now: &Clocks) -> Wake {
+        // Systemd is asked only when the clocks say the machine slept.
+        match wake_of(now, None) {
+            Wake::NeverSlept => Wake::NeverSlept,
+            _ => wake_of(now, self.unit_property_u64(SLEEP_TARGET, "InactiveEnterTimestampMonotonic").ok()),
+        }
+    }
+
+    /// A `t` property of a systemd unit, looked up by name (`GetUnit`: only a loaded unit).
+    fn unit_property_u64(&self, unit: &str, property: &str) -> zbus::Result<u64> {
+        let reply = self.conn.call_method(
+            Some(SYSTEMD_DESTINATION),
+            SYSTEMD_PATH,
+            Some(SYSTEMD_MANAGER_IFACE),
+            "GetUnit",
+            &(unit,),
+        )?;
+        let path: OwnedObjectPath = reply.body().deserialize()?;
+        let reply = self.conn.call_method(
+            Some(SYSTEMD_DESTINATION),
+            path.as_str(),
+            Some(PROPERTIES_IFACE),
+            "Get",
+            &(SYSTEMD_UNIT_IFACE, property),
+        )?;
+        let value: OwnedValue = reply.body().deserialize()?;
+        match unwrap_variant(&value) {
+            Value::U64(n) => Ok(*n),
+            other => Err(zbus::Error::Failure(format!("{property} of {unit} is not a u64: {other:?}"))),
+        }
     }
 
     /// Ends a session: asks logind to terminate it (`TerminateSession`), which stops the
@@ -400,19 +485,79 @@ fn connect_error(action: &str, e: zbus::Error) -> Error {
     err
 }
 
-fn realtime_now_usec() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64)
+/// The clocks idle times are measured with, in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clocks {
+    /// `CLOCK_REALTIME`: logind's `IdleSinceHint`.
+    pub realtime_usec: u64,
+    /// `CLOCK_MONOTONIC`, which stops while the machine sleeps: logind's
+    /// `IdleSinceHintMonotonic`, systemd's `*TimestampMonotonic`.
+    pub monotonic_usec: u64,
+    /// `CLOCK_BOOTTIME`, which goes on while it sleeps.
+    pub boottime_usec: u64,
+}
+
+impl Clocks {
+    /// The clocks now.
+    pub fn now() -> Clocks {
+        Clocks {
+            realtime_usec: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as u64),
+            monotonic_usec: sys::clock_usec(libc::CLOCK_MONOTONIC),
+            boottime_usec: sys::clock_usec(libc::CLOCK_BOOTTIME),
+        }
+    }
+}
+
+/// When the machine last woke, from its clocks and the monotonic time `sleep.target` last
+/// stopped (`None` or 0: never, or not known). See [`Logind::wake`].
+pub fn wake_of(now: &Clocks, sleep_target_stopped: Option<u64>) -> Wake {
+    let slept_usec = now.boottime_usec.saturating_sub(now.monotonic_usec);
+    if slept_usec < idle::SLEPT_THRESHOLD_MS * 1000 {
+        return Wake::NeverSlept;
+    }
+    match sleep_target_stopped {
+        Some(t) if t > 0 && t <= now.monotonic_usec => Wake::WokeAgo((now.monotonic_usec - t) / 1_000_000),
+        _ => Wake::Unknown,
+    }
+}
+
+/// The idle time of a session from its `IdleHint`, `IdleSinceHint` (realtime) and
+/// `IdleSinceHintMonotonic` properties, as systemd 252 and later report them:
+///
+/// - a graphical session (x11, wayland, mir) has the hint its desktop sets. "Idle since T":
+///   the time since T; "not idle since T": idle 0; no T (`IdleSinceHint` 0): the desktop
+///   never said, so logind's "not idle" means nothing and the idle time is unknown;
+/// - any other session reports the last read from its terminal (the tty's access time)
+///   as `IdleSinceHint`, whatever the hint (which turns true only after `IdleActionSec`):
+///   the time since then; 0, a session without a terminal: unknown.
+///
+/// The time since is taken on the monotonic clock where logind gives it, which leaves out
+/// time asleep (for a graphical session's hint; a terminal's access time is a wall-clock
+/// time, which logind converts at the moment it answers).
+pub fn idle_of(hint: Option<bool>, since: u64, since_monotonic: u64, graphical: bool, now: &Clocks) -> Idle {
+    let elapsed = || {
+        if since_monotonic > 0 && since_monotonic <= now.monotonic_usec {
+            (now.monotonic_usec - since_monotonic) / 1_000_000
+        } else {
+            now.realtime_usec.saturating_sub(since) / 1_000_000
+        }
+    };
+    match (graphical, hint) {
+        _ if since == 0 && since_monotonic == 0 => Idle::UNKNOWN,
+        (true, Some(true)) => Idle::known(elapsed(), IdleSource::IdleHint),
+        (true, _) => Idle::known(0, IdleSource::IdleHint),
+        (false, _) => Idle::known(elapsed(), IdleSource::Terminal),
+    }
 }
 
 /// Converts the properties of one `org.freedesktop.login1.Session` object (the reply of
 /// `Properties.GetAll`) into a [`Session`].
 ///
-/// `now_usec` is the current `CLOCK_REALTIME` in microseconds, for the idle time.
+/// `now` is the clocks when the properties were read, for the idle time.
 ///
 /// - the station is `TTY`, else `Display` (X11), else the seat id;
 /// - `remote_host` is `RemoteHost` when `Remote` is true and the host is not empty;
-/// - `idle_seconds` is 0 when `IdleHint` is false, the time since `IdleSinceHint` when it
-///   is true, and `None` when logind does not know since when;
+/// - the idle time is [`idle_of`]'s (before the machine's last wake is taken into account);
 /// - `logon_time` is `Timestamp` in seconds; `leader` is `Leader` unless 0 or the session
 ///   is closing (its leader has exited then).
 ///
@@ -422,7 +567,7 @@ fn realtime_now_usec() -> u64 {
 /// unexpected type.
 pub fn session_from_properties(
     props: &HashMap<String, OwnedValue>,
-    now_usec: u64,
+    now: &Clocks,
 ) -> std::result::Result<Session, String> {
     let props = Props(props);
     let id = props.string("Id")?.filter(|s| !s.is_empty()).ok_or("no Id property")?;
@@ -439,14 +584,14 @@ pub fn session_from_properties(
     let remote = props.bool("Remote")?.unwrap_or(false);
     let remote_host = if remote { non_empty(props.string("RemoteHost")?) } else { None };
     let state = props.string("State")?.map_or(SessionState::Unknown, |s| SessionState::parse(&s));
-    let idle_seconds = match props.bool("IdleHint")? {
-        Some(false) => Some(0),
-        Some(true) => match props.u64("IdleSinceHint")? {
-            Some(since) if since > 0 => Some(now_usec.saturating_sub(since) / 1_000_000),
-            _ => None,
-        },
-        None => None,
-    };
+    let kind = non_empty(props.string("Type")?).map(|t| SessionType::parse(&t));
+    let idle = idle_of(
+        props.bool("IdleHint")?,
+        props.u64("IdleSinceHint")?.unwrap_or(0),
+        props.u64("IdleSinceHintMonotonic")?.unwrap_or(0),
+        kind.is_some_and(SessionType::is_graphical),
+        now,
+    );
     let logon_time = props.u64("Timestamp")?.filter(|&t| t > 0).map(|t| (t / 1_000_000) as i64);
     // A closing session's leader has exited (logind keeps reporting its pid), and the pid
     // may belong to another process by now: it must not be signalled, so it is not given.
@@ -461,9 +606,10 @@ pub fn session_from_properties(
         state,
         remote_host,
         logon_time,
-        idle_seconds,
+        idle_seconds: idle.seconds,
+        idle_source: idle.source,
         class: non_empty(props.string("Class")?).map(|c| SessionClass::parse(&c)),
-        kind: non_empty(props.string("Type")?).map(|t| SessionType::parse(&t)),
+        kind,
         leader,
     })
 }
@@ -627,9 +773,15 @@ mod tests {
     /// The recorded `date +%s%N` in the container, in microseconds, just after the above.
     const RECORDED_NOW: u64 = 1_795_480_663_188_854;
 
+    /// The clocks at `realtime` (microseconds), on a machine that never slept and whose
+    /// logind gave no monotonic idle times.
+    fn at(realtime: u64) -> Clocks {
+        Clocks { realtime_usec: realtime, monotonic_usec: 0, boottime_usec: 0 }
+    }
+
     #[test]
     fn converts_a_recorded_ssh_session() {
-        let s = session_from_properties(&recorded_active(), RECORDED_NOW).unwrap();
+        let s = session_from_properties(&recorded_active(), &at(RECORDED_NOW)).unwrap();
         assert_eq!(
             s,
             Session {
@@ -642,7 +794,9 @@ mod tests {
                 state: SessionState::Active,
                 remote_host: Some("127.0.0.1".into()),
                 logon_time: Some(1_795_480_660),
-                idle_seconds: Some(0),
+                // The pty was last read 2.2 s before "now".
+                idle_seconds: Some(2),
+                idle_source: IdleSource::Terminal,
                 class: Some(SessionClass::User),
                 kind: Some(SessionType::Tty),
                 leader: Some(51),
@@ -652,7 +806,7 @@ mod tests {
 
     #[test]
     fn converts_a_recorded_closing_session() {
-        let s = session_from_properties(&recorded_closing(), RECORDED_NOW).unwrap();
+        let s = session_from_properties(&recorded_closing(), &at(RECORDED_NOW)).unwrap();
         assert_eq!(s.id, "54");
         assert_eq!(s.state, SessionState::Closing);
         // The leader has exited and its pid may be reused: never report it.
@@ -660,6 +814,8 @@ mod tests {
         assert_eq!(s.station, None);
         assert_eq!(s.remote_host.as_deref(), Some("127.0.0.1"));
         assert_eq!(s.logon_time, Some(1_795_480_660));
+        // No terminal, and logind's "not idle" comes with no time: unknown, never 0.
+        assert_eq!((s.idle_seconds, s.idle_source), (None, IdleSource::Unknown));
     }
 
     #[test]
@@ -667,10 +823,123 @@ mod tests {
         let mut p = recorded_active();
         p.insert("IdleHint".into(), owned(Value::from(true)));
         p.insert("IdleSinceHint".into(), owned(Value::from(RECORDED_NOW - 61_500_000)));
-        assert_eq!(session_from_properties(&p, RECORDED_NOW).unwrap().idle_seconds, Some(61));
+        assert_eq!(session_from_properties(&p, &at(RECORDED_NOW)).unwrap().idle_seconds, Some(61));
         // Idle, but since when is unknown.
         p.insert("IdleSinceHint".into(), owned(Value::from(0u64)));
-        assert_eq!(session_from_properties(&p, RECORDED_NOW).unwrap().idle_seconds, None);
+        let s = session_from_properties(&p, &at(RECORDED_NOW)).unwrap();
+        assert_eq!((s.idle_seconds, s.idle_source), (None, IdleSource::Unknown));
+    }
+
+    /// `IdleHint`, `IdleSinceHint` and `IdleSinceHintMonotonic` as systemd 252 reports them
+    /// (the realtime ones recorded in the test container above; the graphical ones as
+    /// `session_get_idle_hint` gives them: the desktop's hint with the time it was set, or
+    /// nothing when the desktop never set one).
+    #[test]
+    fn idle_time_from_recorded_hints() {
+        const MONO: u64 = 5_000_000_000; // 5000 s since boot
+        let now = Clocks { realtime_usec: RECORDED_NOW, monotonic_usec: MONO, boottime_usec: MONO };
+        // (what, IdleHint, IdleSinceHint, IdleSinceHintMonotonic, graphical, idle)
+        type Row = (&'static str, Option<bool>, u64, u64, bool, Idle);
+        let table: &[Row] = &[
+            // ssh on a pty, typed into 2.2 s ago: the terminal's access time, not "0".
+            ("tty, active", Some(false), 1_795_480_660_982_452, 0, false, Idle::known(2, IdleSource::Terminal)),
+            // The same pty untouched for two hours: logind says idle (IdleActionSec passed).
+            (
+                "tty, idle 2h",
+                Some(true),
+                RECORDED_NOW - 7_200_000_000,
+                0,
+                false,
+                Idle::known(7200, IdleSource::Terminal),
+            ),
+            // Untouched for 10 minutes: logind still says "not idle", the terminal knows better.
+            (
+                "tty, 10m, hint false",
+                Some(false),
+                RECORDED_NOW - 600_000_000,
+                0,
+                false,
+                Idle::known(600, IdleSource::Terminal),
+            ),
+            // No terminal (`ssh host command`, a closing session): logind says "not idle"
+            // with no time; unknown, not 0.
+            ("no tty", Some(false), 0, 0, false, Idle::UNKNOWN),
+            // A desktop that never calls SetIdleHint: "not idle", no time: unknown.
+            ("x11, never set", Some(false), 0, 0, true, Idle::UNKNOWN),
+            ("wayland, no properties", None, 0, 0, true, Idle::UNKNOWN),
+            // A desktop that said "active" 50 s ago: idle 0.
+            (
+                "x11, active",
+                Some(false),
+                RECORDED_NOW - 50_000_000,
+                MONO - 50_000_000,
+                true,
+                Idle::known(0, IdleSource::IdleHint),
+            ),
+            // A desktop idle since 1000 s of awake time, though 9000 s of wall time passed
+            // (the machine slept in between): the monotonic time counts.
+            (
+                "x11, idle across a sleep",
+                Some(true),
+                RECORDED_NOW - 9_000_000_000,
+                MONO - 1_000_000_000,
+                true,
+                Idle::known(1000, IdleSource::IdleHint),
+            ),
+            // No monotonic form (an older logind): the wall-clock time.
+            (
+                "x11, idle, realtime only",
+                Some(true),
+                RECORDED_NOW - 300_000_000,
+                0,
+                true,
+                Idle::known(300, IdleSource::IdleHint),
+            ),
+            // Idle hint set, no time: unknown.
+            ("x11, idle, no time", Some(true), 0, 0, true, Idle::UNKNOWN),
+            // The clock stepped back: never negative.
+            (
+                "tty, atime in the future",
+                Some(false),
+                RECORDED_NOW + 5_000_000,
+                0,
+                false,
+                Idle::known(0, IdleSource::Terminal),
+            ),
+        ];
+        for (what, hint, since, mono, graphical, want) in table {
+            assert_eq!(idle_of(*hint, *since, *mono, *graphical, &now), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn the_last_wake_from_recorded_clocks() {
+        let clocks =
+            |mono: u64, boot: u64| Clocks { realtime_usec: RECORDED_NOW, monotonic_usec: mono, boottime_usec: boot };
+        let table: &[(&str, Clocks, Option<u64>, Wake)] = &[
+            // This VM: the two clocks agree to the microsecond.
+            ("never slept", clocks(5_187_834_976, 5_187_834_976), None, Wake::NeverSlept),
+            (
+                "a stale sleep.target time, never slept",
+                clocks(5_187_834_976, 5_187_835_100),
+                Some(100),
+                Wake::NeverSlept,
+            ),
+            // Slept 10 h; sleep.target stopped (the wake) 90 s of awake time ago.
+            ("woke 90 s ago", clocks(5_000_000_000, 41_000_000_000), Some(4_910_000_000), Wake::WokeAgo(90)),
+            // Slept, but no sleep.target (elogind, or a suspend systemd did not do).
+            ("slept, wake unknown", clocks(5_000_000_000, 41_000_000_000), None, Wake::Unknown),
+            ("slept, never stopped", clocks(5_000_000_000, 41_000_000_000), Some(0), Wake::Unknown),
+            (
+                "slept, a time from the future",
+                clocks(5_000_000_000, 41_000_000_000),
+                Some(6_000_000_000),
+                Wake::Unknown,
+            ),
+        ];
+        for (what, now, stopped, want) in table {
+            assert_eq!(wake_of(now, *stopped), *want, "{what}");
+        }
     }
 
     #[test]
@@ -681,13 +950,13 @@ mod tests {
         p.insert("Seat".into(), owned(Value::from(("seat0", path("/org/freedesktop/login1/seat/seat0")))));
         p.insert("Type".into(), owned(Value::from("x11")));
         p.insert("Remote".into(), owned(Value::from(false)));
-        let s = session_from_properties(&p, 0).unwrap();
+        let s = session_from_properties(&p, &at(0)).unwrap();
         assert_eq!(s.station.as_deref(), Some(":0"));
         assert_eq!(s.remote_host, None);
         assert_eq!(s.kind.map(SessionType::as_str), Some("x11"));
 
         p.insert("Display".into(), owned(Value::from("")));
-        let s = session_from_properties(&p, 0).unwrap();
+        let s = session_from_properties(&p, &at(0)).unwrap();
         assert_eq!(s.station.as_deref(), Some("seat0"));
     }
 
@@ -696,18 +965,8 @@ mod tests {
         let mut p = recorded_active();
         p.insert("Leader".into(), owned(Value::from(0u32)));
         p.insert("Timestamp".into(), owned(Value::from(0u64)));
-        let s = session_from_properties(&p, RECORDED_NOW).unwrap();
+        let s = session_from_properties(&p, &at(RECORDED_NOW)).unwrap();
         assert_eq!((s.leader, s.logon_time), (None, None));
-    }
-
-    #[test]
-    fn idle_is_zero_when_not_idle_and_never_negative() {
-        let mut p = recorded_active();
-        p.insert("IdleHint".into(), owned(Value::from(false)));
-        assert_eq!(session_from_properties(&p, 0).unwrap().idle_seconds, Some(0));
-        // Clock stepped back: the since-hint is in the future.
-        p.insert("IdleHint".into(), owned(Value::from(true)));
-        assert_eq!(session_from_properties(&p, 1).unwrap().idle_seconds, Some(0));
     }
 
     #[test]
@@ -721,7 +980,7 @@ mod tests {
         ] {
             let mut p = recorded_active();
             p.insert("State".into(), owned(Value::from(word)));
-            assert_eq!(session_from_properties(&p, 0).unwrap().state, state, "{word}");
+            assert_eq!(session_from_properties(&p, &at(0)).unwrap().state, state, "{word}");
         }
     }
 
@@ -729,28 +988,28 @@ mod tests {
     fn properties_wrapped_in_a_variant_are_read() {
         let mut p = recorded_active();
         p.insert("Name".into(), owned(Value::Value(Box::new(Value::from("bob")))));
-        assert_eq!(session_from_properties(&p, 0).unwrap().user, "bob");
+        assert_eq!(session_from_properties(&p, &at(0)).unwrap().user, "bob");
     }
 
     #[test]
     fn missing_or_mistyped_properties() {
         let mut p = recorded_active();
         p.remove("Id");
-        assert!(session_from_properties(&p, 0).unwrap_err().contains("Id"));
+        assert!(session_from_properties(&p, &at(0)).unwrap_err().contains("Id"));
 
         let mut p = recorded_active();
         p.insert("Leader".into(), owned(Value::from("4242")));
-        assert!(session_from_properties(&p, 0).unwrap_err().contains("Leader"));
+        assert!(session_from_properties(&p, &at(0)).unwrap_err().contains("Leader"));
 
         let mut p = recorded_active();
         p.insert("User".into(), owned(Value::from(1001u32)));
-        assert!(session_from_properties(&p, 0).unwrap_err().contains("User"));
+        assert!(session_from_properties(&p, &at(0)).unwrap_err().contains("User"));
 
         // Only Id and Name are required; an older logind may lack the rest.
         let mut p = HashMap::new();
         p.insert("Id".to_string(), owned(Value::from("c1")));
         p.insert("Name".to_string(), owned(Value::from("root")));
-        let s = session_from_properties(&p, 0).unwrap();
+        let s = session_from_properties(&p, &at(0)).unwrap();
         assert_eq!((s.id.as_str(), s.uid, s.state), ("c1", None, SessionState::Unknown));
     }
 

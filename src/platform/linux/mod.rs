@@ -9,6 +9,7 @@
 //!   finds a user's slice and thaws one an earlier, killed run left frozen;
 //! - [`bpf_iter`] lists every process's uids in one pass, with [`btf`] for the layout;
 //! - [`notifications`] shows the warning on a graphical session's desktop;
+//! - [`drain`] refuses new logins with `/run/nologin` (`--drain`) and undoes it;
 //! - [`syslog`] is the audit sink, and says who runs the tool;
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
@@ -19,6 +20,7 @@
 pub mod bpf_iter;
 pub mod btf;
 pub mod cgroup;
+pub mod drain;
 mod kill;
 pub mod logind;
 pub mod notifications;
@@ -282,10 +284,11 @@ impl Backend for Linux {
     }
 
     fn policy(&self) -> Policy {
-        let uid_min = std::fs::read_to_string(LOGIN_DEFS).map(|t| procfs::parse_uid_min(&t)).unwrap_or(1000);
+        let defs = std::fs::read_to_string(LOGIN_DEFS).unwrap_or_default();
         Policy {
             sweep_after_logoff: true,
-            uid_min: Some(uid_min),
+            uid_min: Some(procfs::parse_uid_min(&defs)),
+            uid_max: Some(procfs::parse_uid_max(&defs)),
             local_domain: None,
             can_disconnect: false,
             services_session: None,
@@ -357,6 +360,14 @@ impl Backend for Linux {
 
     fn own_pids(&mut self) -> Vec<u32> {
         self.procfs.ancestry(std::process::id())
+    }
+
+    /// logind's lingering users; none without logind (nothing keeps a service manager).
+    fn lingering_uids(&mut self) -> Result<Vec<u32>> {
+        match &self.source {
+            Source::Logind(l) => l.lingering_uids(),
+            Source::Utmp { .. } => Ok(Vec::new()),
+        }
     }
 
     fn logoff_session(&mut self, session: &Session) -> Result<Done> {
@@ -458,6 +469,18 @@ impl Backend for Linux {
             });
         }
         done
+    }
+
+    fn drain_status(&mut self) -> Result<crate::drain::DrainStatus> {
+        drain::Nologin::system().status()
+    }
+
+    fn drain(&mut self, request: &crate::drain::DrainRequest) -> Result<crate::drain::DrainReport> {
+        drain::Nologin::system().drain(request)
+    }
+
+    fn undrain(&mut self) -> Result<crate::drain::DrainReport> {
+        drain::Nologin::system().undrain()
     }
 
     /// Writes the message to the session's terminal, and for a graphical session also

@@ -108,13 +108,20 @@ pub fn parse_boot_time(text: &str) -> Option<i64> {
 
 /// `UID_MIN` of `/etc/login.defs`; 1000 when absent or unreadable.
 pub fn parse_uid_min(text: &str) -> u32 {
-    text.lines()
-        .rev()
-        .find_map(|l| {
-            let mut words = l.split_ascii_whitespace();
-            (words.next() == Some("UID_MIN")).then(|| words.next()?.parse().ok()).flatten()
-        })
-        .unwrap_or(1000)
+    login_defs_number(text, "UID_MIN").unwrap_or(1000)
+}
+
+/// `UID_MAX` of `/etc/login.defs`; 60000 (shadow's default) when absent or unreadable.
+pub fn parse_uid_max(text: &str) -> u32 {
+    login_defs_number(text, "UID_MAX").unwrap_or(60000)
+}
+
+/// The last setting of `key` in `login.defs` text, if it is a number.
+fn login_defs_number(text: &str, key: &str) -> Option<u32> {
+    text.lines().rev().find_map(|l| {
+        let mut words = l.split_ascii_whitespace();
+        (words.next() == Some(key)).then(|| words.next()?.parse().ok()).flatten()
+    })
 }
 
 /// The model's view of a process with these uids (real, effective, saved, fs), state
@@ -453,6 +460,9 @@ mod tests {
         assert_eq!(parse_uid_min("# UID_MIN 5\nUID_MIN\t\t\t 1500\nUID_MAX 60000\n"), 1500);
         assert_eq!(parse_uid_min("SYS_UID_MIN 100\n"), 1000);
         assert_eq!(parse_uid_min("UID_MIN nonsense\n"), 1000);
+        assert_eq!(parse_uid_max("UID_MIN 1000\nUID_MAX\t\t60000\n"), 60000);
+        assert_eq!(parse_uid_max("UID_MAX 59999\n"), 59999);
+        assert_eq!(parse_uid_max("# UID_MAX 5\n"), 60000);
     }
 
     #[test]

@@ -27,6 +27,18 @@ pub fn clock_ticks() -> u64 {
     if ticks > 0 { ticks as u64 } else { 100 }
 }
 
+/// A clock's time in microseconds (`CLOCK_REALTIME`, `CLOCK_MONOTONIC`, which stops while
+/// the machine sleeps, and `CLOCK_BOOTTIME`, which does not); 0 if the clock cannot be
+/// read.
+pub fn clock_usec(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which is valid and owned here.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return 0;
+    }
+    (ts.tv_sec.max(0) as u64).saturating_mul(1_000_000) + (ts.tv_nsec.max(0) as u64) / 1000
+}
+
 /// Opens a pidfd for `pid`: a handle that keeps naming that very process, even after its
 /// pid is reused.
 ///

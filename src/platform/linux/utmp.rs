@@ -296,6 +296,8 @@ pub fn sessions(
             remote_host: (!r.host.is_empty()).then(|| r.host.clone()),
             logon_time: Some(i64::from(r.tv_sec)),
             idle_seconds: None,
+            // utmp has no idle time.
+            idle_source: crate::idle::IdleSource::Unknown,
             class: None,
             kind: None,
             leader: leader_pid,

@@ -107,6 +107,8 @@ mod tests {
             timeout: std::time::Duration::from_secs(1),
             kill_after: std::time::Duration::ZERO,
             warning: None,
+            drain: None,
+            wait_profile: None,
         };
         let host = Host { name: "localhost".into(), backend: open_backend(&NativeOptions::default()) };
         let report = crate::run::run(&opts, vec![host], &mut Quiet, &AtomicBool::new(false));

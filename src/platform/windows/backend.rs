@@ -23,11 +23,16 @@ use std::io;
 use std::time::{Duration, Instant};
 
 use super::convert::{self, RawProcess, RawSession, TerminationFailure};
+use super::drain::DrainKeys;
+use super::registry::{Key, Root, Value};
 use super::wts::{self, ProcessHandle, Server, Sid, WTSClientName, WTSDomainName, WTSUserName};
 use crate::backend::{Backend, Done, Method, NativeOptions, Policy, Sparing, TerminateOptions, Terminated};
+use crate::drain::{DrainReport, DrainRequest, DrainStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Account, AccountId, same_account};
+use crate::idle::{self, Idle, Wake};
 use crate::model::{Process, Session};
+use crate::profile::ProfileState;
 
 /// How long a message box stays up before it closes itself.
 const MESSAGE_TIMEOUT_SECONDS: u32 = 60;
@@ -194,6 +199,9 @@ impl Wts {
     /// fails leaves its field empty: a transient error on one session never fails the host.
     fn sessions(&mut self, describe: bool) -> Result<Vec<Session>> {
         let entries = self.server.enumerate_sessions().map_err(|e| win32_error("list sessions", &e))?;
+        // Idle time never reaches back past this machine's last wake; a remote RD Session
+        // Host's power history cannot be asked (and servers do not sleep).
+        let wake = if describe && !self.is_remote() { wts::wake() } else { Wake::NeverSlept };
         let mut sessions = Vec::new();
         for entry in entries {
             let mut raw = RawSession {
@@ -217,6 +225,8 @@ impl Wts {
             let Some(mut session) = convert::to_session(&raw) else {
                 continue;
             };
+            let idle = Idle { seconds: session.idle_seconds, source: session.idle_source };
+            session.set_idle(idle::after_wake(idle, wake));
             // The SID makes process ownership exact; a lookup that fails leaves names to match.
             session.sid = self.account_sid(&session.user, session.domain.as_deref()).ok().flatten();
             sessions.push(session);
@@ -407,6 +417,7 @@ impl Backend for Wts {
         Policy {
             sweep_after_logoff: false,
             uid_min: None,
+            uid_max: None,
             local_domain: self.computer_name.clone(),
             can_disconnect: true,
             services_session: Some("0".to_string()),
@@ -513,6 +524,77 @@ impl Backend for Wts {
         let action = format!("send a message to session {} of {}", session.id, session.display_name());
         let id = session_number(session, &action)?;
         self.server.send_message(id, title, text, MESSAGE_TIMEOUT_SECONDS).map_err(|e| win32_error(action, &e))
+    }
+
+    fn drain_status(&mut self) -> Result<DrainStatus> {
+        self.local_only("read the logon drain state")?;
+        DrainKeys::system().status()
+    }
+
+    fn drain(&mut self, request: &DrainRequest) -> Result<DrainReport> {
+        self.local_only("stop new logons")?;
+        DrainKeys::system().drain(request)
+    }
+
+    fn undrain(&mut self) -> Result<DrainReport> {
+        self.local_only("restore logons")?;
+        DrainKeys::system().undrain()
+    }
+
+    /// The account's hive under `HKEY_USERS` and, where FSLogix is installed, its session
+    /// state there (see [`convert::fslogix_holds`]); this machine only.
+    fn profile_state(&mut self, account: &Account) -> Result<Option<(String, ProfileState)>> {
+        let who = account.display_name();
+        self.local_only(&format!("check the profile of {who}"))?;
+        let sid = match &account.id {
+            AccountId::Sid(sid) => Some(sid.clone()),
+            _ => self
+                .account_sid(&account.user, account.domain.as_deref())
+                .map_err(|e| win32_error(format!("find the SID of {who}"), &e))?,
+        };
+        let Some(sid) = sid else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("find the SID of {who}"),
+                "the account does not resolve",
+            ));
+        };
+        let action = || format!("check the profile of {who} ({sid})");
+        let hive_loaded = Key::exists(Root::Users, &sid).map_err(|e| win32_error(action(), &e))?;
+        let fslogix_held =
+            if Key::exists(Root::LocalMachine, convert::FSLOGIX_APPS_KEY).map_err(|e| win32_error(action(), &e))? {
+                let mut held = false;
+                for path in convert::fslogix_session_keys(&sid) {
+                    let key = Key::open(Root::LocalMachine, &path, false).map_err(|e| win32_error(action(), &e))?;
+                    let ref_count = match key
+                        .as_ref()
+                        .map(|k| k.value("RefCount"))
+                        .transpose()
+                        .map_err(|e| win32_error(action(), &e))?
+                    {
+                        Some(Some(Value::Dword(n))) => Some(n),
+                        _ => None,
+                    };
+                    held |= convert::fslogix_holds(key.is_some(), ref_count);
+                }
+                Some(held)
+            } else {
+                None
+            };
+        Ok(Some((sid, ProfileState { hive_loaded, fslogix_held })))
+    }
+}
+
+impl Wts {
+    /// `Unsupported` on a remote server: the registry of a server is out of reach (the
+    /// Remote Registry service is off by default).
+    fn local_only(&self, action: &str) -> Result<()> {
+        match self.server.name() {
+            Some(host) => {
+                Err(Error::unsupported(action, format!("not on a remote server ({host}): run the tool there")))
+            }
+            None => Ok(()),
+        }
     }
 }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::Sparing;
 use crate::error::ErrorKind;
+use crate::idle::{Idle, IdleSource, Wake};
 use crate::model::{Process, Session, SessionState, SessionType};
 use crate::protect::{SERVICE_SIDS, is_service_sid};
 use crate::userlist::eq_fold;
@@ -151,21 +152,25 @@ pub fn to_session(raw: &RawSession) -> Option<Session> {
     let times = raw.times.unwrap_or_default();
     let remote_host =
         raw.client_address.as_ref().and_then(client_address_string).or_else(|| non_empty(&raw.client_name));
-    Some(Session {
+    let state = session_state(raw.state);
+    let mut session = Session {
         id: raw.session_id.to_string(),
         user: raw.user.clone(),
         domain: non_empty(&raw.domain),
         uid: None,
         sid: None,
         station: non_empty(&raw.station),
-        state: session_state(raw.state),
+        state,
         remote_host,
         logon_time: filetime_to_unix(times.logon_time),
-        idle_seconds: raw.times.and_then(|t| idle_seconds(&t)),
+        idle_seconds: None,
+        idle_source: IdleSource::Unknown,
         class: None,
         kind: raw.protocol.and_then(protocol_type),
         leader: None,
-    })
+    };
+    session.set_idle(raw.times.map_or(Idle::UNKNOWN, |t| idle_of(&t, state)));
+    Some(session)
 }
 
 /// The session type of a `WTSClientProtocolType` value.
@@ -187,20 +192,49 @@ pub fn filetime_to_unix(ticks: i64) -> Option<i64> {
     Some((ticks - FILETIME_UNIX_EPOCH).div_euclid(FILETIME_TICKS_PER_SECOND))
 }
 
-/// Seconds since the last input, measured against the server's own `CurrentTime`.
+/// The idle time of a session, measured against the server's own `CurrentTime` (see
+/// [`crate::idle`] for the rules):
 ///
-/// A disconnected session often has no `LastInputTime`; it has been idle since it was
-/// disconnected. `None` when the server recorded neither, or its clock is behind the input
-/// time.
-pub fn idle_seconds(times: &RawSessionTimes) -> Option<u64> {
+/// - from `LastInputTime` when the server recorded one;
+/// - a *disconnected* session without one has been idle since its `DisconnectTime`. Only a
+///   disconnected one: a session that was disconnected once and reconnected keeps its old
+///   `DisconnectTime`, which says nothing of its input since;
+/// - unknown otherwise (the console reports no last-input time), when the server gave no
+///   `CurrentTime`, or when its clock is behind the input time.
+pub fn idle_of(times: &RawSessionTimes, state: SessionState) -> Idle {
     if times.current_time <= 0 {
-        return None;
+        return Idle::UNKNOWN;
     }
-    let since = if times.last_input_time > 0 { times.last_input_time } else { times.disconnect_time };
-    if since <= 0 || since > times.current_time {
-        return None;
+    let (since, source) = if times.last_input_time > 0 {
+        (times.last_input_time, IdleSource::LastInput)
+    } else if state == SessionState::Disconnected && times.disconnect_time > 0 {
+        (times.disconnect_time, IdleSource::Disconnect)
+    } else {
+        return Idle::UNKNOWN;
+    };
+    if since > times.current_time {
+        return Idle::UNKNOWN;
     }
-    u64::try_from((times.current_time - since) / FILETIME_TICKS_PER_SECOND).ok()
+    u64::try_from((times.current_time - since) / FILETIME_TICKS_PER_SECOND)
+        .map_or(Idle::UNKNOWN, |secs| Idle::known(secs, source))
+}
+
+/// When this machine last woke from sleep, from what Windows says (see [`crate::idle`]):
+/// `last_wake` is `CallNtPowerInformation(LastWakeTime)`, the interrupt time (100 ns
+/// units since boot, sleep included) of the last wake, 0 or `None` when there was none
+/// or the call failed; `ticks_ms` is `GetTickCount64` (since boot, sleep included);
+/// `unbiased` is `QueryUnbiasedInterruptTime` (100 ns units, sleep left out), `None`
+/// when it failed.
+pub fn wake_of(last_wake: Option<u64>, ticks_ms: u64, unbiased: Option<u64>) -> Wake {
+    let since_boot_100ns = ticks_ms.saturating_mul(10_000);
+    if let Some(at) = last_wake.filter(|&t| t > 0 && t <= since_boot_100ns) {
+        return Wake::WokeAgo((since_boot_100ns - at) / 10_000_000);
+    }
+    match unbiased {
+        // Awake time and time since boot agree: it never slept.
+        Some(awake) if ticks_ms.saturating_sub(awake / 10_000) < crate::idle::SLEPT_THRESHOLD_MS => Wake::NeverSlept,
+        _ => Wake::Unknown,
+    }
 }
 
 /// The textual form of a client address; `None` for a family this does not know or an
@@ -426,6 +460,60 @@ pub fn error_kind(code: u32) -> ErrorKind {
     }
 }
 
+/// The key under `HKEY_LOCAL_MACHINE` that holds the RD Session Host's logon mode.
+pub const TERMINAL_SERVER_KEY: &str = r"SYSTEM\CurrentControlSet\Control\Terminal Server";
+/// The value `change logon /drain` (2) and `/drainuntilrestart` (1) set, and `/enable`
+/// clears (0).
+pub const DRAIN_MODE_VALUE: &str = "TSServerDrainMode";
+/// What `--drain` writes: drain until restart, as `change logon /drainuntilrestart` does.
+pub const DRAIN_UNTIL_RESTART: u32 = 1;
+/// The key of `WinStationsDisabled`, which `change logon /disable` sets ("1").
+pub const WINLOGON_KEY: &str = r"SOFTWARE\Microsoft\Windows NT\CurrentVersion\Winlogon";
+/// Remote logons disabled altogether (`change logon /disable`); only ever read.
+pub const STATIONS_DISABLED_VALUE: &str = "WinStationsDisabled";
+/// Where a drain of this tool is recorded: a volatile key (gone at the restart, with the
+/// drain itself), holding the record as JSON in the value `Record`.
+pub const DRAIN_RECORD_KEY: &str = r"SOFTWARE\logoff-users\Drain";
+
+/// `TSServerDrainMode` as people read it.
+pub fn drain_mode_text(mode: Option<u32>) -> String {
+    match mode {
+        None => format!("no {DRAIN_MODE_VALUE} (allow all connections)"),
+        Some(0) => format!("{DRAIN_MODE_VALUE} = 0 (allow all connections)"),
+        Some(1) => format!("{DRAIN_MODE_VALUE} = 1 (drain until restart)"),
+        Some(2) => format!("{DRAIN_MODE_VALUE} = 2 (drain)"),
+        Some(n) => format!("{DRAIN_MODE_VALUE} = {n} (unknown)"),
+    }
+}
+
+/// Whether new logons are refused: a drain mode (any value but 0: one this table does not
+/// know is not taken for "allowed"), or remote logons disabled (`WinStationsDisabled`, a
+/// string "1", or a DWORD 1 on some systems).
+pub fn logons_refused(mode: Option<u32>, stations_disabled: bool) -> bool {
+    stations_disabled || mode.is_some_and(|m| m != 0)
+}
+
+/// Whether a `WinStationsDisabled` value disables logons.
+pub fn stations_disabled(text: Option<&str>, dword: Option<u32>) -> bool {
+    text.is_some_and(|t| t.trim() == "1") || dword == Some(1)
+}
+
+/// FSLogix's per-session keys of a user, under `HKEY_LOCAL_MACHINE`: the profile
+/// container's and the Office container's (ODFC).
+pub fn fslogix_session_keys(sid: &str) -> [String; 2] {
+    [format!(r"SOFTWARE\FSLogix\Profiles\Sessions\{sid}"), format!(r"SOFTWARE\FSLogix\ODFC\Sessions\{sid}")]
+}
+
+/// The key whose presence says FSLogix is installed.
+pub const FSLOGIX_APPS_KEY: &str = r"SOFTWARE\FSLogix\Apps";
+
+/// Whether FSLogix still holds a user's container: its session key is there with a
+/// `RefCount` that is not 0 (one without `RefCount` counts as held: the value is not
+/// documented, and a key FSLogix left is not proof of a detach).
+pub fn fslogix_holds(key_exists: bool, ref_count: Option<u32>) -> bool {
+    key_exists && ref_count != Some(0)
+}
+
 /// The account name to pass to `LookupAccountNameW`: `DOMAIN\user`, or `user`.
 pub fn qualified_account_name(user: &str, domain: Option<&str>) -> String {
     match domain {
@@ -490,22 +578,96 @@ mod tests {
 
     #[test]
     fn idle_is_measured_against_the_servers_clock() {
-        let mut t = RawSessionTimes {
-            logon_time: NOON - 3600 * FILETIME_TICKS_PER_SECOND,
-            connect_time: NOON - 3600 * FILETIME_TICKS_PER_SECOND,
-            disconnect_time: 0,
-            last_input_time: NOON - 125 * FILETIME_TICKS_PER_SECOND - 5,
-            current_time: NOON,
+        use SessionState::{Active, Disconnected};
+        let secs = |n: i64| n * FILETIME_TICKS_PER_SECOND;
+        let times = |last_input: i64, disconnect: i64, current: i64| RawSessionTimes {
+            logon_time: NOON - secs(3600),
+            connect_time: NOON - secs(3600),
+            disconnect_time: disconnect,
+            last_input_time: last_input,
+            current_time: current,
         };
-        assert_eq!(idle_seconds(&t), Some(125));
-        t.last_input_time = 0;
-        assert_eq!(idle_seconds(&t), None, "no input and never disconnected");
-        t.disconnect_time = NOON - 600 * FILETIME_TICKS_PER_SECOND;
-        assert_eq!(idle_seconds(&t), Some(600), "a disconnected session is idle since then");
-        t.last_input_time = NOON + FILETIME_TICKS_PER_SECOND;
-        assert_eq!(idle_seconds(&t), None, "input in the future");
-        t.current_time = 0;
-        assert_eq!(idle_seconds(&t), None);
+        let table: &[(&str, RawSessionTimes, SessionState, Idle)] = &[
+            ("input 125 s ago", times(NOON - secs(125) - 5, 0, NOON), Active, Idle::known(125, IdleSource::LastInput)),
+            // The console: no last-input time. Unknown, not idle since 1601.
+            ("no input time, never disconnected", times(0, 0, NOON), Active, Idle::UNKNOWN),
+            (
+                "disconnected 600 s ago",
+                times(0, NOON - secs(600), NOON),
+                Disconnected,
+                Idle::known(600, IdleSource::Disconnect),
+            ),
+            // Disconnected yesterday and reconnected since: the old DisconnectTime says
+            // nothing of its input now.
+            ("active, an old disconnect", times(0, NOON - secs(86_400), NOON), Active, Idle::UNKNOWN),
+            (
+                "disconnected with an input time",
+                times(NOON - secs(900), NOON - secs(600), NOON),
+                Disconnected,
+                Idle::known(900, IdleSource::LastInput),
+            ),
+            ("input in the future", times(NOON + secs(1), 0, NOON), Active, Idle::UNKNOWN),
+            ("no current time", times(NOON - secs(125), 0, 0), Active, Idle::UNKNOWN),
+        ];
+        for (what, t, state, want) in table {
+            assert_eq!(idle_of(t, *state), *want, "{what}");
+        }
+    }
+
+    /// Values as Windows reports them: `CallNtPowerInformation(LastWakeTime)` in interrupt
+    /// time (100 ns), `GetTickCount64` in ms, `QueryUnbiasedInterruptTime` in 100 ns.
+    #[test]
+    fn the_last_wake_from_power_information() {
+        // (what, LastWakeTime, GetTickCount64, QueryUnbiasedInterruptTime, wake)
+        type Row = (&'static str, Option<u64>, u64, Option<u64>, Wake);
+        let table: &[Row] = &[
+            // Up 2 h, never slept: LastWakeTime 0, the unbiased time agrees with the ticks.
+            ("never slept", Some(0), 7_200_000, Some(72_000_000_000), Wake::NeverSlept),
+            // Up 12 h, 10 h of them asleep; woke at 11 h 58 m since boot: 120 s ago.
+            ("woke 2 min ago", Some(430_800_000_000), 43_200_000, Some(72_000_000_000), Wake::WokeAgo(120)),
+            // The call failed (Wine), the clocks agree: no sleep.
+            ("no power information, never slept", None, 7_200_000, Some(71_999_990_000), Wake::NeverSlept),
+            // The call failed and the clocks disagree by 10 h: it slept, when is unknown.
+            ("no power information, slept", None, 43_200_000, Some(72_000_000_000), Wake::Unknown),
+            ("nothing known", None, 43_200_000, None, Wake::Unknown),
+            // A wake time past the tick count is not believed.
+            ("a wake in the future", Some(500_000_000_000), 43_200_000, Some(432_000_000_000), Wake::NeverSlept),
+        ];
+        for (what, last_wake, ticks, unbiased, want) in table {
+            assert_eq!(wake_of(*last_wake, *ticks, *unbiased), *want, "{what}");
+        }
+    }
+
+    #[test]
+    fn drain_modes_as_change_logon_sets_them() {
+        // (TSServerDrainMode, WinStationsDisabled) -> refused
+        let table = [
+            ((None, false), false),
+            ((Some(0), false), false),
+            ((Some(1), false), true),
+            ((Some(2), false), true),
+            ((Some(7), false), true),
+            ((Some(0), true), true),
+        ];
+        for ((mode, disabled), want) in table {
+            assert_eq!(logons_refused(mode, disabled), want, "{mode:?} {disabled}");
+        }
+        assert_eq!(drain_mode_text(Some(DRAIN_UNTIL_RESTART)), "TSServerDrainMode = 1 (drain until restart)");
+        assert_eq!(drain_mode_text(None), "no TSServerDrainMode (allow all connections)");
+        assert!(stations_disabled(Some("1"), None) && stations_disabled(None, Some(1)));
+        assert!(!stations_disabled(Some("0"), None) && !stations_disabled(None, None));
+    }
+
+    #[test]
+    fn fslogix_holds_a_container_while_its_session_key_counts_a_reference() {
+        assert!(fslogix_holds(true, Some(1)));
+        assert!(fslogix_holds(true, None));
+        assert!(!fslogix_holds(true, Some(0)));
+        assert!(!fslogix_holds(false, None));
+        assert_eq!(
+            fslogix_session_keys("S-1-5-21-1-2-3-1001")[0],
+            r"SOFTWARE\FSLogix\Profiles\Sessions\S-1-5-21-1-2-3-1001"
+        );
     }
 
     #[test]
@@ -560,7 +722,7 @@ mod tests {
         assert_eq!(rdp.state, SessionState::Active);
         assert_eq!(rdp.remote_host.as_deref(), Some("10.1.2.3"));
         assert_eq!(rdp.logon_time, Some(NOON_UNIX - 3600));
-        assert_eq!(rdp.idle_seconds, Some(120));
+        assert_eq!((rdp.idle_seconds, rdp.idle_source), (Some(120), IdleSource::LastInput));
         assert_eq!(rdp.kind, Some(SessionType::Rdp));
 
         // Same name, other domain: a different account, and the domain must say so.
@@ -571,7 +733,7 @@ mod tests {
         assert_eq!(local.state, SessionState::Disconnected);
         assert_eq!(local.station, None);
         assert_eq!(local.remote_host.as_deref(), Some("KIOSK"), "falls back to the client name");
-        assert_eq!(local.idle_seconds, Some(600));
+        assert_eq!((local.idle_seconds, local.idle_source), (Some(600), IdleSource::Disconnect));
     }
 
     #[test]

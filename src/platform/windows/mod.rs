@@ -4,6 +4,8 @@
 //! - `convert`: what the WTS API reports → the model; pure, compiled and tested on every OS;
 //! - `wts`: every `unsafe` Windows call, with RAII guards for OS-allocated buffers;
 //! - `backend`: the `Wts` backend, which strings them together;
+//! - `registry`: the registry calls, with `unsafe` kept to small wrappers as in `wts`;
+//! - `drain`: `--drain` as `change logon /drainuntilrestart` sets it, and its undoing;
 //! - `eventlog`: the audit sink.
 
 // Elsewhere than on Windows only its tests use it.
@@ -13,7 +15,11 @@ pub(crate) mod convert;
 #[cfg(windows)]
 mod backend;
 #[cfg(windows)]
+mod drain;
+#[cfg(windows)]
 pub(crate) mod eventlog;
+#[cfg(windows)]
+mod registry;
 #[cfg(windows)]
 pub(crate) mod wts;
 

@@ -28,6 +28,7 @@ use windows_sys::Win32::Security::{
     SE_PRIVILEGE_ENABLED, SECURITY_MAX_SID_SIZE, SID_NAME_USE, TOKEN_ADJUST_PRIVILEGES, TOKEN_PRIVILEGES, TOKEN_QUERY,
     TOKEN_USER, TokenUser, WELL_KNOWN_SID_TYPE, WinBuiltinAdministratorsSid, WinLocalSystemSid,
 };
+use windows_sys::Win32::System::Power::{CallNtPowerInformation, LastWakeTime};
 use windows_sys::Win32::System::RemoteDesktop::{
     ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CURRENT_SERVER_HANDLE, WTS_CURRENT_SESSION, WTS_INFO_CLASS,
     WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFO_1W, WTSClientAddress, WTSClientProtocolType,
@@ -39,17 +40,19 @@ use windows_sys::Win32::System::RemoteDesktop::{
 use windows_sys::Win32::System::SystemInformation::{
     COMPUTER_NAME_FORMAT, ComputerNameDnsFullyQualified, ComputerNameDnsHostname, ComputerNameNetBIOS,
     ComputerNamePhysicalDnsFullyQualified, ComputerNamePhysicalDnsHostname, ComputerNamePhysicalNetBIOS,
-    GetComputerNameExW,
+    GetComputerNameExW, GetTickCount64,
 };
 use windows_sys::Win32::System::Threading::{
     GetCurrentProcess, GetCurrentProcessId, OpenProcess, OpenProcessToken, PROCESS_SYNCHRONIZE, PROCESS_TERMINATE,
     TerminateProcess, WaitForSingleObject,
 };
+use windows_sys::Win32::System::WindowsProgramming::QueryUnbiasedInterruptTime;
 use windows_sys::Win32::UI::WindowsAndMessaging::MB_OK;
 
 pub use windows_sys::Win32::System::RemoteDesktop::{WTSClientName, WTSDomainName, WTSUserName};
 
 use super::convert::{RawClientAddress, RawSessionTimes};
+use crate::idle::Wake;
 
 /// `WTS_ANY_SESSION` from `wtsapi32.h`, which windows-sys does not define: enumerate the
 /// processes of every session.
@@ -868,6 +871,35 @@ pub fn current_session_id() -> io::Result<u32> {
         return Err(last_error());
     }
     Ok(session)
+}
+
+/// `CallNtPowerInformation(LastWakeTime)`: the interrupt time (100 ns units since boot,
+/// sleep included) of the last wake from sleep; 0 when the machine has not slept.
+///
+/// # Errors
+///
+/// The NTSTATUS of a failed call, as an error (Wine does not implement it).
+fn last_wake_time() -> io::Result<u64> {
+    let mut value = 0u64;
+    // SAFETY: LastWakeTime takes no input and writes one ULONGLONG into the output buffer,
+    // which is `value`, of that size.
+    let status = unsafe {
+        CallNtPowerInformation(LastWakeTime, ptr::null(), 0, (&mut value as *mut u64).cast(), size_of::<u64>() as u32)
+    };
+    if status != 0 {
+        return Err(io::Error::other(format!("CallNtPowerInformation(LastWakeTime) returned {status:#x}")));
+    }
+    Ok(value)
+}
+
+/// When this machine last woke from sleep ([`super::convert::wake_of`]).
+pub fn wake() -> Wake {
+    // SAFETY: GetTickCount64 has no arguments and cannot fail.
+    let ticks = unsafe { GetTickCount64() };
+    let mut unbiased = 0u64;
+    // SAFETY: unbiased is a valid out-pointer.
+    let unbiased = (unsafe { QueryUnbiasedInterruptTime(&mut unbiased) } != FALSE).then_some(unbiased);
+    super::convert::wake_of(last_wake_time().ok(), ticks, unbiased)
 }
 
 /// This process's token, opened with `access`.

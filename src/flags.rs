@@ -13,6 +13,7 @@ use clap::{Parser, ValueEnum};
 use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource};
 use logoff_users::duration::parse_duration;
 use logoff_users::report::Request;
+use logoff_users::schedule::{self, CancelTarget, JobId, Via};
 use logoff_users::userlist::{Targets, parse_exclude, parse_targets};
 use logoff_users::{MAX_MESSAGE_CHARS, PlanOptions, RunOptions, SessionFilter, Warning};
 
@@ -26,7 +27,13 @@ Exit codes:
   1  some action failed or could not be verified
   2  bad input or usage, or a protected target refused; nothing was done
   3  not enough privilege, or this OS is not supported yet; nothing was done
-  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";
+  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off
+  5  --cancel: the job had already started logging off; it was not cancelled
+  6  --cancel ID: there is no job with that id
+
+Scheduled logoffs: --detach returns at once and leaves the grace period, the reminders and
+the logoff to a job that outlives the caller; --pending lists the jobs; --cancel ID|all
+stops them before they log anyone off (with --message, the users are told).";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -69,6 +76,20 @@ pub struct Args {
     /// List the sessions on the machine and exit.
     #[arg(long)]
     list: bool,
+
+    /// Send the warning now, then leave the grace period, the reminders and the logoff to
+    /// a scheduled job that outlives this run; print its id and due time and return.
+    #[arg(long, conflicts_with_all = ["list", "dry_run"])]
+    detach: bool,
+
+    /// List the scheduled logoffs: pending, running, and those finished lately.
+    #[arg(long, conflicts_with_all = ["list", "detach", "cancel", "users", "users_list"])]
+    pending: bool,
+
+    /// Cancel a scheduled logoff (its id, or all) before it logs anyone off. With
+    /// --message, tell its users.
+    #[arg(long, value_name = "ID|all", conflicts_with_all = ["list", "detach", "users", "users_list"])]
+    cancel: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -144,6 +165,22 @@ pub struct Args {
     #[arg(long, value_name = "FILE", hide = true)]
     fake_state: Option<PathBuf>,
 
+    /// The directory of scheduled logoffs (root's alone).
+    #[arg(long, value_name = "DIR", hide = true)]
+    job_dir: Option<PathBuf>,
+
+    /// Run the scheduled logoff ID (what --detach starts).
+    #[arg(long, value_name = "ID", hide = true, conflicts_with_all = ["list", "detach", "pending", "cancel", "users", "users_list"])]
+    run_job: Option<String>,
+
+    /// With --run-job: run as a Windows service.
+    #[arg(long, hide = true, requires = "run_job")]
+    service: bool,
+
+    /// What starts a scheduled logoff's runner: auto, systemd, daemon, service.
+    #[arg(long, value_name = "HOW", hide = true, default_value = "auto", value_parser = parse_via)]
+    detach_via: Via,
+
     /// Write the audit trail to this syslog datagram socket instead of /dev/log (for tests).
     /// With --fake-state, there is no audit trail unless this is given.
     #[arg(long, value_name = "PATH", hide = true)]
@@ -177,6 +214,52 @@ pub enum Command {
     List { format: Format, hosts: Hosts },
     /// Log users off.
     Logoff { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: Audit },
+    /// `--detach`: warn now, schedule the rest.
+    Detach { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: Audit, jobs: Jobs },
+    /// `--pending`: list the scheduled logoffs.
+    Pending { format: Format, dir: PathBuf },
+    /// `--cancel ID|all`, with the message to its users.
+    Cancel { target: CancelTarget, message: Option<String>, format: Format, dir: PathBuf, audit: Audit },
+    /// `--run-job ID`: a scheduled logoff's runner.
+    RunJob { id: JobId, dir: PathBuf, service: bool },
+}
+
+/// Where scheduled logoffs live, and what starts their runners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jobs {
+    /// The job directory.
+    pub dir: PathBuf,
+    /// What starts a runner.
+    pub via: Via,
+}
+
+fn parse_via(text: &str) -> Result<Via, String> {
+    Via::from_str_exact(text).ok_or_else(|| format!("{text:?}: one of auto, systemd, daemon, service"))
+}
+
+/// The scheduled-logoff commands (`--pending`, `--cancel`, `--run-job`), or `None` for
+/// the others.
+fn job_command(args: &Args, format: Format, request: &Request) -> Option<Result<Command, UsageError>> {
+    let dir = args.job_dir.clone().unwrap_or_else(schedule::default_dir);
+    let fail = |message: String| UsageError { message, request: request.clone(), format };
+    if args.pending {
+        return Some(Ok(Command::Pending { format, dir }));
+    }
+    if let Some(id) = &args.run_job {
+        return Some(JobId::parse(id).map(|id| Command::RunJob { id, dir, service: args.service }).map_err(fail));
+    }
+    let target = args.cancel.as_ref()?;
+    let target = match CancelTarget::parse(target) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(fail(e))),
+    };
+    let message = match warning(args) {
+        Ok(w) => w.map(|w| w.text),
+        Err(e) => return Some(Err(fail(e))),
+    };
+    let audit =
+        Audit { enabled: args.fake_state.is_none() || args.audit_socket.is_some(), socket: args.audit_socket.clone() };
+    Some(Ok(Command::Cancel { target, message, format, dir, audit }))
 }
 
 /// Bad input: exit 2, nothing done. `request` is what was understood of it, for the JSON
@@ -252,6 +335,10 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
     if args.list {
         return Ok(Command::List { format: args.format, hosts });
     }
+    let empty = Request { all: false, users: Vec::new(), exclude: Vec::new(), dry_run: false, timeout_ms: 0 };
+    if let Some(command) = job_command(&args, args.format, &empty) {
+        return command;
+    }
     let mut request = Request {
         all: false,
         users: Vec::new(),
@@ -293,6 +380,10 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
         enabled: !args.dry_run && (args.fake_state.is_none() || args.audit_socket.is_some()),
         socket: args.audit_socket,
     };
+    if args.detach {
+        let jobs = Jobs { dir: args.job_dir.unwrap_or_else(schedule::default_dir), via: args.detach_via };
+        return Ok(Command::Detach { run: Box::new(run), format, hosts, audit, jobs });
+    }
     Ok(Command::Logoff { run: Box::new(run), format, hosts, audit })
 }
 

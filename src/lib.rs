@@ -14,7 +14,9 @@
 //! - [`run`] and [`list`], with [`Host`] and [`Observer`];
 //! - the seam: [`backend::Backend`] and its model ([`model`], [`identity`], [`error`]);
 //! - the results: [`report`] (the JSON document), [`event::Event`], and [`text`], which
-//!   renders both as lines; [`AuditTrail`] records them in the system log.
+//!   renders both as lines; [`AuditTrail`] records them in the system log;
+//! - scheduled logoffs that outlive the caller ([`schedule`]: `--detach`, `--pending`,
+//!   `--cancel`, and the runner of a job).
 //!
 //! Everything else is private to the crate, but for [`testing`], the one entrance of the
 //! project's own fuzz targets and integration tests.
@@ -32,6 +34,7 @@ mod platform;
 mod protect;
 pub mod report;
 mod run;
+pub mod schedule;
 mod snapshot;
 pub mod testing;
 pub mod text;

@@ -15,6 +15,7 @@
 
 pub(crate) mod act;
 pub(crate) mod grace;
+pub(crate) mod planned;
 pub(crate) mod verify;
 
 use std::sync::atomic::AtomicBool;

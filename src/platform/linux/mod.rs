@@ -10,6 +10,7 @@
 //! - [`bpf_iter`] lists every process's uids in one pass, with [`btf`] for the layout;
 //! - [`notifications`] shows the warning on a graphical session's desktop;
 //! - [`syslog`] is the audit sink, and says who runs the tool;
+//! - `jobs` keeps scheduled logoffs' files and starts their runners (systemd, or a daemon);
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
 //! Which session source is used is decided once, when the backend is opened.
@@ -19,6 +20,7 @@
 pub mod bpf_iter;
 pub mod btf;
 pub mod cgroup;
+pub(crate) mod jobs;
 mod kill;
 pub mod logind;
 pub mod notifications;

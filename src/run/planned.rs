@@ -1,0 +1,63 @@
+//! A run planned on every host and not acted on: what a scheduled logoff (`crate::schedule`)
+//! needs when it warns now and acts later. Phases 1 and 2 as in [`super::run`] (the same
+//! refusals, the same privilege check), then a message to every planned session, and
+//! nothing else.
+
+use crate::event::Event;
+use crate::model::Session;
+use crate::report::Report;
+
+use super::{Host, Observer, Prepared, RunOptions, prepare, request_of, send_to_all};
+
+/// The hosts of a run, snapshotted and planned.
+pub(crate) struct Planned {
+    request: crate::report::Request,
+    hosts: Vec<Prepared>,
+}
+
+/// Plans `opts` on `hosts`, acting on none.
+///
+/// # Errors
+///
+/// The report of a run that stopped before it acted (a refused target: exit 2; no
+/// privilege: exit 3), as [`super::run`] returns it.
+pub(crate) fn plan_hosts(opts: &RunOptions, hosts: Vec<Host>) -> Result<Planned, Box<Report>> {
+    let request = request_of(opts);
+    match prepare(opts, hosts) {
+        Ok(hosts) => Ok(Planned { request, hosts }),
+        Err(s) => Err(Box::new(Report::new(request, s.hosts, Some(s.stop), Some(s.message)))),
+    }
+}
+
+impl Planned {
+    /// The session the tool runs in on each host, as the snapshot listed it.
+    pub(crate) fn own_sessions(&self) -> Vec<(String, Session)> {
+        self.hosts
+            .iter()
+            .filter_map(|p| {
+                let snap = p.snapshot.as_ref()?;
+                let id = snap.current_session.as_deref()?;
+                let s = snap.sessions.iter().find(|s| s.id == id)?;
+                Some((p.report.host.clone(), s.clone()))
+            })
+            .collect()
+    }
+
+    /// How many sessions are planned, over every host.
+    pub(crate) fn sessions(&self) -> usize {
+        self.hosts.iter().filter_map(Prepared::plan).map(|p| p.sessions().count()).sum()
+    }
+
+    /// Sends `text` to every planned session (one `send_message` action each, as the
+    /// warning of a run), and returns the report: plans and messages, no other action.
+    pub(crate) fn notify(mut self, text: &str, observer: &mut dyn Observer) -> Report {
+        observer.event("", Event::Warning { sessions: self.sessions(), text: text.to_string() });
+        send_to_all(&mut self.hosts, text, observer);
+        self.into_report()
+    }
+
+    /// The report of the plans alone.
+    pub(crate) fn into_report(self) -> Report {
+        Report::new(self.request, self.hosts.into_iter().map(|p| p.report).collect(), None, None)
+    }
+}

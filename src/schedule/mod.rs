@@ -755,7 +755,8 @@ pub fn run_job(dir: &Path, id: &JobId, stop: &AtomicBool) -> i32 {
             return 1;
         }
     };
-    let mut out = RunnerOut { log: os::open_append(&d.log_path(id)).ok() };
+    // The log file only for a job of ours: not for a refused or unknown file.
+    let mut out = RunnerOut { log: None };
     // Claim the job: still pending, of this boot; the runner's pid goes into its file.
     let claimed = (|| {
         let locked = d.lock()?;
@@ -781,6 +782,7 @@ pub fn run_job(dir: &Path, id: &JobId, stop: &AtomicBool) -> i32 {
         }
         job.runner_pid = Some(std::process::id());
         locked.write(&job)?;
+        out.log = os::open_append(&d.log_path(id)).ok();
         Ok::<_, Error>(Ok(job))
     })();
     let job = match claimed {

@@ -565,4 +565,55 @@ mod tests {
         let e = Args::try_parse_from(["logoff-users", "--list", "bob"]).unwrap_err();
         assert!(e.use_stderr());
     }
+
+    #[test]
+    fn scheduled_logoff_commands() {
+        let default = schedule::default_dir();
+        match parse(&["bob", "--detach", "--message", "hi", "--grace", "15m"], None) {
+            Ok(Command::Detach { run, jobs, audit, .. }) => {
+                assert_eq!(run.warning.map(|w| w.grace.as_secs()), Some(900));
+                assert_eq!(jobs, Jobs { dir: default.clone(), via: Via::Auto });
+                assert!(audit.enabled);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--pending", "--format", "json", "--job-dir", "/tmp/j"], Some("ignored")) {
+            Ok(Command::Pending { format, dir }) => assert_eq!((format, dir), (Format::Json, PathBuf::from("/tmp/j"))),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--cancel", " ALL ", "--message", "called off"], Some("ignored")) {
+            Ok(Command::Cancel { target, message, dir, .. }) => {
+                assert_eq!((target, message.as_deref(), dir), (CancelTarget::All, Some("called off"), default.clone()));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--cancel", "0A1B2C3D"], None) {
+            Ok(Command::Cancel { target, message: None, .. }) => {
+                assert_eq!(target, CancelTarget::Id(JobId::parse("0a1b2c3d").unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--run-job", "0a1b2c3d", "--service", "--job-dir", "/x"], None) {
+            Ok(Command::RunJob { id, dir, service }) => {
+                assert_eq!((id.as_str(), dir, service), ("0a1b2c3d", PathBuf::from("/x"), true));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error_of(&["--cancel", "x/../y"], None).contains("is not a job id"));
+        assert!(error_of(&["--cancel", "all", "--message", &"x".repeat(256)], None).contains("at most 255"));
+        assert!(error_of(&["--run-job", "nope"], None).contains("is not a job id"));
+        // Conflicts clap refuses (exit 2).
+        for argv in [
+            &["logoff-users", "bob", "--detach", "--dry-run"][..],
+            &["logoff-users", "bob", "--pending"],
+            &["logoff-users", "bob", "--cancel", "all"],
+            &["logoff-users", "--pending", "--cancel", "all"],
+            &["logoff-users", "--list", "--detach"],
+            &["logoff-users", "--service"],
+            &["logoff-users", "bob", "--detach", "--detach-via", "cron"],
+        ] {
+            let e = Args::try_parse_from(argv).unwrap_err();
+            assert!(e.use_stderr(), "{argv:?}");
+        }
+    }
 }

@@ -4,16 +4,22 @@
 //! - `convert`: what the WTS API reports → the model; pure, compiled and tested on every OS;
 //! - `wts`: every `unsafe` Windows call, with RAII guards for OS-allocated buffers;
 //! - `backend`: the `Wts` backend, which strings them together;
-//! - `eventlog`: the audit sink.
+//! - `eventlog`: the audit sink;
+//! - `jobs` (with `job_rules`, pure): scheduled logoffs' files, and the service that runs one.
 
 // Elsewhere than on Windows only its tests use it.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) mod convert;
+// The same: the pure rules of scheduled logoffs (trust, the service's command line).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) mod job_rules;
 
 #[cfg(windows)]
 mod backend;
 #[cfg(windows)]
 pub(crate) mod eventlog;
+#[cfg(windows)]
+pub(crate) mod jobs;
 #[cfg(windows)]
 pub(crate) mod wts;
 

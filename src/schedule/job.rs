@@ -561,6 +561,22 @@ impl Job {
         Ok(())
     }
 
+    /// Its runner died while it was logging off (killed, a crash): `running → failed`,
+    /// with why. Some users may have been logged off: the audit trail says which.
+    ///
+    /// # Errors
+    ///
+    /// The state it is in, when it is not running.
+    pub fn runner_died(&mut self, why: &str, now_ms: u64) -> Result<(), NotAllowed> {
+        if self.state != JobState::Running {
+            return Err(NotAllowed(self.state));
+        }
+        self.state = JobState::Failed;
+        self.error = Some(why.to_string());
+        self.finished_at_ms = Some(now_ms);
+        Ok(())
+    }
+
     /// Whether the job was scheduled in another boot of the machine than `boot_id`.
     pub fn from_another_boot(&self, boot_id: Option<&str>) -> bool {
         matches!((self.boot_id.as_deref(), boot_id), (Some(a), Some(b)) if a != b)
@@ -688,6 +704,13 @@ mod tests {
         j.abandon("the machine restarted", 1_500).unwrap();
         assert_eq!((j.state, j.error.as_deref()), (Failed, Some("the machine restarted")));
         assert_eq!(j.start(2_000), Err(NotAllowed(Failed)));
+        assert_eq!(j.runner_died("x", 2_000), Err(NotAllowed(Failed)));
+        // running -> failed: the runner died mid-way; never from pending.
+        let mut j = job();
+        assert_eq!(j.runner_died("x", 1_500), Err(NotAllowed(Pending)));
+        j.start(2_000).unwrap();
+        j.runner_died("its runner is gone", 2_500).unwrap();
+        assert_eq!((j.state, j.exit_code, j.error.as_deref()), (Failed, None, Some("its runner is gone")));
         assert!(JobState::ALL.iter().all(|s| s.is_finished() != matches!(s, Pending | Running)));
     }
 

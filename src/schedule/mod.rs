@@ -524,11 +524,34 @@ pub fn pending(dir: &Path) -> PendingDoc {
     doc
 }
 
-/// Marks pending jobs from an earlier boot failed (nothing can run them any more).
+/// Marks failed the jobs nothing can run any more: pending jobs from an earlier boot of the
+/// machine, and pending or running jobs whose runner process is gone (killed with the
+/// caller's cgroup, say). A runner that is merely slow is never taken for gone: only a pid
+/// that no process has any more counts.
 fn mark_lost(locked: &store::Locked, jobs: &mut [Job]) {
     let boot = os::boot_id();
-    for j in jobs.iter_mut().filter(|j| j.state == JobState::Pending && j.from_another_boot(boot.as_deref())) {
-        if j.abandon("the machine restarted before its due time: no one was logged off", now_ms()).is_ok() {
+    let now = now_ms();
+    for j in jobs.iter_mut() {
+        let gone = j.runner_pid.filter(|pid| !j.from_another_boot(boot.as_deref()) && os::process_gone(*pid));
+        let changed = match (j.state, gone) {
+            (JobState::Pending, _) if j.from_another_boot(boot.as_deref()) => {
+                j.abandon("the machine restarted before its due time: no one was logged off", now).is_ok()
+            }
+            (JobState::Pending, Some(pid)) => j
+                .abandon(
+                    &format!("its runner (pid {pid}) is gone, killed before the due time: no one was logged off"),
+                    now,
+                )
+                .is_ok(),
+            (JobState::Running, Some(pid)) => j
+                .runner_died(
+                    &format!("its runner (pid {pid}) died while logging off: the audit trail says who was"),
+                    now,
+                )
+                .is_ok(),
+            _ => false,
+        };
+        if changed {
             let _ = locked.write(j);
         }
     }

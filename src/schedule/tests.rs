@@ -367,3 +367,37 @@ fn pending_lists_jobs_by_due_time_and_views_say_what_they_target() {
     let doc = pending(&base.path().join("absent"));
     assert_eq!((doc.exit_code, doc.jobs.len()), (0, 0));
 }
+
+#[cfg(target_os = "linux")]
+#[test]
+fn a_job_whose_runner_is_gone_is_marked_failed_and_never_runs() {
+    let base = tempfile::tempdir().unwrap();
+    let state = machine(base.path());
+    let d = job_dir(base.path());
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    let mut pending_job = write_job(&d, &opts("bob", 60_000, Some("m")), &state);
+    pending_job.runner_pid = Some(dead);
+    let mut running = write_job(&d, &opts("carol", 0, None), &state);
+    running.start(now_ms()).unwrap();
+    running.runner_pid = Some(dead);
+    let mut alive = write_job(&d, &opts("bob", 60_000, Some("m")), &state);
+    alive.runner_pid = Some(std::process::id());
+    {
+        let locked = d.lock().unwrap();
+        for j in [&pending_job, &running, &alive] {
+            locked.write(j).unwrap();
+        }
+    }
+    let doc = pending(d.path());
+    let state_of = |id: &JobId| doc.jobs.iter().find(|j| j.id == id.as_str()).unwrap().clone();
+    let p = state_of(&pending_job.id);
+    assert_eq!(p.state, JobState::Failed);
+    assert!(p.error.unwrap().contains(&format!("its runner (pid {dead}) is gone")));
+    let r = state_of(&running.id);
+    assert_eq!(r.state, JobState::Failed);
+    assert!(r.error.unwrap().contains("died while logging off"));
+    assert_eq!(state_of(&alive.id).state, JobState::Pending, "a live runner's job stays pending");
+    assert!(fake_actions(&state).is_empty());
+}

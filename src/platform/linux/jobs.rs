@@ -202,6 +202,16 @@ pub(crate) fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
 }
 
+/// Whether process `pid` is certainly gone: no such process in this pid namespace (a
+/// zombie counts as gone). A pid reused by another process looks alive, which only delays
+/// the verdict.
+pub(crate) fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    }
+}
+
 /// Whether systemd is the service manager (what `sd_booted` checks).
 fn systemd_runs() -> bool {
     Path::new("/run/systemd/system").is_dir()
@@ -383,6 +393,15 @@ mod tests {
         let link = dir.path().join("c.json");
         std::os::unix::fs::symlink(&path, &link).unwrap();
         assert!(open_existing(&link).is_err(), "symlinks are not followed");
+    }
+
+    #[test]
+    fn a_process_that_exited_is_gone_a_live_one_is_not() {
+        assert!(!process_gone(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(process_gone(pid) || !Path::new(&format!("/proc/{pid}")).exists());
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub(crate) fn boot_id() -> Option<String> {
     None
 }
 
+pub(crate) fn process_gone(_pid: u32) -> bool {
+    false
+}
+
 pub(crate) fn launch(l: &Launch) -> Result<String> {
     unsupported(&format!("start the runner of job {}", l.id))
 }
@@ -86,6 +90,7 @@ mod tests {
         assert!(lock_exclusive(&f).is_err());
         assert!(check_file(&f).is_some());
         assert_eq!(boot_id(), None);
+        assert!(!process_gone(1));
         assert!(default_dir().ends_with("jobs"));
         let id = JobId::from_bits(1);
         let l = Launch { id: &id, exe: "x".into(), args: vec![], via: Via::Auto };

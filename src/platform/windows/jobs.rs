@@ -34,8 +34,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use windows_sys::Win32::Foundation::{
-    ERROR_CALL_NOT_IMPLEMENTED, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_SPECIFIC_ERROR, FALSE, HANDLE, LocalFree,
-    NO_ERROR,
+    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INVALID_PARAMETER, ERROR_SERVICE_DOES_NOT_EXIST,
+    ERROR_SERVICE_SPECIFIC_ERROR, FALSE, HANDLE, LocalFree, NO_ERROR, STILL_ACTIVE,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, GetSecurityInfo, SDDL_REVISION_1,
@@ -58,6 +58,7 @@ use windows_sys::Win32::System::Services::{
     SERVICE_STATUS_CURRENT_STATE, SERVICE_STATUS_HANDLE, SERVICE_STOP_PENDING, SERVICE_STOPPED, SERVICE_TABLE_ENTRYW,
     SERVICE_WIN32_OWN_PROCESS, SetServiceStatus, StartServiceCtrlDispatcherW, StartServiceW,
 };
+use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION};
 use windows_sys::core::PWSTR;
 
 use super::job_rules::{self, Ace, DIR_SDDL};
@@ -355,6 +356,23 @@ pub(crate) fn boot_id() -> Option<String> {
     (err == NO_ERROR).then(|| data.to_string())
 }
 
+/// Whether process `pid` is certainly gone: `OpenProcess` says there is no such process
+/// (`ERROR_INVALID_PARAMETER`), or it has exited. Access denied, or anything else, is not
+/// proof.
+pub(crate) fn process_gone(pid: u32) -> bool {
+    // SAFETY: OpenProcess takes an access mask, an inherit flag and a pid.
+    let h = unsafe { OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, pid) };
+    if h.is_null() {
+        return io::Error::last_os_error().raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32);
+    }
+    let mut code = 0u32;
+    // SAFETY: h is an open process handle with query access; code is a valid out-pointer.
+    let ok = unsafe { GetExitCodeProcess(h, &mut code) };
+    // SAFETY: h was opened above and is closed once.
+    unsafe { CloseHandle(h) };
+    ok != FALSE && code != STILL_ACTIVE as u32
+}
+
 /// A Service Control Manager handle, closed with `CloseServiceHandle`.
 struct ScHandle(SC_HANDLE);
 
@@ -548,6 +566,16 @@ mod tests {
         lock_exclusive(&lock).unwrap();
         drop(lock);
         let _ = std::fs::remove_dir_all(&base);
+    }
+
+    #[test]
+    fn a_process_that_exited_is_gone_a_live_one_is_not() {
+        assert!(!process_gone(std::process::id()));
+        let mut child = std::process::Command::new("cmd.exe").args(["/c", "exit"]).spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        // The handle std keeps in `child` lets the pid stay an exited process, not a new one.
+        assert!(process_gone(pid));
     }
 
     #[test]

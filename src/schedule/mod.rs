@@ -407,9 +407,11 @@ pub fn detach(req: &DetachRequest, audit: &mut AuditTrail, out: &mut dyn FnMut(&
         doc.exit_code = dir_error(&mut doc.error, e);
         doc.hosts = planned.into_report().hosts;
     };
-    let dir = match JobDir::open(&req.dir, true) {
-        Ok(Some(d)) => d,
-        Ok(None) => unreachable!("a created directory exists"),
+    let opened = JobDir::open(&req.dir, true).and_then(|d| {
+        d.ok_or_else(|| Error::new(ErrorKind::Os, format!("create {}", req.dir.display()), "it vanished at once"))
+    });
+    let dir = match opened {
+        Ok(d) => d,
         Err(e) => {
             stop(&mut doc, &e, planned);
             return Detached::Done(Box::new(doc));
@@ -491,8 +493,8 @@ pub fn detach(req: &DetachRequest, audit: &mut AuditTrail, out: &mut dyn FnMut(&
 // ---- --pending -----------------------------------------------------------------------------
 
 /// `--pending`: the jobs of `dir`, pending first by due time, then the finished ones.
-/// A job from an earlier boot of the machine is marked failed on the way: its runner is
-/// gone.
+/// A job that nothing can run any more (from an earlier boot, or its runner gone) is
+/// marked failed on the way.
 pub fn pending(dir: &Path) -> PendingDoc {
     let mut doc = PendingDoc {
         version: DOC_VERSION,
@@ -767,6 +769,14 @@ impl RunnerOut {
 /// started yet is then abandoned. Returns the exit code: the run's, 0 for a job cancelled
 /// meanwhile, 6 for an unknown job, 1 when it cannot run.
 pub fn run_job(dir: &Path, id: &JobId, stop: &AtomicBool) -> i32 {
+    let code = run_job_in(dir, id, stop);
+    // Whatever came of it, what started this runner is not needed any more (Windows: its
+    // service goes).
+    os::withdraw(id.as_str());
+    code
+}
+
+fn run_job_in(dir: &Path, id: &JobId, stop: &AtomicBool) -> i32 {
     let d = match JobDir::open(dir, false) {
         Ok(Some(d)) => d,
         Ok(None) => {
@@ -817,9 +827,7 @@ pub fn run_job(dir: &Path, id: &JobId, stop: &AtomicBool) -> i32 {
         }
     };
     let mut audit = AuditTrail::open(job.spec.audit.enabled, job.spec.audit.socket.as_deref());
-    let code = run_claimed(&d, job, stop, &mut audit, &mut out);
-    os::withdraw(id.as_str());
-    code
+    run_claimed(&d, job, stop, &mut audit, &mut out)
 }
 
 fn refused_file(r: &Refused, out: &mut RunnerOut) -> i32 {

@@ -608,10 +608,24 @@ def event_log_names_the_token_user(sc):
 # --- scheduled logoffs (issue 14) ----------------------------------------------------------
 # The job's runner is a service that Wine's services.exe starts. Two Wine facts shape these:
 # Wine ends the services of a prefix when its last ordinary program exits, so a "keeper"
-# sleeper runs while a job waits (Windows has no such rule); and Wine derives a file's DACL
+# sleeper runs while a job waits (Windows has no such rule), and each scenario starts from
+# one fresh services.exe (fresh_services); and Wine derives a file's DACL
 # from its Unix mode bits (it does not keep the protected DACL the tool sets), so a job
 # file is made untrusted with chmod. The machine is the fake backend's (--fake-state): the
 # WTS side of a run is what the other scenarios show.
+
+
+def fresh_services(sc):
+    """Restarts this prefix's wineserver (every Wine process of the prefix is the
+    scenarios' own), then starts the keeper: one services.exe, kept alive by it. After
+    many runs a prefix can hold two services.exe (one that was told to shut down with the
+    last program, and a new one); the service a job creates is then started by one and
+    reports to the other, and StartServiceW times out (1053)."""
+    subprocess.run(["wineserver", "-k"], timeout=30, check=False)
+    subprocess.run(["wineserver", "-w"], timeout=30, check=False)
+    subprocess.run(["wineserver", "-p"], timeout=30, check=True)
+    sc.sleeper("keeper", 120)
+    sc.wait_sleepers()
 
 
 def fake_machine(sc):
@@ -666,8 +680,7 @@ def detach_survives_the_job_object(sc):
     next to it, and the job's service (started by the SCM, in no job) logs bob off at the due
     time, then deletes itself."""
     check(ARGS.jobwrap, "--jobwrap is needed")
-    sc.sleeper("keeper", 120)
-    sc.wait_sleepers()
+    fresh_services(sc)
     fake = fake_machine(sc)
     result, out = os.path.join(sc.dir, "jobwrap.result"), os.path.join(sc.dir, "tool.out")
     canary = f"{winpath(ARGS.sleeper)} {winpath(os.path.join(sc.dir, 'canary.pid'))} 300"
@@ -705,8 +718,7 @@ def detach_survives_the_job_object(sc):
 def cancel_stops_the_job_service(sc):
     """--cancel: the job logs no one off, its service goes; a second cancel says cancelled
     already (0), an unknown id 6, a cancel after the job ran 5."""
-    sc.sleeper("keeper", 120)
-    sc.wait_sleepers()
+    fresh_services(sc)
     fake = fake_machine(sc)
     r = sc.run(*tool_args(sc, fake), "bob", "--detach", "--message", "m", "--grace", "4s", "--format", "json",
                state=False).expect(0)
@@ -731,8 +743,7 @@ def cancel_stops_the_job_service(sc):
 def untrusted_job_files_are_refused(sc):
     """A job file others may write (Wine maps the Unix mode to the DACL: Everyone) is
     refused by --pending (exit 1), --cancel and the runner; nothing is logged off."""
-    sc.sleeper("keeper", 120)
-    sc.wait_sleepers()
+    fresh_services(sc)
     fake = fake_machine(sc)
     r = sc.run(*tool_args(sc, fake), "bob", "--detach", "--grace", "30s", "--message", "m", "--format", "json",
                state=False).expect(0)

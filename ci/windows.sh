@@ -91,6 +91,9 @@ x86_64-w64-mingw32-gcc -shared -s "${CFLAGS[@]}" -o "$SYSTEM32/wtsapi32.dll" \
     fail "wtsapi32.dll"
 x86_64-w64-mingw32-gcc -municode -s "${CFLAGS[@]}" -o "$WORK/standin_sleeper.exe" \
     ci/wine/wtsapi32/standin_sleeper.c || fail "standin_sleeper.exe"
+# Runs a command inside a job object that kills everything in it when it closes, as RMM
+# agents run scripts (the scheduled-logoff scenarios).
+x86_64-w64-mingw32-gcc -municode -s "${CFLAGS[@]}" -o "$WORK/jobwrap.exe" ci/wine/jobwrap.c || fail "jobwrap.exe"
 
 passed=0
 failed=0
@@ -130,7 +133,7 @@ fi
 # --- the scenarios -----------------------------------------------------------------------
 log "scenarios"
 python3 ci/wine/scenarios.py --exe "$EXE" --probe "$PROBE" --sleeper "$WORK/standin_sleeper.exe" \
-    --work "$WORK/scenarios" | tee "$WORK/scenarios.log" || true
+    --jobwrap "$WORK/jobwrap.exe" --work "$WORK/scenarios" | tee "$WORK/scenarios.log" || true
 passed=$((passed + $(grep -c '^PASS ' "$WORK/scenarios.log" || true)))
 failed=$((failed + $(grep -c '^FAIL ' "$WORK/scenarios.log" || true)))
 # A driver that died early prints no closing line: that is a failure too.

@@ -192,8 +192,10 @@ def check_arguments(s):
         problems.append("the tool must run exactly once, as '& $ExePath $toolArgv 2>&1 | ...'")
     if "$toolArgv = $ToolArguments.ToArray()" not in code:
         problems.append("the arguments must come from the list ($toolArgv = $ToolArguments.ToArray())")
-    if code.count("$env:LOGOFF_USERS = ") != 1:
-        problems.append("the user list must reach the tool through LOGOFF_USERS, set once")
+    # A template with a Users parameter (not "Users - Cancel LogOff") passes it this way only.
+    users_set = code.count("$env:LOGOFF_USERS = ")
+    if users_set != (1 if "$ParamUsers" in code else 0):
+        problems.append("the user list must reach the tool through LOGOFF_USERS, set once (and only with a Users parameter)")
     if "--users" in code:
         problems.append("--users must not be used: the list goes through LOGOFF_USERS only")
     hash_at = code.find("Get-FileHash")
@@ -225,7 +227,8 @@ def check_platform(s, platform):
         if "$host.SetShouldExit($Code)" not in code:
             problems.append("Tactical RMM loses exit codes other than 0/1 without $host.SetShouldExit")
     if platform in ("ninjaone", "tactical-rmm"):
-        if "$ParamUsers = $env:Users" not in code:
+        declared = re.findall(r"^\$Param([A-Za-z]+) = (.*)$", code, re.M)
+        if not declared or any(value != f"$env:{name}" for name, value in declared):
             problems.append("the parameters must come from environment variables")
     if platform == "ninjaone" and "Ninja-Property-Set $ResultField" not in code:
         problems.append("the result custom field must be written with Ninja-Property-Set")
@@ -379,7 +382,8 @@ def check_script(path, text, exe_bytes=None):
 
 def self_test(scripts):
     """Each break of a good script must be reported; else the checks cannot fail."""
-    base = {platform_of(p): (p, p.read_text(encoding="utf-8")) for p in scripts if p.parent.name != "src"}
+    base = {platform_of(p): (p, p.read_text(encoding="utf-8")) for p in scripts
+            if p.parent.name != "src" and p.name == "LogOff-Users.ps1"}
     exe = bytes(range(256)) * 40
     breaks = [
         ("connectwise-rmm", "split on blanks", lambda t: t.replace("$toolArgv = ", "$x = 'a b' -split ' '\n$toolArgv = ")),
@@ -396,6 +400,8 @@ def self_test(scripts):
         ("tactical-rmm", "a snippet tag", lambda t: t.replace("$Summary = ''", "$Summary = '{{x}}'")),
         ("tactical-rmm", "no SetShouldExit", lambda t: t.replace("$host.SetShouldExit($Code)", "")),
         ("ninjaone", "a broken argument encoding", lambda t: t.replace("'$1$1\\\"'", "'$1\\\"'")),
+        ("tactical-rmm", "a parameter not from the environment",
+         lambda t: t.replace("$ParamGrace = $env:Grace", "$ParamGrace = '5m'")),
         ("ninjaone", "--users on the command line",
          lambda t: t.replace("$toolArgv = ", "$ToolArguments.Add('--users')\n$toolArgv = ")),
         ("connectwise-rmm", "unbalanced braces", lambda t: t.replace("function Format-Text([string]$Text) {",

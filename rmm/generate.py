@@ -10,9 +10,9 @@
 
 Each RMM takes one pasted script, so every script is standalone; they differ only in how
 the parameters arrive (PLATFORMS), how the script exits, and a platform hook or check.
-The body (rmm/src/<Template>.body.ps1) is shared word for word. A second template (issue
-14's "Cancel LogOff") is one more TEMPLATES entry with its own body and parameter list; a
-new parameter is one more Param line.
+The body (rmm/src/LogOff-Users.body.ps1) is shared word for word, by both templates too:
+"Users - Cancel LogOff" (issue 14) is one more TEMPLATES entry with its own parameter list
+and exit codes; a new parameter is one more Param line.
 """
 
 import argparse
@@ -34,7 +34,7 @@ EXIT_LINE_PREFIX = "logoff-users: exit="
 @dataclasses.dataclass(frozen=True)
 class Param:
     name: str  # the RMM's parameter name: letters only, so every platform can use it as is
-    kind: str  # users | text | duration | flag | fieldname
+    kind: str  # users | value | text | duration | flag | fieldname
     flag: str  # the tool's option; '' for Users (LOGOFF_USERS) and script-only parameters
     default: str
     help: str
@@ -54,6 +54,19 @@ LOGOFF_PARAMS = [
     Param("Grace", "duration", "--grace", "",
           "with Message: the time users get before the logoff (tool default 5m); "
           "without: between asking processes to end and forcing them (default 5s)"),
+    Param("Schedule", "flag", "--detach", "false",
+          "true: send the warning now and return at once; a scheduled job (a Windows service) "
+          "waits Grace, reminds the users, then logs them off. The output names the job; "
+          "'Users - Cancel LogOff' cancels it"),
+]
+
+CANCEL_PARAMS = [
+    Param("Job", "value", "--cancel", "all",
+          "the job to cancel: its id (eight hex digits, printed by 'Users - LogOff' with "
+          "Schedule), or all; required"),
+    Param("Message", "text", "--message", "",
+          "optional: tell the job's users, e.g. 'The logoff tonight is cancelled' (at most "
+          "255 characters)"),
 ]
 
 # NinjaOne only: the custom field that receives the result (Ninja-Property-Set).
@@ -67,10 +80,41 @@ class Template:
     title: str
     body: str
     params: list
+    what: list  # header lines: what the task does
+    exit_codes: list
 
+
+EXIT_CODES = [
+    "0  every targeted user is logged off (a user who was not logged on counts as done);",
+    "   with Schedule: the job is scheduled (its id and due time are in the output)",
+    "1  some action failed or could not be verified",
+    "2  bad input (no Users value, a malformed name or parameter, ...): nothing was done",
+    "3  not enough privilege: nothing was done",
+    "4  cancelled during the Message grace period: no one was logged off",
+    "10 this script could not get, install or start the binary, or Windows is too old",
+    "11 the binary's SHA-256 is not the pinned one: it was not written or run",
+]
+
+CANCEL_EXIT_CODES = [
+    "0  the job (or every pending job) is cancelled: it logs no one off; or nothing was pending",
+    "1  a job file could not be trusted or read (see the output)",
+    "2  Job is not a job id or all: nothing was done",
+    "3  not enough privilege: nothing was done",
+    "5  too late: the job had already started logging users off",
+    "6  there is no job with that id",
+    "10 this script could not get, install or start the binary, or Windows is too old",
+    "11 the binary's SHA-256 is not the pinned one: it was not written or run",
+]
 
 TEMPLATES = [
-    Template("LogOff-Users", "Users - LogOff", "LogOff-Users.body.ps1", LOGOFF_PARAMS),
+    Template("LogOff-Users", "Users - LogOff", "LogOff-Users.body.ps1", LOGOFF_PARAMS,
+             ["Logs users off this Windows machine with logoff-users.exe, which verifies that their",
+              "sessions and processes are gone."], EXIT_CODES),
+    # The companion of Schedule: the same body, another parameter list.
+    Template("Cancel-LogOff", "Users - Cancel LogOff", "LogOff-Users.body.ps1", CANCEL_PARAMS,
+             ["Cancels a logoff that 'Users - LogOff' scheduled (Schedule = true) before it logs",
+              "anyone off, with logoff-users.exe --cancel; optionally tells its users."],
+             CANCEL_EXIT_CODES),
 ]
 
 
@@ -172,24 +216,12 @@ PLATFORMS = [
          "powershell.exe without -File, which turns any other code into 1)."]),
 ]
 
-EXIT_CODES = [
-    "0  every targeted user is logged off (a user who was not logged on counts as done)",
-    "1  some action failed or could not be verified",
-    "2  bad input (no Users value, a malformed name or parameter, ...): nothing was done",
-    "3  not enough privilege: nothing was done",
-    "4  cancelled during the Message grace period: no one was logged off",
-    "10 this script could not get, install or start the binary, or Windows is too old",
-    "11 the binary's SHA-256 is not the pinned one: it was not written or run",
-]
-
-
 def header(template, platform, params, variant):
     lines = [
         f"# {template.name}.ps1 for {platform.title}: the task \"{template.title}\".",
         "#",
-        "# Logs users off this Windows machine with logoff-users.exe, which verifies that their",
-        "# sessions and processes are gone. Needs Windows 10 / Server 2016 or later, x64, run",
-        "# as SYSTEM.",
+        *["# " + line for line in template.what],
+        "# Needs Windows 10 / Server 2016 or later, x64, run as SYSTEM.",
         f"# Variant: {variant}",
         "#",
     ]
@@ -202,7 +234,7 @@ def header(template, platform, params, variant):
         lines.append(f"#   {p.name.ljust(width)}  {text[0]}")
         lines += [f"#   {' ' * width}  {more}" for more in text[1:]]
     lines += ["#", "# The last line of the output is always 'logoff-users: exit=N':"]
-    lines += ["#   " + code for code in EXIT_CODES]
+    lines += ["#   " + code for code in template.exit_codes]
     lines += [
         "#",
         f"# See rmm/{platform.dir}/README.md. Generated by rmm/generate.py from",
@@ -236,6 +268,11 @@ def arguments(params):
                 "    Exit-LogoffScript 2",
                 "}",
                 f"if ($flag) {{ Add-ToolArgument '{p.flag}' $null }}",
+            ]
+        elif p.kind == "value":
+            out += [
+                f"# {p.name} is always given (empty, it reaches the tool, which refuses it: exit 2).",
+                f"Add-ToolArgument '{p.flag}' ([string]$Param{p.name}).Trim()",
             ]
         elif p.kind in ("text", "duration"):
             out += [

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::audit::{AuditRecord, AuditSink, action_record, drain_record, summary_record};
+use crate::audit::{AuditRecord, AuditSink, Severity, action_record, drain_record, quote, summary_record};
 use crate::drain::{DrainAction, DrainReport, DrainStep};
 use crate::report::{ActionRecord, Report, Stop};
 
@@ -65,6 +65,19 @@ impl AuditTrail {
         let targets = if r.request.all { "ALL".to_string() } else { r.request.users.join(",") };
         let record = summary_record(&self.invoker, &targets, &r.summary);
         self.write(record);
+    }
+
+    /// Who runs the tool, as the records name them (`invoked_by`).
+    pub fn invoker(&self) -> &str {
+        &self.invoker
+    }
+
+    /// Records one event of a scheduled logoff (`crate::schedule`): its `key=value` fields,
+    /// each value quoted as needed, then `invoked_by`.
+    pub(crate) fn job(&mut self, severity: Severity, fields: &[(&str, String)]) {
+        let mut message: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+        message.push(format!("invoked_by={}", quote(&self.invoker)));
+        self.write(AuditRecord { severity, message: message.join(" ") });
     }
 
     fn write(&mut self, record: AuditRecord) {

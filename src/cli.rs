@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::Parser;
 
 use crate::flags::{self, Args, Command, Format, Hosts, UsageError};
+use crate::jobs_cli;
 use logoff_users::backend::NativeOptions;
 use logoff_users::event::Event;
 use logoff_users::report::{EXIT_OK, EXIT_USAGE, Report, Stop};
@@ -29,6 +30,12 @@ pub fn main() -> i32 {
             console.audit.outcome(&report);
             finish(format, &report)
         }
+        Ok(Command::Detach { run, format, hosts, audit, jobs }) => jobs_cli::detach(&run, format, &hosts, audit, &jobs),
+        Ok(Command::Pending { format, dir }) => jobs_cli::pending(format, &dir),
+        Ok(Command::Cancel { target, message, format, dir, doors }) => {
+            jobs_cli::cancel(&target, message.as_deref(), format, &dir, &doors)
+        }
+        Ok(Command::RunJob { id, dir, service }) => jobs_cli::run_job(id, dir, service),
         Err(UsageError { message, request, format }) => {
             let mut report = logoff_users::refused(None, &message, Stop::Usage);
             report.request = request;

@@ -7,7 +7,27 @@
 
 use std::path::Path;
 
-use crate::AuditTrail;
+use crate::backend::Backend;
+use crate::backend::fake::Fake;
+use crate::{AuditTrail, Host};
+
+/// The fake machine described by the state file at `path` (`--fake-state FILE`).
+pub fn fake_host(path: &Path) -> Host {
+    let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
+    let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
+    Host { name, backend }
+}
+
+/// A scheduled job's audit trail: to the test's socket when the job has one, else the
+/// system log (when `enabled`).
+pub(crate) fn job_audit_trail(enabled: bool, socket: Option<&Path>) -> AuditTrail {
+    AuditTrail::open_at(enabled, socket)
+}
+
+/// A scheduled job's fake machine, when the job names one.
+pub(crate) fn job_fake_host(path: &Path) -> Option<Host> {
+    Some(fake_host(path))
+}
 
 /// An audit trail written to the syslog datagram socket at `socket` instead of the system
 /// log (`--audit-socket PATH`).

@@ -25,6 +25,7 @@ use logoff_users::backend::{NativeOptions, ProcessSource, SessionSource};
 use logoff_users::drain::DrainStep;
 use logoff_users::duration::parse_duration;
 use logoff_users::report::Request;
+use logoff_users::schedule::{CancelTarget, JobId, Via};
 use logoff_users::userlist::{Targets, parse_exclude, parse_targets};
 use logoff_users::{MAX_MESSAGE_CHARS, PlanOptions, RunOptions, SessionFilter, Warning};
 
@@ -46,7 +47,13 @@ Exit codes:
   1  some action failed or could not be verified (a profile still loaded, a failed drain)
   2  bad input or usage, or a protected target refused; nothing was done
   3  not enough privilege, or this OS is not supported yet; nothing was done
-  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off";
+  4  cancelled (Ctrl-C, SIGTERM) during the --message grace period; no one was logged off
+  5  --cancel: the job had already started logging off; it was not cancelled
+  6  --cancel ID: there is no job with that id
+
+Scheduled logoffs: --detach returns at once and leaves the grace period, the reminders and
+the logoff to a job that outlives the caller; --pending lists the jobs; --cancel ID|all
+stops them before they log anyone off (with --message, the users are told).";
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -89,6 +96,20 @@ pub struct Args {
     /// List the sessions on the machine and exit.
     #[arg(long)]
     list: bool,
+
+    /// Send the warning now, then leave the grace period, the reminders and the logoff to
+    /// a scheduled job that outlives this run; print its id and due time and return.
+    #[arg(long, conflicts_with_all = ["list", "dry_run", "undrain"])]
+    detach: bool,
+
+    /// List the scheduled logoffs: pending, running, and those finished lately.
+    #[arg(long, conflicts_with_all = ["list", "detach", "cancel", "users", "users_list"])]
+    pending: bool,
+
+    /// Cancel a scheduled logoff (its id, or all) before it logs anyone off. With
+    /// --message, tell its users.
+    #[arg(long, value_name = "ID|all", conflicts_with_all = ["list", "detach", "users", "users_list"])]
+    cancel: Option<String>,
 
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
@@ -184,6 +205,14 @@ pub struct Args {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     wait_profile: Option<Duration>,
 
+    /// Run the scheduled logoff ID (what --detach starts).
+    #[arg(long, value_name = "ID", hide = true, conflicts_with_all = ["list", "detach", "pending", "cancel", "users", "users_list"])]
+    run_job: Option<String>,
+
+    /// With --run-job: run as a Windows service.
+    #[arg(long, hide = true, requires = "run_job")]
+    service: bool,
+
     /// The test build's hidden flags; none in a release build.
     #[command(flatten)]
     doors: Doors,
@@ -208,6 +237,46 @@ pub enum Command {
     /// Log users off.
     /// `audit`: write an audit trail (never for a dry run).
     Logoff { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: bool },
+    /// `--detach`: warn now, schedule the rest.
+    Detach { run: Box<RunOptions>, format: Format, hosts: Hosts, audit: bool, jobs: Jobs },
+    /// `--pending`: list the scheduled logoffs.
+    Pending { format: Format, dir: PathBuf },
+    /// `--cancel ID|all`, with the message to its users.
+    Cancel { target: CancelTarget, message: Option<String>, format: Format, dir: PathBuf, doors: Doors },
+    /// `--run-job ID`: a scheduled logoff's runner.
+    RunJob { id: JobId, dir: PathBuf, service: bool },
+}
+
+/// Where scheduled logoffs live, and what starts their runners.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Jobs {
+    /// The job directory.
+    pub dir: PathBuf,
+    /// What starts a runner.
+    pub via: Via,
+}
+
+/// The scheduled-logoff commands (`--pending`, `--cancel`, `--run-job`), or `None` for
+/// the others.
+fn job_command(args: &Args, format: Format, request: &Request) -> Option<Result<Command, UsageError>> {
+    let dir = args.doors.job_dir();
+    let fail = |message: String| UsageError { message, request: request.clone(), format };
+    if args.pending {
+        return Some(Ok(Command::Pending { format, dir }));
+    }
+    if let Some(id) = &args.run_job {
+        return Some(JobId::parse(id).map(|id| Command::RunJob { id, dir, service: args.service }).map_err(fail));
+    }
+    let target = args.cancel.as_ref()?;
+    let target = match CancelTarget::parse(target) {
+        Ok(t) => t,
+        Err(e) => return Some(Err(fail(e))),
+    };
+    let message = match warning(args) {
+        Ok(w) => w.map(|w| w.text),
+        Err(e) => return Some(Err(fail(e))),
+    };
+    Some(Ok(Command::Cancel { target, message, format, dir, doors: args.doors.clone() }))
 }
 
 /// Bad input: exit 2, nothing done. `request` is what was understood of it, for the JSON
@@ -307,6 +376,18 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
     } else {
         None
     };
+    let empty = Request {
+        all: false,
+        users: Vec::new(),
+        exclude: Vec::new(),
+        dry_run: false,
+        timeout_ms: 0,
+        orphans: false,
+        drain: None,
+    };
+    if let Some(command) = job_command(&args, args.format, &empty) {
+        return command;
+    }
     let mut request = Request {
         all: false,
         users: Vec::new(),
@@ -359,6 +440,10 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
         drain,
         wait_profile: args.wait_profile,
     };
+    if args.detach {
+        let jobs = Jobs { dir: hosts.doors.job_dir(), via: hosts.doors.detach_via() };
+        return Ok(Command::Detach { run: Box::new(run), format, hosts, audit: !args.dry_run, jobs });
+    }
     Ok(Command::Logoff { run: Box::new(run), format, hosts, audit: !args.dry_run })
 }
 
@@ -572,5 +657,56 @@ mod tests {
         // --list and names conflict (clap says so, exit 2).
         let e = Args::try_parse_from(["logoff-users", "--list", "bob"]).unwrap_err();
         assert!(e.use_stderr());
+    }
+
+    #[test]
+    fn scheduled_logoff_commands() {
+        let default = logoff_users::schedule::default_dir();
+        match parse(&["bob", "--detach", "--message", "hi", "--grace", "15m"], None) {
+            Ok(Command::Detach { run, jobs, audit, .. }) => {
+                assert_eq!(run.warning.map(|w| w.grace.as_secs()), Some(900));
+                assert_eq!(jobs, Jobs { dir: default.clone(), via: Via::Auto });
+                assert!(audit);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--pending", "--format", "json", "--job-dir", "/tmp/j"], Some("ignored")) {
+            Ok(Command::Pending { format, dir }) => assert_eq!((format, dir), (Format::Json, PathBuf::from("/tmp/j"))),
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--cancel", " ALL ", "--message", "called off"], Some("ignored")) {
+            Ok(Command::Cancel { target, message, dir, .. }) => {
+                assert_eq!((target, message.as_deref(), dir), (CancelTarget::All, Some("called off"), default.clone()));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--cancel", "0A1B2C3D"], None) {
+            Ok(Command::Cancel { target, message: None, .. }) => {
+                assert_eq!(target, CancelTarget::Id(JobId::parse("0a1b2c3d").unwrap()));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse(&["--run-job", "0a1b2c3d", "--service", "--job-dir", "/x"], None) {
+            Ok(Command::RunJob { id, dir, service }) => {
+                assert_eq!((id.as_str(), dir, service), ("0a1b2c3d", PathBuf::from("/x"), true));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(error_of(&["--cancel", "x/../y"], None).contains("is not a job id"));
+        assert!(error_of(&["--cancel", "all", "--message", &"x".repeat(256)], None).contains("at most 255"));
+        assert!(error_of(&["--run-job", "nope"], None).contains("is not a job id"));
+        // Conflicts clap refuses (exit 2).
+        for argv in [
+            &["logoff-users", "bob", "--detach", "--dry-run"][..],
+            &["logoff-users", "bob", "--pending"],
+            &["logoff-users", "bob", "--cancel", "all"],
+            &["logoff-users", "--pending", "--cancel", "all"],
+            &["logoff-users", "--list", "--detach"],
+            &["logoff-users", "--service"],
+            &["logoff-users", "bob", "--detach", "--detach-via", "cron"],
+        ] {
+            let e = Args::try_parse_from(argv).unwrap_err();
+            assert!(e.use_stderr(), "{argv:?}");
+        }
     }
 }

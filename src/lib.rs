@@ -18,6 +18,8 @@
 //! - clearing a host for maintenance: [`drain`] (`--drain`/`--undrain`, with
 //!   [`drain::drain_host`] for a caller of its own, such as a scheduled job), [`profile`]
 //!   (was the profile unloaded?) and [`idle`] (unknown idle time, sleep).
+//! - scheduled logoffs that outlive the caller ([`schedule`]: `--detach`, `--pending`,
+//!   `--cancel`, and the runner of a job).
 //!
 //! Everything else is private to the crate, but for [`testing`], the one entrance of the
 //! project's own fuzz targets and integration tests, and, in the test build only (feature
@@ -28,6 +30,9 @@ mod audit_trail;
 pub mod backend;
 #[cfg(feature = "test-doors")]
 pub mod doors;
+#[cfg(not(feature = "test-doors"))]
+#[path = "no_doors.rs"]
+mod doors;
 pub mod drain;
 pub mod duration;
 pub mod error;
@@ -41,6 +46,7 @@ pub mod profile;
 mod protect;
 pub mod report;
 mod run;
+pub mod schedule;
 mod snapshot;
 pub mod testing;
 pub mod text;

@@ -3,6 +3,7 @@
 
 mod cli;
 mod flags;
+mod jobs_cli;
 
 fn main() {
     std::process::exit(cli::main());

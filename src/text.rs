@@ -27,6 +27,7 @@ use crate::event::{Event, Would};
 use crate::plan::TerminateReason;
 use crate::profile::ProfileUnloaded;
 use crate::report::{ActionKind, ActionRecord, ActionResult, HostSessions, Report, Stop, Summary};
+use crate::schedule::{CancelDoc, JobEvent, JobState, JobView, PendingDoc};
 
 fn ms(ms: u64) -> String {
     format_duration(Duration::from_millis(ms))
@@ -455,6 +456,178 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
     out
 }
 
+// ---- scheduled logoffs (`crate::schedule`) -------------------------------------------------
+
+/// Text from outside (names, messages, who scheduled a job, errors) with every control
+/// character shown escaped, so that it can never start a line of its own.
+fn untrusted(text: &str) -> String {
+    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+}
+
+/// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn format_time_secs(secs: i64) -> String {
+    format!("{}:{:02}", format_time(secs), secs.rem_euclid(60))
+}
+
+fn due_text(due_ms: u64) -> String {
+    format_time_secs((due_ms / 1000) as i64)
+}
+
+impl fmt::Display for JobEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JobEvent::Scheduled { id, targets, due_ms, now_ms, mechanism } => write!(
+                f,
+                "scheduled: job {id} logs off {} at {} UTC (in {}), run by {}; cancel with: logoff-users --cancel {id}",
+                untrusted(targets),
+                due_text(*due_ms),
+                ms(due_ms.saturating_sub(*now_ms).div_ceil(1000) * 1000),
+                untrusted(mechanism)
+            ),
+            JobEvent::Waiting { id, due_ms, mechanism } => {
+                write!(f, "job {id}: waiting until {} UTC", due_text(*due_ms))?;
+                match mechanism {
+                    Some(m) => write!(f, " (run by {})", untrusted(m)),
+                    None => Ok(()),
+                }
+            }
+            JobEvent::Reminder { id, left_ms } => write!(f, "job {id}: reminder, {} left", ms(*left_ms)),
+            JobEvent::NotPending { id, state: JobState::Cancelled, by } => {
+                let by = by.as_deref().map(|b| format!(" by {}", untrusted(b))).unwrap_or_default();
+                write!(f, "job {id}: cancelled{by}: no one was logged off by it")
+            }
+            JobEvent::NotPending { id, state, .. } => write!(f, "job {id}: {state}, not pending: nothing to do"),
+            JobEvent::Starting { id } => write!(f, "job {id}: due: logging off now (too late to cancel)"),
+            JobEvent::Finished { id, state, exit_code } => write!(f, "job {id}: {state} (exit {exit_code})"),
+            JobEvent::Abandoned { id, why } => write!(f, "job {id}: failed: {}", untrusted(why)),
+            JobEvent::Cancelled { id, targets, due_ms, already } => {
+                let what = if *already { "was cancelled already" } else { "cancelled" };
+                write!(
+                    f,
+                    "{what}: job {id} (log off {} at {} UTC): no one will be logged off by it",
+                    untrusted(targets),
+                    due_text(*due_ms)
+                )
+            }
+            JobEvent::TooLate { id, state, started_ms } => {
+                let when =
+                    started_ms.map(|t| format!(" at {} UTC", format_time_secs((t / 1000) as i64))).unwrap_or_default();
+                write!(f, "too late: job {id} started logging off{when} and is {state}: it was not cancelled")
+            }
+            JobEvent::Unknown { id, dir } => write!(f, "unknown job: no job {id} in {}", untrusted(dir)),
+            JobEvent::NothingPending => write!(f, "nothing to cancel: no job is pending"),
+            JobEvent::Refused { file, reason } => {
+                write!(f, "REFUSED: job file {}: {}", untrusted(file), untrusted(reason))
+            }
+        }
+    }
+}
+
+/// The state column of a job: `done (exit 0)`, `failed (exit 1)`, `pending`, ...
+fn job_state(j: &JobView) -> String {
+    match (j.state, j.exit_code) {
+        (JobState::Done | JobState::Failed, Some(code)) => format!("{} (exit {code})", j.state),
+        (s, _) => s.to_string(),
+    }
+}
+
+/// Whom a job targets, with its filters: `alice,bob (exclude carol; disconnected only)`.
+fn job_targets(j: &JobView) -> String {
+    let t = &j.targets;
+    let mut out = if t.all { "ALL".to_string() } else { t.users.join(",") };
+    let mut extra = Vec::new();
+    if !t.exclude.is_empty() {
+        extra.push(format!("exclude {}", t.exclude.join(",")));
+    }
+    if t.disconnected_only {
+        extra.push("disconnected only".to_string());
+    }
+    if let Some(s) = t.idle_over_s {
+        extra.push(format!("idle over {}", format_duration(Duration::from_secs(s))));
+    }
+    if t.disconnect {
+        extra.push("disconnect".to_string());
+    }
+    if t.orphans {
+        if out.is_empty() {
+            out.push_str("orphans");
+        } else {
+            extra.push("and orphans".to_string());
+        }
+    }
+    if j.drained {
+        extra.push("host drained".to_string());
+    }
+    if !extra.is_empty() {
+        out.push_str(&format!(" ({})", extra.join("; ")));
+    }
+    untrusted(&out)
+}
+
+/// `--pending` as a table (one row per job) followed by one line per job that failed to
+/// run or was refused; "no jobs" when there are none.
+pub fn pending_table(doc: &PendingDoc) -> String {
+    let mut out = String::new();
+    if doc.jobs.is_empty() {
+        out.push_str(&format!("no scheduled logoffs in {}\n", untrusted(&doc.dir)));
+    } else {
+        let mut rows =
+            vec![["ID", "STATE", "DUE (UTC)", "SCHEDULED (UTC)", "BY", "TARGETS"].map(String::from).to_vec()];
+        for j in &doc.jobs {
+            rows.push(vec![
+                j.id.clone(),
+                job_state(j),
+                format_time_secs(j.due),
+                format_time_secs(j.scheduled_at),
+                untrusted(&j.scheduled_by),
+                job_targets(j),
+            ]);
+        }
+        let widths: Vec<usize> =
+            (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        for r in &rows {
+            let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+        for j in &doc.jobs {
+            if let Some(e) = &j.error {
+                out.push_str(&format!("job {}: {}\n", j.id, untrusted(e)));
+            }
+            if let Some(by) = &j.cancelled_by {
+                out.push_str(&format!("job {}: cancelled by {}\n", j.id, untrusted(by)));
+            }
+        }
+    }
+    for r in &doc.refused {
+        out.push_str(&format!("{}\n", JobEvent::Refused { file: r.file.clone(), reason: r.reason.clone() }));
+    }
+    if let Some(e) = &doc.error {
+        out.push_str(&format!("error: {}\n", untrusted(e)));
+    }
+    out
+}
+
+/// The last line of `--detach` that could not schedule, or of `--cancel`.
+pub fn schedule_error_line(error: &str) -> String {
+    format!("error: {}; nothing was scheduled", untrusted(error))
+}
+
+/// The last line of `--cancel`.
+pub fn cancel_summary_line(doc: &CancelDoc) -> String {
+    if let Some(e) = &doc.error {
+        return format!("error: {} (exit {})", untrusted(e), doc.exit_code);
+    }
+    format!(
+        "summary: {} job(s) cancelled, {} too late to cancel, {} refused{} (exit {})",
+        doc.cancelled.len(),
+        doc.too_late.len(),
+        doc.refused.len(),
+        doc.unknown.as_ref().map(|id| format!(", job {id} unknown")).unwrap_or_default(),
+        doc.exit_code
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -571,5 +744,20 @@ mod tests {
         assert_eq!(format_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(format_time(1_795_000_000), "2026-11-18 11:06");
         assert_eq!(format_time(-86_400), "1969-12-31 00:00");
+        assert_eq!(format_time_secs(1_795_000_059), "2026-11-18 11:07:39");
+    }
+
+    #[test]
+    fn job_lines_escape_what_came_from_outside() {
+        let e =
+            JobEvent::Cancelled { id: "0000beef".into(), targets: "bob\nFAKE".into(), due_ms: 1_000, already: false };
+        assert_eq!(
+            e.to_string(),
+            "cancelled: job 0000beef (log off bob\\nFAKE at 1970-01-01 00:00:01 UTC): no one will be logged off by it"
+        );
+        let e = JobEvent::Refused { file: "x.json".into(), reason: "owned by uid 1000\nok: forged".into() };
+        assert!(!e.to_string().contains('\n'), "{e}");
+        let e = JobEvent::NotPending { id: "0000beef".into(), state: JobState::Cancelled, by: Some("root\r".into()) };
+        assert_eq!(e.to_string(), "job 0000beef: cancelled by root\\r: no one was logged off by it");
     }
 }

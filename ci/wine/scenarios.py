@@ -7,7 +7,7 @@ Run by ci/windows.sh, which builds everything and prepares the Wine prefix (the 
 its system32, WINEDLLOVERRIDES="wtsapi32=n;..."). Usage:
 
     scenarios.py --exe logoff-users.exe --probe wts_probe.exe --sleeper standin_sleeper.exe \
-                 --work DIR [--only NAME]
+                 --jobwrap jobwrap.exe --work DIR [--only NAME]
 
 Prints one "PASS name" or "FAIL name: why" line per scenario and ends with
 "scenarios: N passed, M failed"; exits 1 when M is not 0.
@@ -752,6 +752,167 @@ def profile_unload(sc):
         reg(sc, "delete", FSLOGIX, "/f", check_ok=False)
 
 
+# --- scheduled logoffs (issue 14) ----------------------------------------------------------
+# The job's runner is a service that Wine's services.exe starts. Two Wine facts shape these:
+# Wine ends the services of a prefix when its last ordinary program exits, so a "keeper"
+# sleeper runs while a job waits (Windows has no such rule), and each scenario starts from
+# one fresh services.exe (fresh_services); and Wine derives a file's DACL
+# from its Unix mode bits (it does not keep the protected DACL the tool sets), so a job
+# file is made untrusted with chmod. The machine is the fake backend's (--fake-state): the
+# WTS side of a run is what the other scenarios show.
+
+
+def fresh_services(sc):
+    """Restarts this prefix's wineserver (every Wine process of the prefix is the
+    scenarios' own), then starts the keeper: one services.exe, kept alive by it. After
+    many runs a prefix can hold two services.exe (one that was told to shut down with the
+    last program, and a new one); the service a job creates is then started by one and
+    reports to the other, and StartServiceW times out (1053)."""
+    subprocess.run(["wineserver", "-k"], timeout=30, check=False)
+    subprocess.run(["wineserver", "-w"], timeout=30, check=False)
+    subprocess.run(["wineserver", "-p"], timeout=30, check=True)
+    sc.sleeper("keeper", 120)
+    sc.wait_sleepers()
+
+
+def fake_machine(sc):
+    """A fake state (the fake backend's) with bob's two sessions and carol's one."""
+    st = {"host": "localhost", "current_session": "1",
+          "policy": {"services_session": "0", "spares_own_session": True},
+          "sessions": [{"id": "2", "user": "bob", "domain": "CORP", "state": "active"},
+                       {"id": "3", "user": "bob", "domain": "CORP", "state": "disconnected"},
+                       {"id": "4", "user": "carol", "domain": "CORP", "state": "active"}],
+          "processes": []}
+    path = os.path.join(sc.dir, "fake.json")
+    with open(path, "w") as f:
+        json.dump(st, f)
+    return path
+
+
+def fake_actions(path):
+    with open(path) as f:
+        return [(a["action"], a.get("session")) for a in json.load(f).get("actions", [])]
+
+
+def tool_args(sc, fake):
+    return ["--fake-state", winpath(fake), "--job-dir", winpath(os.path.join(sc.dir, "jobs"))]
+
+
+def pending(sc, fake):
+    r = sc.run(*tool_args(sc, fake), "--pending", "--format", "json", state=False)
+    return r, r.json
+
+
+def wait_job(sc, fake, job, seconds=30):
+    deadline = time.time() + seconds
+    while True:
+        _, doc = pending(sc, fake)
+        j = next((x for x in doc["jobs"] if x["id"] == job), None)
+        check(j is not None, f"no job {job}: {doc}")
+        if j["state"] not in ("pending", "running"):
+            return j
+        check(time.time() < deadline, f"job {job} still {j['state']} after {seconds}s")
+        time.sleep(0.5)
+
+
+def service_exists(sc, name):
+    code, out, err, _ = wine(sc.dir, "sc-query", ["sc", "query", name], dict(os.environ))
+    return "SERVICE_NAME" in out
+
+
+@scenario
+def detach_survives_the_job_object(sc):
+    """--detach run the way RMM agents run scripts, in a job object that kills everything in
+    it when it closes: it returns within 2 s with exit 0; closing the job kills the canary
+    next to it, and the job's service (started by the SCM, in no job) logs bob off at the due
+    time, then deletes itself."""
+    check(ARGS.jobwrap, "--jobwrap is needed")
+    fresh_services(sc)
+    fake = fake_machine(sc)
+    result, out = os.path.join(sc.dir, "jobwrap.result"), os.path.join(sc.dir, "tool.out")
+    canary = f"{winpath(ARGS.sleeper)} {winpath(os.path.join(sc.dir, 'canary.pid'))} 300"
+    tool = " ".join([winpath(ARGS.exe), *tool_args(sc, fake), "bob", "--detach", "--message", "Save-your-work",
+                     "--grace", "3s", "--format", "json"])
+    code, _, err, elapsed = wine(sc.dir, "jobwrap", [ARGS.jobwrap, winpath(result), winpath(out), canary, tool],
+                                 dict(os.environ))
+    check(code == 0, f"jobwrap exit {code}: {err[-500:]}")
+    with open(result) as f:
+        line = f.read().strip()
+    check(line == "exit=0 canary_in_job=1 canary_killed=1", f"jobwrap: {line}")
+    with open(out, encoding="utf-8", errors="replace") as f:
+        doc = json.loads(f.read())
+    check(elapsed < 10, f"jobwrap took {elapsed:.1f}s")
+    job = doc["job"]["id"]
+    check(doc["exit_code"] == 0 and doc["job"]["mechanism"] == f"Windows service logoff-users-job-{job}", doc)
+    check(fake_actions(fake) == [("send_message", "2"), ("send_message", "3")], fake_actions(fake))
+    j = wait_job(sc, fake, job)
+    check((j["state"], j["exit_code"]) == ("done", 0), j)
+    check(fake_actions(fake)[2:] == [("logoff_session", "2"), ("logoff_session", "3")], fake_actions(fake))
+    deadline = time.time() + 10
+    while service_exists(sc, f"logoff-users-job-{job}"):
+        check(time.time() < deadline, "the job's service was not deleted")
+        time.sleep(0.5)
+    # The --detach run itself, timed on its own: within 2 s.
+    fake2 = fake_machine(sc)
+    r = sc.run(*tool_args(sc, fake2), "carol", "--detach", "--message", "m", "--grace", "1s", state=False).expect(0)
+    check(r.elapsed < 2.0, f"--detach took {r.elapsed:.2f}s")
+    check("scheduled: job " in r.out, r.out)
+    carol = r.out.split("scheduled: job ", 1)[1].split(" ", 1)[0]
+    check(wait_job(sc, fake2, carol)["state"] == "done", "carol's job ran")
+
+
+@scenario
+def cancel_stops_the_job_service(sc):
+    """--cancel: the job logs no one off, its service goes; a second cancel says cancelled
+    already (0), an unknown id 6, a cancel after the job ran 5."""
+    fresh_services(sc)
+    fake = fake_machine(sc)
+    r = sc.run(*tool_args(sc, fake), "bob", "--detach", "--message", "m", "--grace", "4s", "--format", "json",
+               state=False).expect(0)
+    job = r.json["job"]["id"]
+    r = sc.run(*tool_args(sc, fake), "--cancel", job, "--message", "called off", state=False).expect(0)
+    check(f"cancelled: job {job}" in r.out, r.out)
+    time.sleep(6)
+    check(not [a for a in fake_actions(fake) if a[0] == "logoff_session"], fake_actions(fake))
+    check(fake_actions(fake)[-2:] == [("send_message", "2"), ("send_message", "3")], fake_actions(fake))
+    _, doc = pending(sc, fake)
+    check([j["state"] for j in doc["jobs"]] == ["cancelled"], doc)
+    check(not service_exists(sc, f"logoff-users-job-{job}"), "the service of a cancelled job is gone")
+    sc.run(*tool_args(sc, fake), "--cancel", job, state=False).expect(0)
+    sc.run(*tool_args(sc, fake), "--cancel", "0badf00d", state=False).expect(6)
+    r = sc.run(*tool_args(sc, fake), "carol", "--detach", "--format", "json", state=False).expect(0)
+    done = r.json["job"]["id"]
+    check(wait_job(sc, fake, done)["state"] == "done", "the second job ran")
+    sc.run(*tool_args(sc, fake), "--cancel", done, state=False).expect(5)
+
+
+@scenario
+def untrusted_job_files_are_refused(sc):
+    """A job file others may write (Wine maps the Unix mode to the DACL: Everyone) is
+    refused by --pending (exit 1), --cancel and the runner; nothing is logged off."""
+    fresh_services(sc)
+    fake = fake_machine(sc)
+    r = sc.run(*tool_args(sc, fake), "bob", "--detach", "--grace", "30s", "--message", "m", "--format", "json",
+               state=False).expect(0)
+    job = r.json["job"]["id"]
+    jobs = os.path.join(sc.dir, "jobs")
+    with open(os.path.join(jobs, f"{job}.json")) as f:
+        text = f.read()
+    bad = os.path.join(jobs, "0badf11e.json")
+    with open(bad, "w") as f:
+        f.write(text.replace(job, "0badf11e"))
+    os.chmod(bad, 0o666)
+    r, doc = pending(sc, fake)
+    r.expect(1)
+    check([x["file"] for x in doc["refused"]] == ["0badf11e.json"], doc["refused"])
+    check("writable by S-1-1-0" in doc["refused"][0]["reason"], doc["refused"])
+    sc.run(*tool_args(sc, fake), "--cancel", "0badf11e", state=False).expect(1)
+    r = sc.run(*tool_args(sc, fake), "--run-job", "0badf11e", state=False).expect(1)
+    check("REFUSED: job file 0badf11e.json" in r.out + r.err, r.out + r.err)
+    sc.run(*tool_args(sc, fake), "--cancel", job, state=False).expect(0)
+    check(not [a for a in fake_actions(fake) if a[0] == "logoff_session"], fake_actions(fake))
+
+
 @scenario
 def memory_ownership(sc):
     """Every block the stand-in handed out in every run above was freed with the right
@@ -781,6 +942,7 @@ def main():
     ap.add_argument("--probe", required=True)
     ap.add_argument("--sleeper", required=True)
     ap.add_argument("--work", required=True)
+    ap.add_argument("--jobwrap", help="ci/wine/jobwrap.exe (the scheduled-logoff scenarios)")
     ap.add_argument("--only")
     ARGS = ap.parse_args()
     passed = failed = 0

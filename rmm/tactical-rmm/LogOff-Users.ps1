@@ -1,8 +1,8 @@
 # LogOff-Users.ps1 for Tactical RMM: the task "Users - LogOff".
 #
 # Logs users off this Windows machine with logoff-users.exe, which verifies that their
-# sessions and processes are gone. Needs Windows 10 / Server 2016 or later, x64, run
-# as SYSTEM.
+# sessions and processes are gone.
+# Needs Windows 10 / Server 2016 or later, x64, run as SYSTEM.
 # Variant: template (release/build.sh writes the ready-to-paste copies)
 #
 # Parameters: the script's Environment vars (NAME=value), not script arguments.
@@ -21,9 +21,14 @@
 #   Grace             with Message: the time users get before the logoff (tool default
 #                     5m); without: between asking processes to end and forcing them
 #                     (default 5s)
+#   Schedule          true: send the warning now and return at once; a scheduled job
+#                     (a Windows service) waits Grace, reminds the users, then logs
+#                     them off. The output names the job; 'Users - Cancel LogOff'
+#                     cancels it (default false)
 #
 # The last line of the output is always 'logoff-users: exit=N':
-#   0  every targeted user is logged off (a user who was not logged on counts as done)
+#   0  every targeted user is logged off (a user who was not logged on counts as done);
+#      with Schedule: the job is scheduled (its id and due time are in the output)
 #   1  some action failed or could not be verified
 #   2  bad input (no Users value, a malformed name or parameter, ...): nothing was done
 #   3  not enough privilege: nothing was done
@@ -59,6 +64,7 @@ $ParamDisconnectedOnly = $env:DisconnectedOnly
 $ParamIdleOver = $env:IdleOver
 $ParamMessage = $env:Message
 $ParamGrace = $env:Grace
+$ParamSchedule = $env:Schedule
 
 $ProgressPreference = 'SilentlyContinue'
 $ExePath = Join-Path $InstallDir 'logoff-users.exe'
@@ -161,7 +167,7 @@ if ($args.Count -gt 0) {
 }
 
 # A value that holds the exit line's text could make a failed run read as a good one.
-$allValues = [string]::Join([string][char]10, [string[]]($ParamUsers, $ParamExclude, $ParamDisconnectedOnly, $ParamIdleOver, $ParamMessage, $ParamGrace))
+$allValues = [string]::Join([string][char]10, [string[]]($ParamUsers, $ParamExclude, $ParamDisconnectedOnly, $ParamIdleOver, $ParamMessage, $ParamGrace, $ParamSchedule))
 if ($allValues -match 'logoff-users:\s*exit=') {
     Write-Output "error: a parameter holds the text 'logoff-users: exit=', which this script's last line is made of; nothing was done"
     Exit-LogoffScript 2
@@ -183,6 +189,12 @@ $value = Read-Text 'Message' $ParamMessage
 if ($null -ne $value) { Add-ToolArgument '--message' $value }
 $value = Read-Text 'Grace' $ParamGrace
 if ($null -ne $value) { Add-ToolArgument '--grace' $value }
+$flag = Read-Flag 'Schedule' $ParamSchedule
+if ($null -eq $flag) {
+    Write-Output "error: Schedule must be true or false, not '$(Format-Text $ParamSchedule)'; nothing was done"
+    Exit-LogoffScript 2
+}
+if ($flag) { Add-ToolArgument '--detach' $null }
 
 if ($Timeout) { Add-ToolArgument '--timeout' $Timeout }
 

@@ -1,11 +1,11 @@
 //! The test build's hidden flags (feature `test-doors`, which only the test build turns
-//! on): a fake machine, and the audit trail sent to a test's socket. A release build
-//! compiles `no_doors.rs` instead, which has neither flag.
+//! on): a fake machine, the audit trail sent to a test's socket, a job directory of the
+//! test's own, and the mechanism that starts a scheduled logoff's runner. A release build
+//! compiles `no_doors.rs` instead, which has none of these flags.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use logoff_users::backend::Backend;
-use logoff_users::backend::fake::Fake;
+use logoff_users::schedule::{self, Via};
 use logoff_users::{AuditTrail, Host};
 
 /// The hidden test flags.
@@ -19,6 +19,18 @@ pub struct Doors {
     /// With --fake-state, there is no audit trail unless this is given.
     #[arg(long, value_name = "PATH", hide = true)]
     pub audit_socket: Option<PathBuf>,
+
+    /// The directory of scheduled logoffs, instead of the system's (for tests).
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub job_dir: Option<PathBuf>,
+
+    /// What starts a scheduled logoff's runner: auto, systemd, daemon, service (for tests).
+    #[arg(long, value_name = "HOW", hide = true, default_value = "auto", value_parser = parse_via)]
+    pub detach_via: Via,
+}
+
+fn parse_via(text: &str) -> Result<Via, String> {
+    Via::from_str_exact(text).ok_or_else(|| format!("{text:?}: one of auto, systemd, daemon, service"))
 }
 
 /// Where the audit trail of a run goes.
@@ -32,10 +44,33 @@ enum AuditTo {
 impl Doors {
     /// The fake machine, when `--fake-state` asks for one.
     pub fn fake_host(&self) -> Option<Host> {
-        let path = self.fake_state.as_ref()?;
-        let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
-        let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
-        Some(Host { name, backend })
+        self.fake_state.as_deref().map(logoff_users::doors::fake_host)
+    }
+
+    /// The fake machine's state file, for a scheduled job to open again.
+    pub fn fake_state(&self) -> Option<&Path> {
+        self.fake_state.as_deref()
+    }
+
+    /// Where a run's audit trail goes, for a scheduled job to write it there too:
+    /// `Some(socket)` for a test's socket; whether it is written at all is `audit_on`.
+    pub fn audit_socket(&self) -> Option<&Path> {
+        self.audit_socket.as_deref()
+    }
+
+    /// Whether a run that writes an audit trail (`enabled`) writes one here.
+    pub fn audit_on(&self, enabled: bool) -> bool {
+        self.audit_to(enabled) != AuditTo::Nowhere
+    }
+
+    /// The job directory.
+    pub fn job_dir(&self) -> PathBuf {
+        self.job_dir.clone().unwrap_or_else(schedule::default_dir)
+    }
+
+    /// What starts a runner.
+    pub fn detach_via(&self) -> Via {
+        self.detach_via
     }
 
     /// The audit trail of a run that writes one (`enabled`): to the test's socket, nowhere

@@ -1,6 +1,9 @@
 //! A release build's stand-in for the test build's hidden flags (`doors.rs`): no flag, no
 //! fake machine, and the audit trail always goes to the system log.
 
+use std::path::{Path, PathBuf};
+
+use logoff_users::schedule::{self, Via};
 use logoff_users::{AuditTrail, Host};
 
 // No hidden flag at all, so clap refuses the test build's as unknown arguments. (A plain
@@ -18,5 +21,30 @@ impl Doors {
     /// The system log, for a run that writes an audit trail (`enabled`).
     pub fn audit_trail(&self, enabled: bool) -> AuditTrail {
         AuditTrail::open(enabled)
+    }
+
+    /// Never a fake machine's state file.
+    pub fn fake_state(&self) -> Option<&Path> {
+        None
+    }
+
+    /// Never a test's socket.
+    pub fn audit_socket(&self) -> Option<&Path> {
+        None
+    }
+
+    /// The system log is always written, when the run writes one.
+    pub fn audit_on(&self, enabled: bool) -> bool {
+        enabled
+    }
+
+    /// The system's job directory.
+    pub fn job_dir(&self) -> PathBuf {
+        schedule::default_dir()
+    }
+
+    /// What the machine has.
+    pub fn detach_via(&self) -> Via {
+        Via::Auto
     }
 }

@@ -1,6 +1,7 @@
 //! Everything that talks to an operating system, one folder per platform, each with the
 //! same three entry points: `open_backend` (the [`Backend`](crate::backend::Backend)),
-//! `open_audit_sink` (the system log) and `invoker` (who runs the tool).
+//! `open_audit_sink` (the system log) and `invoker` (who runs the tool), and a `jobs`
+//! module for scheduled logoffs.
 //!
 //! - `linux/`: logind over D-Bus, utmp and /proc, the process sweep, syslog;
 //! - `windows/`: the WTS API, the Event Log; its pure conversions (`windows::convert`) are
@@ -24,6 +25,9 @@ use windows as native;
 mod unknown;
 #[cfg(not(any(target_os = "linux", windows)))]
 use unknown as native;
+
+/// Scheduled logoffs (`crate::schedule`): the job directory, its lock, and what runs a job.
+pub(crate) use native::jobs;
 
 use std::path::Path;
 

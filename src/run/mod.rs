@@ -21,6 +21,7 @@
 
 pub(crate) mod act;
 pub(crate) mod grace;
+pub(crate) mod planned;
 pub(crate) mod profile;
 pub(crate) mod verify;
 

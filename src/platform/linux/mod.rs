@@ -11,6 +11,7 @@
 //! - [`notifications`] shows the warning on a graphical session's desktop;
 //! - [`drain`] refuses new logins with `/run/nologin` (`--drain`) and undoes it;
 //! - [`syslog`] is the audit sink, and says who runs the tool;
+//! - `jobs` keeps scheduled logoffs' files and starts their runners (systemd, or a daemon);
 //! - `sys` holds every `unsafe` system call wrapper.
 //!
 //! Which session source is used is decided once, when the backend is opened.
@@ -21,6 +22,7 @@ pub mod bpf_iter;
 pub mod btf;
 pub mod cgroup;
 pub mod drain;
+pub(crate) mod jobs;
 mod kill;
 pub mod logind;
 pub mod notifications;

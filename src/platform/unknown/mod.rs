@@ -2,6 +2,8 @@
 //! says "not supported" on every call, so the tool exits 3 having done nothing. It never
 //! pretends there are no sessions.
 
+pub(crate) mod jobs;
+
 use std::path::Path;
 
 use crate::audit::AuditSink;

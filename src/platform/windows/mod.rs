@@ -6,11 +6,15 @@
 //! - `backend`: the `Wts` backend, which strings them together;
 //! - `registry`: the registry calls, with `unsafe` kept to small wrappers as in `wts`;
 //! - `drain`: `--drain` as `change logon /drainuntilrestart` sets it, and its undoing;
-//! - `eventlog`: the audit sink.
+//! - `eventlog`: the audit sink;
+//! - `jobs` (with `job_rules`, pure): scheduled logoffs' files, and the service that runs one.
 
 // Elsewhere than on Windows only its tests use it.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) mod convert;
+// The same: the pure rules of scheduled logoffs (trust, the service's command line).
+#[cfg_attr(not(windows), allow(dead_code))]
+pub(crate) mod job_rules;
 
 #[cfg(windows)]
 mod backend;
@@ -18,6 +22,8 @@ mod backend;
 mod drain;
 #[cfg(windows)]
 pub(crate) mod eventlog;
+#[cfg(windows)]
+pub(crate) mod jobs;
 #[cfg(windows)]
 mod registry;
 #[cfg(windows)]

@@ -209,7 +209,7 @@ impl Sid {
     /// # Safety
     ///
     /// `psid` must be null or point to a readable SID.
-    unsafe fn copy_from(psid: PSID) -> io::Result<Sid> {
+    pub(crate) unsafe fn copy_from(psid: PSID) -> io::Result<Sid> {
         // SAFETY: the caller promises psid is null or a readable SID; IsValidSid checks the
         // revision and the sub-authority count before GetLengthSid trusts them.
         let len = unsafe {

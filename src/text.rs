@@ -458,10 +458,10 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
 
 // ---- scheduled logoffs (`crate::schedule`) -------------------------------------------------
 
-/// Text from outside (names, messages, who scheduled a job, errors) with every control
-/// character shown escaped, so that it can never start a line of its own.
+/// Text from outside (names, messages, who scheduled a job, errors), escaped ([`escape`])
+/// so that it can never start a line of its own.
 fn untrusted(text: &str) -> String {
-    text.chars().flat_map(|c| if c.is_control() { c.escape_default().collect::<Vec<_>>() } else { vec![c] }).collect()
+    escape(text).into_owned()
 }
 
 /// Formats seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.

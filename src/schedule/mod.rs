@@ -455,7 +455,15 @@ pub fn detach(req: &DetachRequest, audit: &mut AuditTrail, out: &mut dyn FnMut(&
     };
     let launch = Launch { id: &job.id, exe: req.exe.clone(), args: (req.runner_args)(&job.id), via: req.via };
     let launched = os::launch(&launch);
-    let job = record_launch(&dir, job, &launched);
+    let job = match record_launch(&dir, &job, &launched) {
+        Ok(j) => j,
+        Err(why) => {
+            // The job is scheduled and its runner started (or not: said below); only
+            // `--pending` will not name what runs it.
+            (lines.out)(&crate::text::warning_line(&format!("job {}: what runs it is not recorded", job.id), &why));
+            job
+        }
+    };
     let targets = job.spec.targets_text();
     let mechanism = match launched {
         Ok(m) => m,
@@ -509,22 +517,23 @@ fn create_job(dir: &Path, spec: JobSpec, by: String) -> Result<(JobDir, Job), Er
 }
 
 /// Records what runs the job (or abandons it, when nothing could be started) in its
-/// file, under the lock: the runner may have written it meanwhile. Returns the job as
-/// written (as it was, if it could not be).
-fn record_launch(dir: &JobDir, job: Job, launched: &Result<String, Error>) -> Job {
-    let recorded = (|| {
-        let locked = dir.lock()?;
-        let mut now = locked.read(&job.id).ok().flatten().unwrap_or(job.clone());
-        match launched {
-            Ok(m) => now.mechanism = Some(m.clone()),
-            Err(e) => {
-                let _ = now.abandon(&format!("its runner could not be started: {e}"), now_ms());
-            }
+/// file, under the lock: the runner may have written it meanwhile. The job as written,
+/// or why it could not be (the file is then left as the runner wrote it).
+fn record_launch(dir: &JobDir, job: &Job, launched: &Result<String, Error>) -> Result<Job, String> {
+    let locked = dir.lock().map_err(|e| e.to_string())?;
+    let mut now = match locked.read(&job.id) {
+        Ok(Some(j)) => j,
+        Ok(None) => return Err("the job file is gone".into()),
+        Err(r) => return Err(format!("job file {}: {}", r.file, r.reason)),
+    };
+    match launched {
+        Ok(m) => now.mechanism = Some(m.clone()),
+        Err(e) => {
+            let _ = now.abandon(&format!("its runner could not be started: {e}"), now_ms());
         }
-        locked.write(&now)?;
-        Ok::<Job, Error>(now)
-    })();
-    recorded.unwrap_or(job)
+    }
+    locked.write(&now).map_err(|e| e.to_string())?;
+    Ok(now)
 }
 
 // ---- --pending -----------------------------------------------------------------------------
@@ -1058,7 +1067,10 @@ fn wait_for_due(
             })();
             return Wait::NotPending(i32::from(abandoned.unwrap_or(true)));
         }
-        match d.peek(id) {
+        // Under the lock, as every reader: on Windows a reader's open handle can make a
+        // writer's rename fail. A lock that cannot be taken skips this look.
+        let seen = d.lock().map_or_else(|_| Ok(Some(job.clone())), |locked| locked.read(id));
+        match seen {
             Ok(Some(j)) if j.state == JobState::Pending => {}
             Ok(Some(j)) => {
                 out.line(

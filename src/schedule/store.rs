@@ -112,8 +112,10 @@ impl JobDir {
         Ok(RunLock { _file: self.lock_file("run.lock")? })
     }
 
-    /// Reads job `id` without the lock: what its runner polls while it waits. A write
-    /// replaces the file whole, so what is read is one version or the other.
+    /// Reads job `id` without the lock, for a look that decides nothing (the tests). A
+    /// write replaces the file whole, so what is read is one version or the other; but on
+    /// Windows the reader's open handle can make that write wait (see `replace`), so the
+    /// tool itself reads under the lock.
     ///
     /// # Errors
     ///
@@ -217,7 +219,7 @@ impl Locked<'_> {
             f.write_all(b"\n")?;
             f.sync_all()?;
             drop(f);
-            std::fs::rename(&tmp, &path)?;
+            os::replace(&tmp, &path)?;
             os::sync_dir(&self.dir.path)
         })();
         written.map_err(|e| {

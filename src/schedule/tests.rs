@@ -84,6 +84,27 @@ fn jobs_are_written_atomically_and_read_back() {
     assert_eq!((jobs.len(), refused.len()), (1, 0));
 }
 
+/// Another program holding the job file open (a scanner, an editor; on Windows before
+/// 1709 that makes the rename over it fail until it is closed) delays a write, never
+/// fails it, when it lets go within the second the write retries for.
+#[test]
+fn a_write_waits_for_a_reader_that_holds_the_file_open() {
+    let base = tempfile::tempdir().unwrap();
+    let state = machine(base.path());
+    let d = job_dir(base.path());
+    let mut job = write_job(&d, &opts("bob", 1000, Some("hi")), &state);
+    let reader = std::fs::File::open(d.path().join(format!("{}.json", job.id))).unwrap();
+    let holder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        drop(reader);
+    });
+    job.mechanism = Some("test".into());
+    let locked = d.lock().unwrap();
+    locked.write(&job).unwrap();
+    holder.join().unwrap();
+    assert_eq!(locked.read(&job.id).unwrap().unwrap().mechanism.as_deref(), Some("test"));
+}
+
 #[test]
 fn corrupt_foreign_and_odd_files_are_refused_never_trusted() {
     let base = tempfile::tempdir().unwrap();

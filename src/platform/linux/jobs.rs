@@ -192,6 +192,11 @@ pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// Renames `from` over `to` (atomic; readers that have the old file open keep reading it).
+pub(crate) fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    std::fs::rename(from, to)
+}
+
 /// Makes the new file's contents durable, then the directory entry of the rename.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -49,6 +49,10 @@ pub(crate) fn lock_exclusive(_file: &File) -> io::Result<()> {
     io_unsupported()
 }
 
+pub(crate) fn replace(_from: &Path, _to: &Path) -> io::Result<()> {
+    io_unsupported()
+}
+
 pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
     io_unsupported()
 }
@@ -81,9 +85,14 @@ mod tests {
     fn every_call_says_unsupported() {
         let p = Path::new("/nonexistent");
         assert_eq!(ensure_dir(p, true).unwrap_err().kind, ErrorKind::Unsupported);
-        for e in
-            [open_existing(p).err(), create_new(p).err(), open_append(p).err(), open_lock(p).err(), sync_dir(p).err()]
-        {
+        for e in [
+            open_existing(p).err(),
+            create_new(p).err(),
+            open_append(p).err(),
+            open_lock(p).err(),
+            sync_dir(p).err(),
+            replace(p, p).err(),
+        ] {
             assert_eq!(e.unwrap().kind(), io::ErrorKind::Unsupported);
         }
         let f = File::open("/proc/self/status").or_else(|_| File::open(std::env::current_exe().unwrap())).unwrap();

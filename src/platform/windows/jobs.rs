@@ -329,6 +329,25 @@ pub(crate) fn lock_exclusive(file: &File) -> io::Result<()> {
     if ok == FALSE { Err(io::Error::last_os_error()) } else { Ok(()) }
 }
 
+/// Renames `from` over `to`. A file that another program has open (an antivirus scanner,
+/// an editor; before Windows 10 1709, whatever has it open) makes the rename fail with
+/// access denied or a sharing violation for as long as it is open: it is retried for up
+/// to a second. The tool's own readers hold the directory's lock, as the writer does.
+pub(crate) fn replace(from: &Path, to: &Path) -> io::Result<()> {
+    const ERROR_ACCESS_DENIED: i32 = 5;
+    const ERROR_SHARING_VIOLATION: i32 = 32;
+    let mut tries = 0;
+    loop {
+        match std::fs::rename(from, to) {
+            Err(e) if tries < 40 && matches!(e.raw_os_error(), Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION)) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25));
+            }
+            done => return done,
+        }
+    }
+}
+
 /// NTFS journals the rename itself: nothing to flush for the directory.
 pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
     Ok(())

@@ -6,6 +6,8 @@
 //!   tool waits (and shown the warning), root's is not, the user already logged on keeps
 //!   the session until the logoff; the drain stays after the run; `--undrain` lets users in
 //!   again; a `/run/nologin` the tool did not write is neither replaced nor removed.
+//! - `--drain --detach`: logins are refused from the moment the job is scheduled (its
+//!   runner a transient systemd unit), and `--cancel` lets users in again.
 //! - `--orphans`: a user who logged out leaving a `setsid nohup` job (a "closing" session)
 //!   and a user whose process has no session at all are found and ended; a lingering user
 //!   with a user service, a user with a live session, root and the system accounts are not.
@@ -314,6 +316,24 @@ fn clears_a_host_for_maintenance() {
     assert!(log.contains("undrain: new logons are still refused: /run/nologin was not written by this tool"), "{log}");
     assert_eq!(ct.run(&["cat", "/run/nologin"]), "closed by the admin\n");
     ct.run(&["rm", "/run/nologin"]);
+
+    // --- a scheduled logoff drains when it is scheduled; cancelling it reopens -------------
+    let (code, log) = ct.tool(&[ON, "--drain", "--detach", "--message", "Patching later", "--grace", "5m"]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.starts_with("drain: new logons refused (by root"), "{log}");
+    assert!(log.contains("run by systemd unit logoff-users-job-"), "{log}");
+    assert!(!ct.login(NEW).0, "{NEW} logged in after a drained job was scheduled");
+    let id = log
+        .lines()
+        .find_map(|l| l.strip_prefix("scheduled: job "))
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no job id in: {log}"))
+        .to_string();
+    let (code, log) = ct.tool(&["--cancel", &id]);
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("undrain: new logons allowed again"), "{log}");
+    assert!(!ct.exists("/run/nologin") && !ct.exists("/run/logoff-users/drain.json"));
+    assert!(ct.login(NEW).0, "{NEW} still refused after the drained job was cancelled");
 
     // --- orphans ---------------------------------------------------------------------------
     // LEFT logs out leaving a setsid nohup job: the session stays "closing".

@@ -376,15 +376,7 @@ pub fn command(args: Args, env_users: Option<String>) -> Result<Command, UsageEr
     } else {
         None
     };
-    let empty = Request {
-        all: false,
-        users: Vec::new(),
-        exclude: Vec::new(),
-        dry_run: false,
-        timeout_ms: 0,
-        orphans: false,
-        drain: None,
-    };
+    let empty = Request::default();
     if let Some(command) = job_command(&args, args.format, &empty) {
         return command;
     }

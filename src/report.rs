@@ -254,8 +254,8 @@ impl Summary {
     }
 }
 
-/// What was asked for.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// What was asked for (`Default`: nothing, for a run refused before its request was known).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Request {
     /// ALL was asked for.
     pub all: bool,

@@ -715,15 +715,7 @@ mod tests {
 
     #[test]
     fn error_lines_escape_the_error_and_each_refusal() {
-        let request = crate::report::Request {
-            all: false,
-            users: Vec::new(),
-            exclude: Vec::new(),
-            dry_run: false,
-            timeout_ms: 0,
-            orphans: false,
-            drain: None,
-        };
+        let request = crate::report::Request::default();
         let r = Report::new(request, Vec::new(), Some(Stop::Usage), Some("bad name \"a\nb\"".into()));
         assert_eq!(error_lines(&r), ["error: bad name \"a\\nb\"; nothing was done"]);
         let hosts = [HostSessions {

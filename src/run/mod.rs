@@ -137,15 +137,7 @@ fn request_of(opts: &RunOptions) -> Request {
 /// The report of a run refused before any host was looked at: bad input found by the
 /// caller (exit 2, nothing done).
 pub fn refused(opts: Option<&RunOptions>, message: &str, stop: Stop) -> Report {
-    let request = opts.map(request_of).unwrap_or(Request {
-        all: false,
-        users: Vec::new(),
-        exclude: Vec::new(),
-        dry_run: false,
-        timeout_ms: 0,
-        orphans: false,
-        drain: None,
-    });
+    let request = opts.map(request_of).unwrap_or_default();
     Report::new(request, Vec::new(), Some(stop), Some(message.to_string()))
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks that a release binary of logoff-users has no test doors (issue 17): it must refuse
-# the test build's hidden flags --fake-state and --audit-socket as unknown arguments, and
+# the test build's hidden flags --fake-state, --audit-socket, --job-dir and --detach-via as
+# unknown arguments, and
 # hold none of their names nor the fake backend's texts. Exits non-zero, naming each door
 # it found, when it has one.
 #
@@ -16,7 +17,7 @@ bin=${1:?usage: ci/check-release-doors.sh BINARY}
 [ -x "$bin" ] || { echo "check-release-doors: no executable at $bin" >&2; exit 2; }
 
 found=0
-for flag in --fake-state --audit-socket; do
+for flag in --fake-state --audit-socket --job-dir --detach-via; do
   out=$("$bin" "$flag" /nonexistent/logoff-users-door-check --version 2>&1)
   rc=$?
   if [ "$rc" -ne 2 ] || ! grep -qF "unexpected argument '$flag'" <<<"$out"; then
@@ -24,7 +25,7 @@ for flag in --fake-state --audit-socket; do
     found=1
   fi
 done
-for text in fake-state audit-socket 'fake state' 'FakeState'; do
+for text in fake-state audit-socket job-dir detach-via 'fake state' 'FakeState'; do
   if grep -aqF -- "$text" "$bin"; then
     echo "DOOR: $bin holds the text '$text' (the test build's flags or fake backend)"
     found=1

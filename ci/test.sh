@@ -66,7 +66,7 @@ if [ -f ci/release.sh ] && [ "$(id -u)" -eq 0 ]; then
   # searched, the .exe searched (it cannot run here without Wine; ci/windows.sh runs it).
   log "release binaries: no test doors (ci/check-release-doors.sh)"
   bash ci/check-release-doors.sh "dist/logoff-users-$version-linux-x86_64"
-  for text in fake-state audit-socket 'fake state' FakeState; do
+  for text in fake-state audit-socket job-dir detach-via 'fake state' FakeState; do
     if grep -aqF -- "$text" "dist/logoff-users-$version-windows-x86_64.exe"; then
       echo "DOOR: the release .exe holds the text '$text'" >&2
       exit 1

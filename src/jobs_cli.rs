@@ -53,14 +53,12 @@ pub fn detach(run: &RunOptions, format: Format, hosts: &Hosts, audit: bool, jobs
     let socket = hosts.doors.audit_socket().map(absolute);
     let dir = absolute(&jobs.dir);
     let job_dir = dir.clone();
-    // The runner is this same program: a test build's runner is told the test's job
-    // directory; a release build has the system's only (and no --job-dir flag at all).
-    let own_dir = (dir != schedule::default_dir()).then(|| dir.clone().into_os_string());
+    // The runner is this same program; a test build's runner is told the test's job
+    // directory (a release build has the system's only, and no flag to name another).
+    let extra = hosts.doors.runner_args(&dir);
     let runner_args = move |id: &JobId| -> Vec<OsString> {
         let mut args: Vec<OsString> = vec!["--run-job".into(), id.to_string().into()];
-        if let Some(d) = &own_dir {
-            args.extend(["--job-dir".into(), d.clone()]);
-        }
+        args.extend(extra.iter().cloned());
         args
     };
     let req = schedule::DetachRequest {

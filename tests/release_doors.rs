@@ -30,5 +30,7 @@ fn the_release_check_finds_the_doors_of_the_test_build() {
     assert_eq!(o.status.code(), Some(1), "{out}{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("accepts --fake-state"), "{out}");
     assert!(out.contains("accepts --audit-socket"), "{out}");
+    assert!(out.contains("accepts --job-dir"), "{out}");
+    assert!(out.contains("accepts --detach-via"), "{out}");
     assert!(out.contains("holds the text 'FakeState'"), "{out}");
 }

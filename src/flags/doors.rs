@@ -3,6 +3,7 @@
 //! test's own, and the mechanism that starts a scheduled logoff's runner. A release build
 //! compiles `no_doors.rs` instead, which has none of these flags.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use logoff_users::schedule::{self, Via};
@@ -71,6 +72,15 @@ impl Doors {
     /// What starts a runner.
     pub fn detach_via(&self) -> Via {
         self.detach_via
+    }
+
+    /// The runner's arguments beyond the job's id: the test's job directory (`dir`, made
+    /// absolute by the caller), when it is not the system's.
+    pub fn runner_args(&self, dir: &Path) -> Vec<OsString> {
+        if dir == schedule::default_dir() {
+            return Vec::new();
+        }
+        vec!["--job-dir".into(), dir.as_os_str().to_owned()]
     }
 
     /// The audit trail of a run that writes one (`enabled`): to the test's socket, nowhere

@@ -1,6 +1,7 @@
 //! A release build's stand-in for the test build's hidden flags (`doors.rs`): no flag, no
 //! fake machine, and the audit trail always goes to the system log.
 
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use logoff_users::schedule::{self, Via};
@@ -46,5 +47,10 @@ impl Doors {
     /// What the machine has.
     pub fn detach_via(&self) -> Via {
         Via::Auto
+    }
+
+    /// Nothing beyond the job's id: the runner uses the system's job directory.
+    pub fn runner_args(&self, _dir: &Path) -> Vec<OsString> {
+        Vec::new()
     }
 }

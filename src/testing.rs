@@ -233,6 +233,89 @@ pub mod fuzz {
                 let summary = crate::text::summary_line(&done).expect("a run that looked at a host has a summary");
                 out.push(line("summary_line", summary, false));
             }
+            out.extend(job_outputs(&mut f, &mut wanted));
+            out
+        }
+
+        /// The scheduled logoffs' lines and `--pending` table (see [`picked`]).
+        fn job_outputs(f: &mut dyn FnMut() -> String, wanted: &mut dyn FnMut() -> bool) -> Vec<Rendered> {
+            use crate::schedule::{CancelDoc, JobEvent, JobState, JobTargets, JobView, PendingDoc, Refused};
+            let mut out = Vec::new();
+            let due_ms = 1_800_000_000_000;
+            let (id, by) = ("0badf00d".to_string(), Some(f()));
+            let events = [
+                JobEvent::Scheduled { id: id.clone(), targets: f(), due_ms, now_ms: due_ms - 60_000, mechanism: f() },
+                JobEvent::Waiting { id: id.clone(), due_ms, mechanism: Some(f()) },
+                JobEvent::NotPending { id: id.clone(), state: JobState::Cancelled, by },
+                JobEvent::Abandoned { id: id.clone(), why: f() },
+                JobEvent::Cancelled { id: id.clone(), targets: f(), due_ms, already: false },
+                JobEvent::Unknown { id: id.clone(), dir: f() },
+                JobEvent::Refused { file: f(), reason: f() },
+            ];
+            for (k, e) in events.into_iter().enumerate() {
+                if wanted() {
+                    out.push(line(&format!("job event {k}"), e.to_string(), true));
+                }
+            }
+            if wanted() {
+                let mut view = |all| JobView {
+                    id: id.clone(),
+                    state: JobState::Failed,
+                    scheduled_by: f(),
+                    scheduled_at: 1_799_999_000,
+                    due: 1_800_000_000,
+                    targets: JobTargets {
+                        all,
+                        users: if all { Vec::new() } else { vec![f(), f()] },
+                        exclude: vec![f()],
+                        disconnected_only: true,
+                        idle_over_s: Some(60),
+                        disconnect: false,
+                        orphans: true,
+                    },
+                    message: Some(f()),
+                    grace_ms: 60_000,
+                    mechanism: Some(f()),
+                    started_at: None,
+                    finished_at: Some(1_800_000_001),
+                    exit_code: Some(1),
+                    error: Some(f()),
+                    cancelled_by: Some(f()),
+                    summary: None,
+                    drained: true,
+                };
+                let jobs = vec![view(false), view(true)];
+                let doc = PendingDoc {
+                    version: 1,
+                    tool: f(),
+                    dir: f(),
+                    jobs,
+                    refused: vec![Refused { file: f(), reason: f() }],
+                    error: Some(f()),
+                    exit_code: 1,
+                };
+                // A header, two rows, an error and a canceller line per job, the refused
+                // file, the error.
+                out.push(block("pending_table", crate::text::pending_table(&doc), 9));
+            }
+            if wanted() {
+                out.push(line("schedule_error_line", crate::text::schedule_error_line(&f()), true));
+            }
+            if wanted() {
+                let doc = CancelDoc {
+                    version: 1,
+                    tool: f(),
+                    request: f(),
+                    cancelled: Vec::new(),
+                    too_late: Vec::new(),
+                    unknown: None,
+                    refused: Vec::new(),
+                    messages: Vec::new(),
+                    error: Some(f()),
+                    exit_code: 1,
+                };
+                out.push(line("cancel_summary_line", crate::text::cancel_summary_line(&doc), true));
+            }
             out
         }
 

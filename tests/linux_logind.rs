@@ -5,16 +5,19 @@
 //! Needs root and a rootfs built by `ci/container.sh build`. Without them the test prints
 //! why and passes, unless `LOGOFF_REQUIRE_REAL_TESTS=1`, when it fails instead.
 //!
-//! Everything it signals or stops it created: the container (its own state directory, its
-//! own ssh port), the users inside it, and its own ssh client processes on the host. The
-//! container runs with a volatile overlay, so the cached rootfs is not changed.
+//! Everything it signals or stops it created: the container (`tests/common/container.rs`:
+//! its own state directory, machine name and ssh port), the users inside it, and its own
+//! ssh client processes on the host. The container runs with a volatile overlay, so the
+//! cached rootfs is not changed.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+use common::container::{Container, sessions_of, should_run, spare_uid_base};
 
 /// The tool run inside the container, relative to the target directory (`target/debug`),
 /// which is bind-mounted read-only at `/opt/logoff`: the real binary.
@@ -25,209 +28,7 @@ const BOB: &str = "lu_bob";
 const CAROL: &str = "lu_carol";
 const ADMIN: &str = "lu_admin";
 
-fn manifest_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn script() -> PathBuf {
-    manifest_dir().join("ci/container.sh")
-}
-
-/// `target/debug` (or wherever cargo put the binary under test).
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_logoff-users")).parent().unwrap().to_path_buf()
-}
-
-/// Whether to run; a skip is a printed note, or a failure when real tests are required.
-fn should_run() -> bool {
-    let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
-    let missing_example = ["examples/notify_receiver", "examples/notify_probe"]
-        .iter()
-        .map(|e| target_dir().join(e))
-        .find(|p| !p.is_file());
-    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
-        Some("not running as root".to_string())
-    } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
-        Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
-    } else if !target_dir().join(TOOL).is_file() {
-        Some(format!("{} is not built", target_dir().join(TOOL).display()))
-    } else {
-        missing_example.map(|m| {
-            format!("{} is not built (a full `cargo test` or `cargo build --examples` builds it)", m.display())
-        })
-    };
-    match why_not {
-        None => true,
-        Some(why) if required => {
-            panic!("real logind test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}")
-        }
-        Some(why) => {
-            eprintln!("SKIPPED linux_logind: {why}");
-            false
-        }
-    }
-}
-
-/// A port on 127.0.0.1 that nothing listens on right now.
-fn spare_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
-/// The running container; stopped (and its ssh clients killed) on drop, also on panic.
-struct Container {
-    state: tempfile::TempDir,
-    port: u16,
-    clients: Vec<Child>,
-}
-
 impl Container {
-    fn start() -> Container {
-        let state = tempfile::Builder::new().prefix("logoff-ct-").tempdir_in("/run").unwrap();
-        let ct = Container { state, port: spare_port(), clients: Vec::new() };
-        let out = ct.script_cmd().arg("start").output().unwrap();
-        assert!(out.status.success(), "container start failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        ct
-    }
-
-    fn script_cmd(&self) -> Command {
-        let mut c = Command::new(script());
-        c.env("LOGOFF_STATE", self.state.path())
-            // A machine (and so cgroup) name of its own: another run on this machine must
-            // not meet this container.
-            .env("LOGOFF_MACHINE", format!("logoff-test-{}", std::process::id()))
-            .env("LOGOFF_SSH_PORT", self.port.to_string())
-            .env("LOGOFF_BIND_RO", target_dir())
-            .env("LOGOFF_VOLATILE", "1");
-        c
-    }
-
-    /// Runs a command inside the container as root, outside any session.
-    fn exec(&self, args: &[&str]) -> Output {
-        self.script_cmd().arg("exec").args(args).env("LC_ALL", "C").output().unwrap()
-    }
-
-    /// Like [`Container::exec`], but the command must succeed; returns its stdout.
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.exec(args);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn ssh_cmd(&self, user: &str, tty: bool) -> Command {
-        let mut c = Command::new("ssh");
-        c.arg("-i")
-            .arg(self.state.path().join("id_ed25519"))
-            .args(["-p", &self.port.to_string()])
-            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
-        if tty {
-            c.arg("-tt");
-        }
-        c.arg(format!("{user}@127.0.0.1"));
-        c
-    }
-
-    /// Opens an ssh session that stays open (a `sleep` on a pty) until the test ends or
-    /// the session is terminated.
-    fn open_session(&mut self, user: &str, marker_secs: u32) -> String {
-        self.open_session_to(user, marker_secs, Stdio::null())
-    }
-
-    /// Like [`Container::open_session`], with the session's terminal output (what the ssh
-    /// client prints) going to `stdout`. Returns the new session's id.
-    fn open_session_to(&mut self, user: &str, marker_secs: u32, stdout: Stdio) -> String {
-        let before = sessions_of(&self.loginctl_sessions(), user);
-        let child = self
-            .ssh_cmd(user, true)
-            .arg(format!("exec sleep {marker_secs}"))
-            .stdin(Stdio::piped())
-            .stdout(stdout)
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.clients.push(child);
-        // A new session is "opening" until its pty and scope are set up: wait for more.
-        let mut new = String::new();
-        self.wait_for(&format!("a new active session of {user}"), || {
-            let now = sessions_of(&self.loginctl_sessions(), user);
-            let found = now.difference(&before).find(|id| {
-                matches!(self.session_property(id, "State").as_str(), "active" | "online")
-                    && !self.session_property(id, "TTY").is_empty()
-            });
-            if let Some(id) = found {
-                new = id.clone();
-            }
-            found.is_some()
-        });
-        new
-    }
-
-    /// Opens an ssh session that leaves `setsid nohup sleep` behind and logs out, so the
-    /// session stays "closing" (KillUserProcesses=no). Returns the session id.
-    fn leave_closing_session(&mut self, user: &str, marker_secs: u32) -> String {
-        let before = sessions_of(&self.loginctl_sessions(), user);
-        let out = self
-            .ssh_cmd(user, false)
-            .arg(format!("setsid nohup sleep {marker_secs} >/dev/null 2>&1 </dev/null & exit 0"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "ssh {user} failed: {}", String::from_utf8_lossy(&out.stderr));
-        let mut id = String::new();
-        self.wait_for(&format!("a closing session of {user}"), || {
-            let now = sessions_of(&self.loginctl_sessions(), user);
-            match now.difference(&before).next() {
-                Some(new) if self.session_property(new, "State") == "closing" => {
-                    id = new.clone();
-                    true
-                }
-                _ => false,
-            }
-        });
-        id
-    }
-
-    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// (session id, user) from `loginctl list-sessions`.
-    fn loginctl_sessions(&self) -> BTreeSet<(String, String)> {
-        self.run(&["loginctl", "list-sessions", "--no-legend"])
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let id = f.next()?;
-                let _uid = f.next()?;
-                let user = f.next()?;
-                Some((id.to_string(), user.to_string()))
-            })
-            .collect()
-    }
-
-    fn session_property(&self, id: &str, prop: &str) -> String {
-        let out = self.exec(&["loginctl", "show-session", id, "-p", prop, "--value"]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn pids_of(&self, user: &str) -> BTreeSet<u32> {
-        // pgrep exits 1 when nothing matches.
-        let out = self.exec(&["pgrep", "-u", user]);
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-    }
-
-    /// The end of the container's journal, for failure messages.
-    fn journal(&self) -> String {
-        let out = self.exec(&["journalctl", "--no-pager", "-n", "60"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
     /// The `sleep` processes of `user`: the test's markers.
     fn sleeps_of(&self, user: &str) -> BTreeSet<u32> {
         let out = self.exec(&["pgrep", "-u", user, "-x", "sleep"]);
@@ -242,78 +43,17 @@ impl Container {
     }
 }
 
-impl Drop for Container {
-    fn drop(&mut self) {
-        for c in &mut self.clients {
-            // Our own ssh clients only; most have exited when their session ended.
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let out = self.script_cmd().arg("stop").output();
-        if let Ok(out) = out {
-            eprint!("{}", String::from_utf8_lossy(&out.stderr));
-        }
-    }
-}
-
-fn sessions_of(all: &BTreeSet<(String, String)>, user: &str) -> BTreeSet<String> {
-    all.iter().filter(|(_, u)| u == user).map(|(id, _)| id.clone()).collect()
-}
-
-/// Uids in use on the host: in /etc/passwd, or by a running process.
-fn host_uids() -> BTreeSet<u32> {
-    let mut uids: BTreeSet<u32> = std::fs::read_to_string("/etc/passwd")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
-        .collect();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(m) = entry.metadata() {
-            if entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-                uids.insert(m.uid());
-            }
-        }
-    }
-    uids
-}
-
 /// How many consecutive uids the test reserves: its four users, and part (g)'s eleven.
 const UIDS: u32 = 4 + STUBBORN_USERS + 1;
 
-/// The first uid of [`UIDS`] consecutive uids that the host does not use.
-///
-/// The container has no user namespace: its uids are the host's. Other tests on the
-/// machine create host users (usually from 1000 up) and kill every process of their uid,
-/// which would reach container processes of the same uid, and the other way round.
-fn spare_uid_base() -> u32 {
-    let used = host_uids();
-    (61_000..64_000)
-        .step_by(20)
-        .find(|base| (*base..base + UIDS).all(|u| !used.contains(&u)))
-        .expect("no spare uids in 61000..64000")
-}
-
+/// The test's users get [`UIDS`] consecutive uids from 61000 up (part (g)'s users included).
 fn setup_users(ct: &Container) -> u32 {
-    let base = spare_uid_base();
+    let base = spare_uid_base(61_000..64_000, 20, UIDS);
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
-        add_user(ct, user, base + i as u32);
+        ct.add_user(user, base + i as u32);
     }
-    ct.run(&["sh", "-c", &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}")]);
+    ct.allow_sudo(ADMIN);
     base
-}
-
-/// Adds `user` with `uid` inside the container, with the test's ssh key.
-fn add_user(ct: &Container, user: &str, uid: u32) {
-    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
-    ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid.to_string(), "--user-group", user]);
-    let script = format!(
-        "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && \
-         printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
-         chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
-         chmod 600 /home/{user}/.ssh/authorized_keys",
-        key = key.trim()
-    );
-    ct.run(&["sh", "-c", &script]);
 }
 
 /// What the tool listed: (id, user) per session, and the whole session objects.
@@ -331,11 +71,11 @@ fn listed(doc: &serde_json::Value) -> (BTreeSet<(String, String)>, Vec<serde_jso
 
 #[test]
 fn logs_users_off_a_real_logind() {
-    if !should_run() {
+    if !should_run("linux_logind", &["notify_receiver", "notify_probe"]) {
         return;
     }
     let t0 = Instant::now();
-    let mut ct = Container::start();
+    let mut ct = Container::start("logoff-test");
     let t_boot = t0.elapsed();
     let uid_base = setup_users(&ct);
 
@@ -345,7 +85,7 @@ fn logs_users_off_a_real_logind() {
     ct.open_session(ALICE, 1001);
     let alice_closing = ct.leave_closing_session(ALICE, 1002);
     let bob_out = ct.state.path().join("bob-terminal.out");
-    let bob_session = ct.open_session_to(BOB, 1003, Stdio::from(std::fs::File::create(&bob_out).unwrap()));
+    let bob_session = ct.open_session_with(BOB, 1003, true, Stdio::from(std::fs::File::create(&bob_out).unwrap()));
     let carol_session = ct.open_session(CAROL, 1004);
     ct.open_session(ADMIN, 1005);
     let t_sessions = t0.elapsed();
@@ -417,7 +157,7 @@ fn logs_users_off_a_real_logind() {
     assert!(log.contains("cancelled during the grace period: no one was logged off"), "{log}");
     assert!(log.contains(&format!("  ok: session {bob_session} of {BOB}: message delivered")), "{log}");
     assert_eq!(ct.loginctl_sessions(), before, "a session changed during a cancelled grace period\n{log}");
-    ct.wait_for("the message on bob's terminal", || {
+    ct.wait_for("the message on bob's terminal", 20, || {
         std::fs::read_to_string(&bob_out).unwrap_or_default().contains("logoff-users test: save your work")
     });
 
@@ -441,7 +181,7 @@ fn logs_users_off_a_real_logind() {
         .spawn()
         .unwrap();
     ct.clients.push(child);
-    ct.wait_for("carol's notification server", || ct.exec(&["test", "-e", &carol_log]).status.success());
+    ct.wait_for("carol's notification server", 20, || ct.exec(&["test", "-e", &carol_log]).status.success());
     let probe = "/opt/logoff/examples/notify_probe";
     let out = ct.exec(&[probe, CAROL, "logoff-users test", "save <your> work & go"]);
     let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -555,7 +295,7 @@ const STUBBORN_GRACE: Duration = Duration::from_secs(5);
 fn stubborn_users(ct: &mut Container, tool: &str, first_uid: u32) -> Duration {
     let names: Vec<String> = (0..=STUBBORN_USERS).map(|i| format!("lu_st{i:02}")).collect();
     for (i, name) in names.iter().enumerate() {
-        add_user(ct, name, first_uid + i as u32);
+        ct.add_user(name, first_uid + i as u32);
     }
     let bystander = names.last().unwrap().clone();
     for name in &names {
@@ -568,7 +308,7 @@ fn stubborn_users(ct: &mut Container, tool: &str, first_uid: u32) -> Duration {
             .spawn()
             .unwrap();
         ct.clients.push(child);
-        ct.wait_for(&format!("{name}'s session"), || !ct.sleeps_of(name).is_empty());
+        ct.wait_for(&format!("{name}'s session"), 20, || !ct.sleeps_of(name).is_empty());
     }
     let kept = ct.sleeps_of(&bystander);
     // Everyone else is logged off by now; the admin is excluded for good measure.
@@ -641,7 +381,7 @@ impl Container {
             .spawn()
             .unwrap();
         let mut pid = None;
-        self.wait_for("the tool's pid", || {
+        self.wait_for("the tool's pid", 20, || {
             pid = self.run(&["sh", "-c", &format!("cat {pidfile} 2>/dev/null || true")]).trim().parse().ok();
             pid.is_some()
         });

@@ -15,15 +15,17 @@
 //!
 //! Needs root and the rootfs of `ci/container.sh build`; without them it prints why and
 //! passes, unless `LOGOFF_REQUIRE_REAL_TESTS=1`. Everything it signals or stops it created:
-//! the container (its own state directory, port and machine name), its users, and its own
-//! ssh clients on the host. The container's overlay is volatile.
+//! the container (`tests/common/container.rs`: its own state directory, port and machine
+//! name), its users, and its own ssh clients on the host. The container's overlay is volatile.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Instant;
+
+use common::container::{Container, should_run, spare_uid_base, text};
 
 const TOOL: &str = "/opt/logoff/logoff-users";
 
@@ -36,233 +38,36 @@ const BARE: &str = "lm_bare";
 const LINGER: &str = "lm_linger";
 const USERS: [&str; 5] = [ON, NEW, LEFT, BARE, LINGER];
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ci/container.sh")
-}
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_logoff-users")).parent().unwrap().to_path_buf()
-}
-
-fn should_run() -> bool {
-    let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
-    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
-        Some("not running as root".to_string())
-    } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
-        Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
-    } else {
-        None
-    };
-    match why_not {
-        None => true,
-        Some(why) if required => panic!("real logind test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}"),
-        Some(why) => {
-            eprintln!("SKIPPED linux_maint: {why}");
-            false
-        }
-    }
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Uids in use on the host: in /etc/passwd, or by a running process.
-fn host_uids() -> BTreeSet<u32> {
-    let mut uids: BTreeSet<u32> = std::fs::read_to_string("/etc/passwd")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
-        .collect();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(m) = entry.metadata() {
-                uids.insert(m.uid());
-            }
-        }
-    }
-    uids
-}
-
-/// The first of five consecutive uids nothing on the host uses, between UID_MIN and the
-/// container's UID_MAX (60000): the container shares the host's uids, and `--orphans` only
-/// looks at regular accounts.
-fn spare_uid_base() -> u32 {
-    let used = host_uids();
-    (52_000..59_900).step_by(10).find(|b| (*b..b + 5).all(|u| !used.contains(&u))).expect("no spare uids")
-}
-
-struct Container {
-    state: tempfile::TempDir,
-    port: u16,
-    clients: Vec<Child>,
-}
-
 impl Container {
-    fn start() -> Container {
-        let state = tempfile::Builder::new().prefix("logoff-maint-").tempdir_in("/run").unwrap();
-        let ct = Container { state, port: spare_port(), clients: Vec::new() };
-        let out = ct.script_cmd().arg("start").output().unwrap();
-        assert!(out.status.success(), "container start failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        ct
-    }
-
-    fn script_cmd(&self) -> Command {
-        let mut c = Command::new(script());
-        c.env("LOGOFF_STATE", self.state.path())
-            .env("LOGOFF_MACHINE", format!("logoff-maint-{}", std::process::id()))
-            .env("LOGOFF_SSH_PORT", self.port.to_string())
-            .env("LOGOFF_BIND_RO", target_dir())
-            .env("LOGOFF_VOLATILE", "1");
-        c
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        self.script_cmd().arg("exec").args(args).env("LC_ALL", "C").output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.exec(args);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}{}", out.status, text(&out.stdout), text(&out.stderr));
-        text(&out.stdout)
-    }
-
     /// The tool inside the container: its exit code and its output (stdout, then stderr).
     fn tool(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = self.exec(&[&[TOOL], args].concat());
         (out.status.code(), text(&out.stdout) + &text(&out.stderr))
     }
-
-    fn ssh_cmd(&self, user: &str, tty: bool) -> Command {
-        self.ssh_cmd_at(user, tty, "ERROR")
-    }
-
-    /// ssh with the client's `LogLevel`: `INFO` shows what the server says before it
-    /// closes (the text of `/run/nologin`).
-    fn ssh_cmd_at(&self, user: &str, tty: bool, log_level: &str) -> Command {
-        let mut c = Command::new("ssh");
-        c.arg("-i")
-            .arg(self.state.path().join("id_ed25519"))
-            .args(["-p", &self.port.to_string()])
-            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", &format!("LogLevel={log_level}"), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
-        if tty {
-            c.arg("-tt");
-        }
-        c.arg(format!("{user}@127.0.0.1"));
-        c
-    }
-
-    /// One ssh login that runs `true`: whether it got in, and what the client printed.
-    fn login(&self, user: &str) -> (bool, String) {
-        let out = self.ssh_cmd_at(user, false, "INFO").arg("true").stdin(Stdio::null()).output().unwrap();
-        (out.status.success(), text(&out.stderr))
-    }
-
-    fn loginctl_sessions(&self) -> BTreeSet<(String, String)> {
-        self.run(&["loginctl", "list-sessions", "--no-legend"])
-            .lines()
-            .filter_map(|l| {
-                let mut f = l.split_whitespace();
-                let id = f.next()?.to_string();
-                let _uid = f.next()?;
-                Some((id, f.next()?.to_string()))
-            })
-            .collect()
-    }
-
-    fn sessions_of(&self, user: &str) -> BTreeSet<String> {
-        self.loginctl_sessions().into_iter().filter(|(_, u)| u == user).map(|(id, _)| id).collect()
-    }
-
-    fn session_property(&self, id: &str, prop: &str) -> String {
-        text(&self.exec(&["loginctl", "show-session", id, "-p", prop, "--value"]).stdout).trim().to_string()
-    }
-
-    /// Opens an ssh session running `sleep` (on a pty with `tty`); returns its id once
-    /// logind has it active.
-    fn open_session(&mut self, user: &str, marker: u32, tty: bool) -> String {
-        let before = self.sessions_of(user);
-        let child = self
-            .ssh_cmd(user, tty)
-            .arg(format!("exec sleep {marker}"))
-            .stdin(if tty { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.clients.push(child);
-        let mut id = String::new();
-        self.wait_for(&format!("a new active session of {user}"), || {
-            let new = self.sessions_of(user).difference(&before).next().cloned();
-            if let Some(s) = new.filter(|s| self.session_property(s, "State") == "active") {
-                id = s;
-            }
-            !id.is_empty()
-        });
-        id
-    }
-
-    fn wait_for(&self, what: &str, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn pids_of(&self, user: &str) -> BTreeSet<u32> {
-        text(&self.exec(&["pgrep", "-u", user]).stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-    }
-
-    fn exists(&self, path: &str) -> bool {
-        self.exec(&["test", "-e", path]).status.success()
-    }
 }
 
-impl Drop for Container {
-    fn drop(&mut self) {
-        for c in &mut self.clients {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = self.script_cmd().arg("stop").output();
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
+/// The users get five consecutive uids between UID_MIN and the container's UID_MAX (60000):
+/// `--orphans` only looks at regular accounts.
 fn setup_users(ct: &Container) -> u32 {
-    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
-    let base = spare_uid_base();
+    let base = spare_uid_base(52_000..59_900, 10, 5);
     for (i, user) in USERS.into_iter().enumerate() {
-        let uid = (base + i as u32).to_string();
-        ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid, "--user-group", user]);
-        let script = format!(
-            "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && printf '%s' '{key}' > \
-             /home/{user}/.ssh/authorized_keys && chown {user}:{user} /home/{user}/.ssh/authorized_keys && \
-             chmod 600 /home/{user}/.ssh/authorized_keys",
-            key = key.trim()
-        );
-        ct.run(&["sh", "-c", &script]);
+        ct.add_user(user, base + i as u32);
     }
     base
 }
 
 #[test]
 fn clears_a_host_for_maintenance() {
-    if !should_run() {
+    if !should_run("linux_maint", &[]) {
         return;
     }
     let t0 = Instant::now();
-    let mut ct = Container::start();
+    let mut ct = Container::start("logoff-maint");
     let base = setup_users(&ct);
     assert!(ct.login(NEW).0, "{NEW} cannot log in before any drain");
 
     // --- drain: new logins refused during the grace period, root's not -------------------
-    let on_session = ct.open_session(ON, 2001, true);
+    let on_session = ct.open_session(ON, 2001);
     let run = ct
         .script_cmd()
         .arg("exec")
@@ -271,7 +76,7 @@ fn clears_a_host_for_maintenance() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    ct.wait_for("/run/nologin", || ct.exists("/run/nologin"));
+    ct.wait_for("/run/nologin", 30, || ct.exists("/run/nologin"));
     let (got_in, said) = ct.login(NEW);
     assert!(!got_in, "{NEW} logged in while the host was draining");
     assert!(said.contains("Maintenance test: patching now"), "the refused user is not told why: {said:?}");
@@ -337,20 +142,7 @@ fn clears_a_host_for_maintenance() {
 
     // --- orphans ---------------------------------------------------------------------------
     // LEFT logs out leaving a setsid nohup job: the session stays "closing".
-    let before = ct.sessions_of(LEFT);
-    let out = ct
-        .ssh_cmd(LEFT, false)
-        .arg("setsid nohup sleep 2003 >/dev/null 2>&1 </dev/null & exit 0")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let mut closing = String::new();
-    ct.wait_for("LEFT's closing session", || {
-        let new = ct.sessions_of(LEFT).difference(&before).next().cloned();
-        closing = new.filter(|s| ct.session_property(s, "State") == "closing").unwrap_or_default();
-        !closing.is_empty()
-    });
+    let closing = ct.leave_closing_session(LEFT, 2003);
     // BARE's process never had a session (started from outside any).
     let bare_uid = base + 3;
     ct.run(&[
@@ -371,12 +163,12 @@ fn clears_a_host_for_maintenance() {
              chown -R {LINGER}:{LINGER} /home/{LINGER}/.config && loginctl enable-linger {LINGER}"
         ),
     ]);
-    ct.wait_for("the lingering user's service", || {
+    ct.wait_for("the lingering user's service", 30, || {
         ct.exec(&["pgrep", "-u", LINGER, "-f", "sleep 2005"]).status.success()
     });
-    ct.wait_for("BARE's process", || !ct.pids_of(BARE).is_empty());
+    ct.wait_for("BARE's process", 30, || !ct.pids_of(BARE).is_empty());
     // NEW is logged on (a live session, without a terminal: its idle time is unknown).
-    let live = ct.open_session(NEW, 2006, false);
+    let live = ct.open_session_with(NEW, 2006, false, Stdio::null());
     let linger_pids = ct.pids_of(LINGER);
     let new_pids = ct.pids_of(NEW);
     assert!(!linger_pids.is_empty() && !new_pids.is_empty());

@@ -19,15 +19,19 @@
 //! - The audit trail (journal) has the scheduling, the cancel, the job's start and end.
 //!
 //! Needs root and the rootfs (`ci/container.sh build`); skips, or fails with
-//! `LOGOFF_REQUIRE_REAL_TESTS=1`. Everything it stops it started: its own container (own
-//! machine name, state directory and port), the users inside it, its own ssh clients.
+//! `LOGOFF_REQUIRE_REAL_TESTS=1`. Everything it stops it started: its own container
+//! (`tests/common/container.rs`: own machine name, state directory and port), the users
+//! inside it, its own ssh clients.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Instant;
+
+use common::container::{Container, should_run, spare_uid_base};
 
 const ALICE: &str = "ls_alice";
 const BOB: &str = "ls_bob";
@@ -36,164 +40,12 @@ const ADMIN: &str = "ls_admin";
 const TOOL: &str = "/opt/logoff/logoff-users";
 const GRACE_SECS: u64 = 35;
 
-fn script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ci/container.sh")
-}
-
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_logoff-users")).parent().unwrap().to_path_buf()
-}
-
-fn should_run() -> bool {
-    let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
-    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
-        Some("not running as root".to_string())
-    } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
-        Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
-    } else {
-        None
-    };
-    match why_not {
-        None => true,
-        Some(why) if required => panic!("real schedule test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}"),
-        Some(why) => {
-            eprintln!("SKIPPED linux_schedule: {why}");
-            false
-        }
-    }
-}
-
-fn spare_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Uids in use on the host: in /etc/passwd, or by a running process.
-fn host_uids() -> BTreeSet<u32> {
-    let mut uids: BTreeSet<u32> = std::fs::read_to_string("/etc/passwd")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.split(':').nth(2)?.parse().ok())
-        .collect();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        if entry.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
-            if let Ok(m) = entry.metadata() {
-                uids.insert(m.uid());
-            }
-        }
-    }
-    uids
-}
-
-/// Four consecutive uids nothing on the host uses (the container shares the host's uids),
-/// in a range of their own (the logind test takes 61000 and up).
-fn spare_uid_base() -> u32 {
-    let used = host_uids();
-    (62_000..64_000).step_by(10).find(|b| (*b..b + 4).all(|u| !used.contains(&u))).expect("no spare uids")
-}
-
-/// The running container; stopped (and its ssh clients killed) on drop, also on panic.
-struct Container {
-    state: tempfile::TempDir,
-    port: u16,
-    clients: Vec<Child>,
+/// Output into a new file at `path`.
+fn to_file(path: &Path) -> Stdio {
+    Stdio::from(std::fs::File::create(path).unwrap())
 }
 
 impl Container {
-    fn start() -> Container {
-        let state = tempfile::Builder::new().prefix("logoff-sched-").tempdir_in("/run").unwrap();
-        let ct = Container { state, port: spare_port(), clients: Vec::new() };
-        let out = ct.script_cmd().arg("start").output().unwrap();
-        assert!(out.status.success(), "container start failed:\n{}", String::from_utf8_lossy(&out.stderr));
-        ct
-    }
-
-    fn script_cmd(&self) -> Command {
-        let mut c = Command::new(script());
-        c.env("LOGOFF_STATE", self.state.path())
-            .env("LOGOFF_MACHINE", format!("logoff-sched-{}", std::process::id()))
-            .env("LOGOFF_SSH_PORT", self.port.to_string())
-            .env("LOGOFF_BIND_RO", target_dir())
-            .env("LOGOFF_VOLATILE", "1");
-        c
-    }
-
-    fn exec(&self, args: &[&str]) -> Output {
-        self.script_cmd().arg("exec").args(args).env("LC_ALL", "C").output().unwrap()
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out = self.exec(args);
-        assert!(out.status.success(), "{args:?} failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn ssh_cmd(&self, user: &str, tty: bool) -> Command {
-        let mut c = Command::new("ssh");
-        c.arg("-i")
-            .arg(self.state.path().join("id_ed25519"))
-            .args(["-p", &self.port.to_string()])
-            .args(["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"])
-            .args(["-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]);
-        if tty {
-            c.arg("-tt");
-        }
-        c.arg(format!("{user}@127.0.0.1"));
-        c
-    }
-
-    fn wait_for(&self, what: &str, secs: u64, mut done: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(secs);
-        while !done() {
-            assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", self.journal());
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn sessions_of(&self, user: &str) -> BTreeSet<String> {
-        self.run(&["loginctl", "list-sessions", "--no-legend"])
-            .lines()
-            .filter_map(|l| {
-                let f: Vec<&str> = l.split_whitespace().collect();
-                (f.len() >= 3 && f[2] == user).then(|| f[0].to_string())
-            })
-            .collect()
-    }
-
-    fn state_of(&self, id: &str) -> String {
-        let out = self.exec(&["loginctl", "show-session", id, "-p", "State", "--value"]);
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
-    fn pids_of(&self, user: &str) -> BTreeSet<u32> {
-        let out = self.exec(&["pgrep", "-u", user]);
-        String::from_utf8_lossy(&out.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
-    }
-
-    /// Opens an ssh session of `user` on a pty that stays open, its terminal output going
-    /// to `out`; returns the new session's id once it is active.
-    fn open_session(&mut self, user: &str, out: &Path) -> String {
-        let before = self.sessions_of(user);
-        let child = self
-            .ssh_cmd(user, true)
-            .arg("exec sleep 900")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.clients.push(child);
-        let mut new = String::new();
-        self.wait_for(&format!("a new active session of {user}"), 20, || {
-            let now = self.sessions_of(user);
-            if let Some(id) = now.difference(&before).find(|id| self.state_of(id) == "active") {
-                new = id.clone();
-                return true;
-            }
-            false
-        });
-        new
-    }
-
     /// Runs `command` in a new ssh session of `user` that then stays open (`sleep`), its
     /// output going to `out`; returns the session's id once `marker` is in the output.
     fn session_running(&mut self, user: &str, command: &str, out: &Path, marker: &str) -> String {
@@ -202,8 +54,8 @@ impl Container {
             .ssh_cmd(user, false)
             .arg(format!("{command}; exec sleep 900"))
             .stdin(Stdio::null())
-            .stdout(Stdio::from(std::fs::File::create(out).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(out.with_extension("err")).unwrap()))
+            .stdout(to_file(out))
+            .stderr(to_file(&out.with_extension("err")))
             .spawn()
             .unwrap();
         self.clients.push(child);
@@ -223,37 +75,16 @@ impl Container {
     fn job<'a>(doc: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
         doc["jobs"].as_array().unwrap().iter().find(|j| j["id"] == id).unwrap_or_else(|| panic!("no job {id}: {doc}"))
     }
-
-    fn journal(&self) -> String {
-        let out = self.exec(&["journalctl", "--no-pager", "-n", "80"]);
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
 }
 
-impl Drop for Container {
-    fn drop(&mut self) {
-        for c in &mut self.clients {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        let _ = self.script_cmd().arg("stop").output();
-    }
-}
-
+/// The users get four consecutive uids in a range of their own (the logind test takes
+/// 61000 and up).
 fn setup_users(ct: &Container) {
-    let key = std::fs::read_to_string(ct.state.path().join("id_ed25519.pub")).unwrap();
-    let base = spare_uid_base();
+    let base = spare_uid_base(62_000..64_000, 10, 4);
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
-        let uid = (base + i as u32).to_string();
-        ct.run(&["useradd", "--create-home", "--shell", "/bin/bash", "--uid", &uid, "--user-group", user]);
-        let script = format!(
-            "install -d -m 700 -o {user} -g {user} /home/{user}/.ssh && printf '%s' '{key}' > /home/{user}/.ssh/authorized_keys && \
-             chown {user}:{user} /home/{user}/.ssh/authorized_keys && chmod 600 /home/{user}/.ssh/authorized_keys",
-            key = key.trim()
-        );
-        ct.run(&["sh", "-c", &script]);
+        ct.add_user(user, base + i as u32);
     }
-    ct.run(&["sh", "-c", &format!("echo '{ADMIN} ALL=(root) NOPASSWD: ALL' > /etc/sudoers.d/{ADMIN}")]);
+    ct.allow_sudo(ADMIN);
 }
 
 /// The job id and elapsed milliseconds a `--detach ... --format json` run printed (through
@@ -281,17 +112,17 @@ fn timed(prefix: &str, args: &str) -> String {
 
 #[test]
 fn detached_logoffs_outlive_their_caller_and_cancel_works() {
-    if !should_run() {
+    if !should_run("linux_schedule", &[]) {
         return;
     }
     let t0 = Instant::now();
-    let mut ct = Container::start();
+    let mut ct = Container::start("logoff-sched");
     setup_users(&ct);
     let dir = ct.state.path().to_path_buf();
     let (alice_tty, bob_tty, carol_tty) = (dir.join("alice.tty"), dir.join("bob.tty"), dir.join("carol.tty"));
-    ct.open_session(ALICE, &alice_tty);
-    ct.open_session(BOB, &bob_tty);
-    let carol_session = ct.open_session(CAROL, &carol_tty);
+    ct.open_session_with(ALICE, 900, true, to_file(&alice_tty));
+    ct.open_session_with(BOB, 900, true, to_file(&bob_tty));
+    let carol_session = ct.open_session_with(CAROL, 900, true, to_file(&carol_tty));
     let message = "logoff-users test: save your work";
 
     // (a) From the admin's ssh session, through sudo: returns within 2 s, then the whole

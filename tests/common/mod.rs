@@ -1,7 +1,10 @@
 //! Helpers of the real-system Linux tests: the root gate, throw-away users, and processes
-//! the tests start themselves (the only processes they ever signal).
+//! the tests start themselves (the only processes they ever signal); [`container`], the
+//! systemd-nspawn container of the real-logind tests.
 
 #![allow(dead_code)]
+
+pub mod container;
 
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};

@@ -46,9 +46,10 @@ impl Container {
 /// How many consecutive uids the test reserves: its four users, and part (g)'s eleven.
 const UIDS: u32 = 4 + STUBBORN_USERS + 1;
 
-/// The test's users get [`UIDS`] consecutive uids from 61000 up (part (g)'s users included).
+/// The test's users get [`UIDS`] consecutive uids between 61000 and 61999 (part (g)'s users
+/// included); the schedule test takes 62000 and up.
 fn setup_users(ct: &Container) -> u32 {
-    let base = spare_uid_base(61_000..64_000, 20, UIDS);
+    let base = spare_uid_base(61_000..62_000 - UIDS, 20, UIDS);
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {
         ct.add_user(user, base + i as u32);
     }

@@ -77,8 +77,8 @@ impl Container {
     }
 }
 
-/// The users get four consecutive uids in a range of their own (the logind test takes
-/// 61000 and up).
+/// The users get four consecutive uids in a range of their own, 62000 and up (the logind
+/// test takes 61000 to 61999, the maintenance test 52000 to 59999).
 fn setup_users(ct: &Container) {
     let base = spare_uid_base(62_000..64_000, 10, 4);
     for (i, user) in [ALICE, BOB, CAROL, ADMIN].into_iter().enumerate() {

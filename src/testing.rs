@@ -202,6 +202,15 @@ pub mod fuzz {
                 out.push(Rendered { what: "escape_lines".into(), text: escaped, lines, quotes_input: false });
             }
 
+            out.extend(report_outputs(&mut f, &mut wanted));
+            out.extend(job_outputs(&mut f, &mut wanted));
+            out
+        }
+
+        /// The session table, the error lines of a refused run and the summary (see [`picked`]).
+        fn report_outputs(f: &mut dyn FnMut() -> String, wanted: &mut dyn FnMut() -> bool) -> Vec<Rendered> {
+            let mut f = f;
+            let mut out = Vec::new();
             // The session table: a header and one line per session.
             if wanted() {
                 let sessions: Vec<Session> = (0..3).map(|_| new_session(&mut f)).collect();
@@ -233,7 +242,6 @@ pub mod fuzz {
                 let summary = crate::text::summary_line(&done).expect("a run that looked at a host has a summary");
                 out.push(line("summary_line", summary, false));
             }
-            out.extend(job_outputs(&mut f, &mut wanted));
             out
         }
 

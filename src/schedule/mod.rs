@@ -419,6 +419,13 @@ pub enum Detached {
     Done(Box<ScheduleDoc>),
 }
 
+impl ScheduleDoc {
+    /// Nothing scheduled yet, exit 0.
+    fn empty() -> Self {
+        Self { version: DOC_VERSION, tool: tool_version(), job: None, error: None, hosts: Vec::new(), exit_code: 0 }
+    }
+}
+
 /// `--detach`: plans as a run does, writes the job, starts its runner, sends the warning.
 /// Text lines go to `out`; actions and the scheduling itself to `audit`.
 pub fn detach(req: &DetachRequest, audit: &mut AuditTrail, out: &mut dyn FnMut(&str)) -> Detached {
@@ -431,14 +438,7 @@ pub fn detach(req: &DetachRequest, audit: &mut AuditTrail, out: &mut dyn FnMut(&
     let mut spec = JobSpec::new(req.opts, req.hosts.clone(), req.audit.clone());
     spec.caller_sessions = planned.own_sessions().iter().map(|(h, s)| CallerSession::of(h, s)).collect();
     spec.drained = planned.drained();
-    let mut doc = ScheduleDoc {
-        version: DOC_VERSION,
-        tool: tool_version(),
-        job: None,
-        error: None,
-        hosts: Vec::new(),
-        exit_code: 0,
-    };
+    let mut doc = ScheduleDoc::empty();
     // A job that could not be scheduled leaves no drain of its own behind.
     let stop = |doc: &mut ScheduleDoc, e: &Error, mut planned: crate::run::planned::Planned, lines: &mut Lines| {
         planned.undo_drains("the failed scheduling", lines);
@@ -1045,27 +1045,7 @@ fn wait_for_due(
     let mut points = reminder_points(grace).into_iter().filter(|p| *p < left_at_start).peekable();
     loop {
         if stop.load(Ordering::SeqCst) {
-            let abandoned = (|| {
-                let locked = d.lock()?;
-                let Ok(Some(mut now)) = locked.read(id) else { return Ok(false) };
-                let why = "its runner was stopped before the due time: no one was logged off";
-                let ok = now.abandon(why, now_ms()).is_ok();
-                if ok {
-                    locked.write(&now)?;
-                    out.line(&JobEvent::Abandoned { id: id.to_string(), why: why.into() }.to_string());
-                    audit.job(
-                        Severity::Warning,
-                        &[
-                            ("action", "job_end".into()),
-                            ("job", id.to_string()),
-                            ("state", "failed".into()),
-                            ("error", why.into()),
-                        ],
-                    );
-                }
-                Ok::<_, Error>(ok)
-            })();
-            return Wait::NotPending(i32::from(abandoned.unwrap_or(true)));
+            return Wait::NotPending(abandon(d, id, audit, out));
         }
         // Under the lock, as every reader: on Windows a reader's open handle can make a
         // writer's rename fail. A lock that cannot be taken skips this look.
@@ -1090,27 +1070,57 @@ fn wait_for_due(
             if left <= p {
                 points.next();
                 out.line(&JobEvent::Reminder { id: id.to_string(), left_ms: p.as_millis() as u64 }.to_string());
-                if let Some(w) = &opts.warning {
-                    let text = reminder(&w.text, p);
-                    let remind = RunOptions { warning: None, ..opts.clone() };
-                    let mut echo = |l: &str| out.line(l);
-                    let mut lines = Lines { audit, out: &mut echo };
-                    match plan_hosts(&remind, open_hosts(&job.spec), &mut lines) {
-                        Ok(planned) => {
-                            planned.notify(&text, &mut lines);
-                        }
-                        Err(report) => {
-                            for l in crate::text::error_lines(&report) {
-                                (lines.out)(&l);
-                            }
-                        }
-                    }
-                }
+                remind(job, opts, p, audit, out);
                 continue;
             }
         }
         let until_point = points.peek().map_or(left, |p| left.saturating_sub(*p));
         std::thread::sleep(until_point.min(left).clamp(Duration::from_millis(1), POLL));
+    }
+}
+
+/// Marks the job failed because its runner was stopped before the due time; returns the
+/// runner's exit code (0 when it was no longer pending to be abandoned, 1 otherwise).
+fn abandon(d: &JobDir, id: &JobId, audit: &mut AuditTrail, out: &mut RunnerOut) -> i32 {
+    let abandoned = (|| {
+        let locked = d.lock()?;
+        let Ok(Some(mut now)) = locked.read(id) else { return Ok(false) };
+        let why = "its runner was stopped before the due time: no one was logged off";
+        let ok = now.abandon(why, now_ms()).is_ok();
+        if ok {
+            locked.write(&now)?;
+            out.line(&JobEvent::Abandoned { id: id.to_string(), why: why.into() }.to_string());
+            audit.job(
+                Severity::Warning,
+                &[
+                    ("action", "job_end".into()),
+                    ("job", id.to_string()),
+                    ("state", "failed".into()),
+                    ("error", why.into()),
+                ],
+            );
+        }
+        Ok::<_, Error>(ok)
+    })();
+    i32::from(abandoned.unwrap_or(true))
+}
+
+/// Sends the reminder for `left` (the time still to the due time) to whoever is planned now.
+fn remind(job: &Job, opts: &RunOptions, left: Duration, audit: &mut AuditTrail, out: &mut RunnerOut) {
+    let Some(w) = &opts.warning else { return };
+    let text = reminder(&w.text, left);
+    let remind = RunOptions { warning: None, ..opts.clone() };
+    let mut echo = |l: &str| out.line(l);
+    let mut lines = Lines { audit, out: &mut echo };
+    match plan_hosts(&remind, open_hosts(&job.spec), &mut lines) {
+        Ok(planned) => {
+            planned.notify(&text, &mut lines);
+        }
+        Err(report) => {
+            for l in crate::text::error_lines(&report) {
+                (lines.out)(&l);
+            }
+        }
     }
 }
 

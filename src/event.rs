@@ -16,6 +16,8 @@ pub enum Event {
     Host { host: String, backend: String },
     /// A host where nothing could be done.
     HostFailed { host: String, error: String },
+    /// A host left out: it names the same machine as `kept` (`--server localhost,.`).
+    SameMachine { host: String, kept: String },
     /// Starting on a user.
     User { requested: String, user: String, sessions: usize, processes: usize, all: bool },
     /// A named user with no session and no process.

@@ -162,7 +162,7 @@ pub struct Args {
     #[arg(long)]
     include_services: bool,
 
-    /// Remote RDS hosts to act on (Windows), comma-separated.
+    /// Remote RDS hosts to act on (Windows), comma-separated; a machine named twice is acted on once.
     #[arg(long, value_name = "HOST[,HOST...]", value_delimiter = ',')]
     server: Vec<String>,
 

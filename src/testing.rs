@@ -365,7 +365,7 @@ pub mod fuzz {
 
         /// Every kind of event and dry-run line, with strings from `f` in each text field.
         /// How many events [`event`] makes.
-        pub const EVENTS: usize = 34;
+        pub const EVENTS: usize = 35;
 
         /// Every kind of event and dry-run line, with strings from `f` in each text field.
         pub fn events(f: &mut dyn FnMut() -> String) -> Vec<Event> {
@@ -437,6 +437,7 @@ pub mod fuzz {
                 }),
                 32 => Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Fallback, processes: 3 }),
                 33 => Event::Would(Would::Terminate { user: f(), reason: TerminateReason::Sweep, processes: 3 }),
+                34 => Event::SameMachine { host: f(), kept: f() },
                 _ => panic!("there are {EVENTS} events"),
             }
         }

@@ -108,6 +108,9 @@ impl Event {
         match self {
             Event::Host { host, backend } => write!(f, "host {host} (backend {backend})"),
             Event::HostFailed { host, error } => write!(f, "FAILED: host {host}: {error}"),
+            Event::SameMachine { host, kept } => {
+                write!(f, "host {host} is the same machine as {kept}: left out, each machine is taken once")
+            }
             Event::User { requested, user, sessions, processes, all } => {
                 let via = if requested == user || *all { String::new() } else { format!(" (as {requested})") };
                 write!(f, "processing user {user}{via}: {sessions} session(s), {processes} process(es)")

@@ -455,6 +455,12 @@ def server_naming_this_machine_is_local(sc):
     r = sc.run("--server", "localhost", "ALL", "--format", "json").expect(0)
     check(not r.calls("WTSOpenServerW"), r.calls("WTSOpenServerW"))
     check(r.sessions_acted() == [2, 3, 4], r.sessions_acted())
+    # Named three times, this machine is acted on once, under the first name.
+    sc.state(st)
+    r = sc.run("--server", "localhost,.,127.0.0.1", "ALL", "--format", "json").expect(0)
+    logoffs = sorted(c["session"] for c in r.calls("WTSLogoffSession"))
+    check(logoffs == [2, 3, 4], f"each session logged off once: {logoffs}")
+    check([h["host"] for h in r.json["hosts"]] == ["localhost"], r.json["hosts"])
     for host in spellings:
         sc.state(st)
         r = sc.run("--server", host, "--dry-run", "ALL", "--format", "json").expect(0)

@@ -196,12 +196,33 @@ pub fn undrain(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer)
     Report::new(request, reports, None, None)
 }
 
+/// The hosts, each machine once: a host whose backend names the same machine as one
+/// before it (`--server localhost,.` on Windows, `rds1,RDS1`) is left out, and the
+/// observer told. A host that could not be opened is compared by the name it was given.
+fn distinct_hosts(hosts: Vec<Host>, observer: &mut dyn Observer) -> Vec<Host> {
+    let machine = |h: &Host| match &h.backend {
+        Ok(b) => b.host().to_lowercase(),
+        Err(_) => h.name.to_lowercase(),
+    };
+    let mut kept: Vec<(String, Host)> = Vec::new();
+    for host in hosts {
+        let m = machine(&host);
+        match kept.iter().find(|(k, _)| *k == m) {
+            Some((_, first)) => {
+                observer.event(&host.name, Event::SameMachine { host: host.name.clone(), kept: first.name.clone() });
+            }
+            None => kept.push((m, host)),
+        }
+    }
+    kept.into_iter().map(|(_, h)| h).collect()
+}
+
 /// Phases 1 and 2 on every host: open and check privilege, drain (`--drain`), then
 /// snapshot and plan, acting on none. Stops the run on bad input, missing privilege, or
 /// any refused target, restoring what its own drain changed.
 fn prepare(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer) -> Result<Vec<Prepared>, Stopped> {
     let mut prepared = Vec::new();
-    for host in hosts {
+    for host in distinct_hosts(hosts, observer) {
         let p = open_host(opts, host).map_err(|(stop, e)| Stopped { stop, message: e, hosts: Vec::new() })?;
         prepared.push(p);
     }
@@ -484,4 +505,77 @@ pub fn list(hosts: Vec<Host>) -> (SessionList, i32) {
         out.push(HostSessions { host: h.name, backend, error, drain, sessions });
     }
     (SessionList { version: REPORT_VERSION, hosts: out }, code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::fake::{Fake, FakeState};
+    use crate::model::{Session, SessionState};
+    use crate::userlist::parse_targets;
+
+    #[derive(Default)]
+    struct Seen(Vec<(String, Event)>);
+
+    impl Observer for Seen {
+        fn event(&mut self, host: &str, event: Event) {
+            self.0.push((host.to_string(), event));
+        }
+    }
+
+    /// A fake machine that calls itself `machine`, with bob logged on; opened under `name`.
+    fn host(name: &str, machine: Option<&str>) -> Host {
+        let bob = Session { uid: Some(1001), ..Session::new("2", "bob", SessionState::Active) };
+        let state = FakeState { host: machine.map(str::to_string), sessions: vec![bob], ..FakeState::default() };
+        Host { name: name.into(), backend: Ok(Box::new(Fake::in_memory(state))) }
+    }
+
+    fn unreachable(name: &str) -> Host {
+        Host { name: name.into(), backend: Err(Error::new(ErrorKind::Unreachable, "open server", "down")) }
+    }
+
+    /// `--server localhost,.,rds1,RDS1,rds2,RDS2`: each machine is acted on once, under the
+    /// first name it was given; the others are said to be left out.
+    #[test]
+    fn a_machine_named_twice_is_acted_on_once() {
+        let opts = RunOptions {
+            targets: parse_targets(&["bob".to_string()]).unwrap(),
+            exclude: vec![],
+            plan: PlanOptions::default(),
+            dry_run: false,
+            timeout: Duration::from_secs(2),
+            kill_after: Duration::ZERO,
+            warning: None,
+            drain: None,
+            wait_profile: None,
+        };
+        let hosts = vec![
+            host("localhost", None),
+            host(".", None),
+            host("rds1", Some("rds1")),
+            host("RDS1", Some("rds1")),
+            unreachable("rds2"),
+            unreachable("RDS2"),
+        ];
+        let mut seen = Seen::default();
+        let report = run(&opts, hosts, &mut seen, &AtomicBool::new(false));
+        let names: Vec<&str> = report.hosts.iter().map(|h| h.host.as_str()).collect();
+        assert_eq!(names, ["localhost", "rds1", "rds2"]);
+        let acted: Vec<&str> = seen
+            .0
+            .iter()
+            .filter(|(_, e)| matches!(e, Event::Action(a) if a.action == ActionKind::LogoffSession))
+            .map(|(h, _)| h.as_str())
+            .collect();
+        assert_eq!(acted, ["localhost", "rds1"]);
+        let left_out: Vec<(&str, &str)> = seen
+            .0
+            .iter()
+            .filter_map(|(_, e)| match e {
+                Event::SameMachine { host, kept } => Some((host.as_str(), kept.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(left_out, [(".", "localhost"), ("RDS1", "rds1"), ("RDS2", "rds2")]);
+    }
 }

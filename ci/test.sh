@@ -43,6 +43,9 @@ cargo clippy --all-targets --locked -- -D warnings
 # what a release build compiles (src/flags/no_doors.rs instead of doors.rs).
 log "cargo clippy (linux, the release build's features: no test doors)"
 cargo clippy --locked -- -D warnings
+# The API documentation: no broken or private links (lib.rs says what is public).
+log "cargo doc (linux, no warnings)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked -q
 
 # A platform without a backend (src/platform/unknown) must build, so that a later macOS
 # backend starts from a green build. Checking needs no linker, only the target's std.

@@ -49,6 +49,7 @@ fi
 # --- lint and build ----------------------------------------------------------------------
 log "clippy for $TARGET"
 cargo clippy --target "$TARGET" --all-targets -- -D warnings || fail "clippy"
+RUSTDOCFLAGS="-D warnings" cargo doc --target "$TARGET" --no-deps -q || fail "cargo doc"
 log "build for $TARGET"
 cargo build --target "$TARGET" --bins --examples || fail "build"
 cargo test --target "$TARGET" --lib --no-run || fail "build of the library's tests"

@@ -8,7 +8,7 @@
 //! can always tell its own drain from someone else's and restore the state before it.
 //!
 //! This module holds the model and the decisions, which are pure. The mechanisms are the
-//! platforms' (reached through [`Backend::drain`](crate::backend::Backend::drain)):
+//! platforms' (reached through [`crate::backend::Backend::drain`]):
 //!
 //! - Linux: `/run/nologin` with the warning text, which `pam_nologin` shows to every
 //!   non-root user it refuses; the record in `/run/logoff-users/drain.json` (root only).

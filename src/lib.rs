@@ -2,7 +2,7 @@
 //!
 //! # How a run flows
 //!
-//! The binary turns its flags into [`RunOptions`], opens one [`Backend`] per host, and
+//! The binary turns its flags into [`RunOptions`], opens one [`backend::Backend`] per host, and
 //! calls [`run`], which goes through the phases in order: snapshot, plan, warn, execute,
 //! verify. It returns a [`Report`] whose summary holds the exit code
 //! ([`report::exit_code`]). Events go to an [`Observer`] as they happen.

@@ -6,7 +6,7 @@
 //!   the corpus with a plain `cargo test`;
 //! - the planner and its input ([`plan`], [`Snapshot`], [`account_protection`]), for the
 //!   property tests;
-//! - [`linux`]: the Linux backend's parts (procfs, utmp, passwd, logind, cgroups, the task
+//! - `linux`: the Linux backend's parts (procfs, utmp, passwd, logind, cgroups, the task
 //!   iterator), for the real-system tests;
 //! - `windows`: the token and machine facts the Windows backend acts on, for
 //!   `examples/wts_probe.rs`.

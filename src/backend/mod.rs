@@ -4,7 +4,7 @@
 //! The core (parsing, planning, verifying, reporting) only ever talks to a `Backend`. The
 //! fake is compiled into every test build (the `test-doors` feature, which the test build
 //! turns on), so the CLI can be tested on any OS without root; a release build has none.
-//! The real backends live in `crate::platform`, one folder per OS; [`open_native`] opens
+//! The real backends live in `crate::platform`, one folder per OS; [`open_native`](crate::open_native) opens
 //! this OS's.
 
 #[cfg(any(test, feature = "test-doors"))]

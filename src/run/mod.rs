@@ -143,7 +143,7 @@ pub fn refused(opts: Option<&RunOptions>, message: &str, stop: Stop) -> Report {
 
 /// Runs a logoff on `hosts`: open, drain (`--drain`), snapshot, plan, warn, execute,
 /// verify. `cancel` is set by the caller's Ctrl-C/SIGTERM handler; it cancels the grace
-/// period (and restores what this run's drain changed). `--undrain` runs [`undrain`].
+/// period (and restores what this run's drain changed). `--undrain` runs `undrain`.
 pub fn run(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer, cancel: &AtomicBool) -> Report {
     let request = request_of(opts);
     if opts.drain == Some(DrainStep::Undrain) {

@@ -119,7 +119,7 @@ impl JobDir {
     ///
     /// # Errors
     ///
-    /// As for [`Locked::read`].
+    /// As for `Locked::read`.
     pub fn peek(&self, id: &JobId) -> std::result::Result<Option<Job>, Refused> {
         read_job(&self.job_path(id), id)
     }

@@ -172,7 +172,7 @@ fn store(bytes: u8, src: u8, off: i16) -> u64 {
     insn(0x63 | size_bits(bytes), 10, src, off - RECORD as i16, 0)
 }
 
-/// Assembles the program: for each thread group leader, one record of [`RECORD`] bytes.
+/// Assembles the program: for each thread group leader, one record of `RECORD` bytes.
 pub fn program(l: &Layout) -> Vec<u64> {
     const DW: Field = Field { offset: 0, size: 8 };
     let mut p = Vec::with_capacity(64);

@@ -509,7 +509,7 @@ impl Clocks {
 }
 
 /// When the machine last woke, from its clocks and the monotonic time `sleep.target` last
-/// stopped (`None` or 0: never, or not known). See [`Logind::wake`].
+/// stopped (`None` or 0: never, or not known). See `Logind::wake`.
 pub fn wake_of(now: &Clocks, sleep_target_stopped: Option<u64>) -> Wake {
     let slept_usec = now.boottime_usec.saturating_sub(now.monotonic_usec);
     if slept_usec < idle::SLEPT_THRESHOLD_MS * 1000 {

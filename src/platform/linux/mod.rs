@@ -116,7 +116,7 @@ impl Linux {
     ///
     /// # Errors
     ///
-    /// See [`open`].
+    /// See [`open_backend`].
     pub fn open(opts: &NativeOptions) -> Result<Linux> {
         let utmp = || match &opts.utmp_path {
             Some(path) => Source::Utmp(UtmpFile::given(path)),
@@ -414,7 +414,7 @@ impl Backend for Linux {
         self.logoff_all(&[(account, sessions.to_vec())]).pop().expect("one result list per user")
     }
 
-    /// logind: one `TerminateSession` per session, up to [`LOGIND_IN_FLIGHT`] users'
+    /// logind: one `TerminateSession` per session, up to `LOGIND_IN_FLIGHT` users'
     /// requests in flight at once on the one connection (logind answers each once systemd
     /// has queued the scope's stop, some tens of milliseconds); utmp: one session after the
     /// other.

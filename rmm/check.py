@@ -118,7 +118,9 @@ def syntax_errors(script):
 
 
 def code_only(text):
-    """The text without comment lines (for text rules)."""
+    """The text without comment lines and without the payload's base64 (for text rules: a
+    payload line may hold 'iex' between a '+' and a '/' by chance)."""
+    text = re.sub(r"^(\$Payload = ')(?:[^']|'')*(')$", r"\1\2", text, flags=re.M)
     return "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
 
 
@@ -443,7 +445,15 @@ def self_test(scripts):
             failed += 1
         else:
             print(f"ok: {what} {'passes' if should_pass else 'is reported (' + found[0] + ')'}")
-    print(f"self-test: {len(breaks) + len(cases) - failed} passed, {failed} failed")
+    # The text rules read code, not the payload: base64 can spell "+iex/" by chance.
+    chance = good.replace(payload, payload[:40] + "+iex/" + payload[45:])
+    extra = 1
+    if chance == good or check_script(path, chance):
+        print(f"SELF-TEST FAILED: 'iex' inside the payload is taken for code: {check_script(path, chance)}")
+        failed += 1
+    else:
+        print("ok: 'iex' inside the payload passes the text rules")
+    print(f"self-test: {len(breaks) + len(cases) + extra - failed} passed, {failed} failed")
     return failed
 
 

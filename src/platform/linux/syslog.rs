@@ -1,13 +1,20 @@
 //! The Unix audit sink: RFC 3164 records to the local syslog socket (`/dev/log` by
 //! default), facility authpriv, which rsyslog and journald both accept.
 
+use std::io::ErrorKind;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::audit::{AuditRecord, AuditSink, Severity};
 
 /// The default syslog socket.
 pub const DEFAULT_SOCKET: &str = "/dev/log";
+
+/// How long one record may wait for room in a full system log queue (a stuck journald or
+/// rsyslog). After one such wait the sink stops waiting: a record that finds the queue
+/// full is dropped at once (and the trail warns), so the log never holds up a logoff.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// LOG_AUTHPRIV: security and authorization messages.
 const FACILITY_AUTHPRIV: u8 = 10;
@@ -27,7 +34,9 @@ impl Syslog {
     ///
     /// Fails when no datagram socket can be created.
     pub fn new(path: &Path) -> std::io::Result<Syslog> {
-        Ok(Syslog { path: path.to_path_buf(), socket: UnixDatagram::unbound()?, pid: std::process::id() })
+        let socket = UnixDatagram::unbound()?;
+        socket.set_write_timeout(Some(SEND_TIMEOUT))?;
+        Ok(Syslog { path: path.to_path_buf(), socket, pid: std::process::id() })
     }
 }
 
@@ -52,7 +61,15 @@ pub fn format_datagram(record: &AuditRecord, pid: u32) -> String {
 
 impl AuditSink for Syslog {
     fn write(&mut self, record: &AuditRecord) -> std::io::Result<()> {
-        self.socket.send_to(format_datagram(record, self.pid).as_bytes(), &self.path).map(|_| ())
+        match self.socket.send_to(format_datagram(record, self.pid).as_bytes(), &self.path) {
+            Ok(_) => Ok(()),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // The queue stayed full: wait no more for the rest of the run.
+                let _ = self.socket.set_nonblocking(true);
+                Err(std::io::Error::new(e.kind(), format!("the system log's queue is full, record dropped ({e})")))
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -107,6 +124,32 @@ mod tests {
         let n = server.recv(&mut buf).unwrap();
         let got = std::str::from_utf8(&buf[..n]).unwrap();
         assert_eq!(got, format!("<84>logoff-users[{}]: action=run exit_code=1", std::process::id()));
+    }
+
+    /// A system log that reads nothing (its queue full) costs one wait of [`SEND_TIMEOUT`],
+    /// not one per record, and never hangs the run.
+    #[test]
+    fn a_full_log_queue_is_waited_for_once_then_records_are_dropped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let _server = UnixDatagram::bind(&path).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink_path = path.clone();
+        std::thread::spawn(move || {
+            let mut sink = Syslog::new(&sink_path).unwrap();
+            let rec = AuditRecord { severity: Severity::Notice, message: "x".repeat(200) };
+            let sent = (0..100_000).take_while(|_| sink.write(&rec).is_ok()).count();
+            let start = std::time::Instant::now();
+            let later: Vec<_> = (0..20).map(|_| sink.write(&rec)).collect();
+            let _ = tx.send((sent, start.elapsed(), later));
+        });
+        // Without the timeout the writer blocks for ever on the full queue.
+        let (sent, later_took, later) =
+            rx.recv_timeout(Duration::from_secs(60)).expect("a write into a full queue returned");
+        assert!(sent < 100_000, "the queue never filled: {sent} records sent");
+        assert!(later.iter().all(|r| r.as_ref().is_err_and(|e| e.kind() == ErrorKind::WouldBlock)), "{later:?}");
+        // 20 more records, each a full wait, would take 20 s.
+        assert!(later_took < SEND_TIMEOUT * 5, "later records waited: {later_took:?}");
     }
 
     #[test]

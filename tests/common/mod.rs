@@ -68,15 +68,20 @@ impl TestUser {
 
     /// Starts `program args` as this user (no supplementary groups).
     pub fn spawn(&self, program: &str, args: &[&str]) -> Child {
-        Command::new(program)
-            .args(args)
-            .uid(self.uid)
-            .gid(self.gid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {program} as {}: {e}", self.name))
+        let mut cmd = Command::new(program);
+        cmd.args(args).uid(self.uid).gid(self.gid).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        // As a login gives them: a test run under `nohup` or as a background job would
+        // otherwise hand its ignored SIGHUP, SIGINT and SIGQUIT to the user's processes.
+        // SAFETY: signal() is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                for sig in [libc::SIGHUP, libc::SIGINT, libc::SIGQUIT, libc::SIGTERM] {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+        cmd.spawn().unwrap_or_else(|e| panic!("spawn {program} as {}: {e}", self.name))
     }
 
     /// Starts `n` idle `sleep` processes as this user.

@@ -817,17 +817,14 @@ fn too_long_a_message_is_refused() {
     assert!(m.actions().is_empty());
 }
 
+/// Starts the tool with `args`, reads its lines until the grace period's countdown starts,
+/// calls `during`, then sends SIGTERM to it (our own child, by its pid, once); returns its
+/// exit code and every line it printed.
 #[cfg(unix)]
-#[test]
-fn sigterm_during_the_grace_period_cancels_and_logs_no_one_off() {
+fn sigterm_once_counting_down(args: &[&str], during: impl FnOnce()) -> (Option<i32>, Vec<String>) {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
-    let m = Machine::new("rds.json");
-    let mut child = Command::new(BIN)
-        .args(["--fake-state", m.path.to_str().unwrap(), "ALL", "--message", "going down", "--grace", "60s"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = Command::new(BIN).args(args).stdout(Stdio::piped()).spawn().unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut seen = Vec::new();
     for line in lines.by_ref() {
@@ -838,11 +835,18 @@ fn sigterm_during_the_grace_period_cancels_and_logs_no_one_off() {
             break;
         }
     }
-    // Signal our own child, by its pid, once.
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    during();
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
     seen.extend(lines.map(|l| l.unwrap()));
-    let code = child.wait().unwrap().code();
+    (child.wait().unwrap().code(), seen)
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_during_the_grace_period_cancels_and_logs_no_one_off() {
+    let m = Machine::new("rds.json");
+    let args = ["--fake-state", m.path.to_str().unwrap(), "ALL", "--message", "going down", "--grace", "60s"];
+    let (code, seen) = sigterm_once_counting_down(&args, || {});
     assert_eq!(code, Some(4), "{seen:#?}");
     assert!(seen.iter().any(|l| l == "cancelled during the grace period: no one was logged off"), "{seen:#?}");
     assert!(
@@ -1134,31 +1138,15 @@ fn a_drain_that_fails_acts_on_nothing() {
     assert!(m.actions().is_empty());
 }
 
+#[cfg(unix)]
 #[test]
 fn a_cancel_undoes_the_runs_own_drain() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
     let m = drainable(None);
-    let mut child = Command::new(BIN)
-        .args(["--fake-state", m.path.to_str().unwrap(), "--drain", "ALL", "--message", "patching", "--grace", "60s"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut seen = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let started = line.starts_with("countdown: 1m left");
-        seen.push(line);
-        if started {
-            break;
-        }
-    }
-    assert_eq!(m.state()["drain"]["record"]["text"], "patching", "the warning is the drain's text");
-    // Signal our own child, by its pid, once.
-    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap().success());
-    seen.extend(lines.map(|l| l.unwrap()));
-    assert_eq!(child.wait().unwrap().code(), Some(4), "{seen:#?}");
+    let args = ["--fake-state", m.path.to_str().unwrap(), "--drain", "ALL", "--message", "patching", "--grace", "60s"];
+    let (code, seen) = sigterm_once_counting_down(&args, || {
+        assert_eq!(m.state()["drain"]["record"]["text"], "patching", "the warning is the drain's text");
+    });
+    assert_eq!(code, Some(4), "{seen:#?}");
     assert!(seen.iter().any(|l| l.starts_with("undrain: new logons allowed again: after the cancel")), "{seen:#?}");
     assert!(m.state()["drain"]["in_force"].is_null(), "{}", m.state()["drain"]);
 }

@@ -16,15 +16,11 @@ use windows_sys::Win32::System::EventLog::{
     DeregisterEventSource, EVENTLOG_INFORMATION_TYPE, EVENTLOG_WARNING_TYPE, RegisterEventSourceW, ReportEventW,
 };
 
-use super::wts::{self, Server, Sid};
+use super::wts::{self, Server, Sid, wide};
 use crate::audit::{AuditRecord, AuditSink, Severity};
 
 /// The event source name.
 pub const SOURCE: &str = "logoff-users";
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
-}
 
 /// Writes audit records to the Application event log.
 pub struct EventLog {

@@ -34,8 +34,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use windows_sys::Win32::Foundation::{
-    CloseHandle, ERROR_CALL_NOT_IMPLEMENTED, ERROR_INVALID_PARAMETER, ERROR_SERVICE_DOES_NOT_EXIST,
-    ERROR_SERVICE_SPECIFIC_ERROR, FALSE, HANDLE, LocalFree, NO_ERROR, STILL_ACTIVE,
+    ERROR_CALL_NOT_IMPLEMENTED, ERROR_INVALID_PARAMETER, ERROR_SERVICE_DOES_NOT_EXIST, ERROR_SERVICE_SPECIFIC_ERROR,
+    FALSE, HANDLE, NO_ERROR, STILL_ACTIVE,
 };
 use windows_sys::Win32::Security::Authorization::{
     ConvertStringSecurityDescriptorToSecurityDescriptorW, GetNamedSecurityInfoW, GetSecurityInfo, SDDL_REVISION_1,
@@ -49,7 +49,6 @@ use windows_sys::Win32::Storage::FileSystem::{
     CreateDirectoryW, FILE_ATTRIBUTE_REPARSE_POINT, FILE_FLAG_OPEN_REPARSE_POINT, LOCKFILE_EXCLUSIVE_LOCK, LockFileEx,
 };
 use windows_sys::Win32::System::IO::OVERLAPPED;
-use windows_sys::Win32::System::Registry::{HKEY_LOCAL_MACHINE, RRF_RT_REG_DWORD, RegGetValueW};
 use windows_sys::Win32::System::Services::{
     CloseServiceHandle, CreateServiceW, DeleteService, OpenSCManagerW, OpenServiceW, RegisterServiceCtrlHandlerExW,
     SC_HANDLE, SC_MANAGER_CONNECT, SC_MANAGER_CREATE_SERVICE, SERVICE_ACCEPT_SHUTDOWN, SERVICE_ACCEPT_STOP,
@@ -62,16 +61,13 @@ use windows_sys::Win32::System::Threading::{GetExitCodeProcess, OpenProcess, PRO
 use windows_sys::core::PWSTR;
 
 use super::job_rules::{self, Ace, DIR_SDDL};
-use super::wts::{self, Sid};
+use super::registry::{Key, Root, Value};
+use super::wts::{self, Handle, LocalMemory, Sid, wide};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schedule::{Launch, Via};
 
 /// `DELETE`, the standard right to delete an object (here: a service).
 const DELETE: u32 = 0x0001_0000;
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
-}
 
 fn wide_path(p: &Path) -> Vec<u16> {
     use std::os::windows::ffi::OsStrExt;
@@ -82,19 +78,6 @@ fn wide_path(p: &Path) -> Vec<u16> {
 pub(crate) fn default_dir() -> PathBuf {
     let base = std::env::var_os("ProgramData").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"));
     base.join("logoff-users").join("jobs")
-}
-
-/// A security descriptor that the OS allocated with `LocalAlloc`, freed with `LocalFree`.
-struct LocalDescriptor(PSECURITY_DESCRIPTOR);
-
-impl Drop for LocalDescriptor {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: the descriptor came from an API documented to be freed with
-            // LocalFree, and is freed exactly once.
-            unsafe { LocalFree(self.0) };
-        }
-    }
 }
 
 /// The owner (as `S-1-…`) and the DACL entries of a descriptor's parts.
@@ -151,31 +134,41 @@ fn me() -> Option<String> {
     wts::token_user().ok().and_then(|s| s.to_string_sid().ok())
 }
 
-/// The owner and DACL of the object at `path` (by name).
-fn security_of(path: &Path) -> io::Result<(Option<String>, Option<Vec<Ace>>)> {
-    let name = wide_path(path);
+/// The owner and DACL that `query` (`GetNamedSecurityInfoW` or `GetSecurityInfo`, asked
+/// for both) writes out, with the descriptor they point into freed after they are read.
+fn security_with(
+    query: impl FnOnce(&mut PSID, &mut *mut ACL, &mut PSECURITY_DESCRIPTOR) -> u32,
+) -> io::Result<(Option<String>, Option<Vec<Ace>>)> {
     let (mut owner, mut dacl, mut sd): (PSID, *mut ACL, PSECURITY_DESCRIPTOR) =
         (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    // SAFETY: name is NUL-terminated; the out-pointers are valid; sd receives a
-    // LocalAlloc'd descriptor that the guard frees, and owner/dacl point into it.
-    let err = unsafe {
-        GetNamedSecurityInfoW(
-            name.as_ptr(),
-            SE_FILE_OBJECT,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-            &mut owner,
-            ptr::null_mut(),
-            &mut dacl,
-            ptr::null_mut(),
-            &mut sd,
-        )
-    };
-    let _guard = LocalDescriptor(sd);
+    let err = query(&mut owner, &mut dacl, &mut sd);
+    // sd is a LocalAlloc'd descriptor (or null), freed once when _guard drops.
+    let _guard = LocalMemory(sd);
     if err != NO_ERROR {
         return Err(io::Error::from_raw_os_error(err as i32));
     }
     // SAFETY: owner and dacl point into sd, alive until _guard drops.
     Ok(unsafe { describe(owner, dacl) })
+}
+
+/// The owner and DACL of the object at `path` (by name).
+fn security_of(path: &Path) -> io::Result<(Option<String>, Option<Vec<Ace>>)> {
+    let name = wide_path(path);
+    security_with(|owner, dacl, sd| {
+        // SAFETY: name is NUL-terminated; the out-pointers are valid for the call.
+        unsafe {
+            GetNamedSecurityInfoW(
+                name.as_ptr(),
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                ptr::null_mut(),
+                dacl,
+                ptr::null_mut(),
+                sd,
+            )
+        }
+    })
 }
 
 /// Why the object at `path` (by name) cannot be trusted, or `None`.
@@ -194,28 +187,26 @@ pub(crate) fn check_file(file: &File) -> Option<String> {
         Ok(_) => {}
         Err(e) => return Some(format!("cannot be examined: {e}")),
     }
-    let (mut owner, mut dacl, mut sd): (PSID, *mut ACL, PSECURITY_DESCRIPTOR) =
-        (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
-    // SAFETY: the handle is the open file's (opened with read access, which includes
-    // READ_CONTROL); out-pointers as in check_named.
-    let err = unsafe {
-        GetSecurityInfo(
-            file.as_raw_handle() as HANDLE,
-            SE_FILE_OBJECT,
-            OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
-            &mut owner,
-            ptr::null_mut(),
-            &mut dacl,
-            ptr::null_mut(),
-            &mut sd,
-        )
+    let read = security_with(|owner, dacl, sd| {
+        // SAFETY: the handle is the open file's (opened with read access, which includes
+        // READ_CONTROL); the out-pointers are valid for the call.
+        unsafe {
+            GetSecurityInfo(
+                file.as_raw_handle() as HANDLE,
+                SE_FILE_OBJECT,
+                OWNER_SECURITY_INFORMATION | DACL_SECURITY_INFORMATION,
+                owner,
+                ptr::null_mut(),
+                dacl,
+                ptr::null_mut(),
+                sd,
+            )
+        }
+    });
+    let (owner, dacl) = match read {
+        Ok(parts) => parts,
+        Err(e) => return Some(format!("its security cannot be read: {e}")),
     };
-    let _guard = LocalDescriptor(sd);
-    if err != NO_ERROR {
-        return Some(format!("its security cannot be read: {}", io::Error::from_raw_os_error(err as i32)));
-    }
-    // SAFETY: owner and dacl point into sd, alive until _guard drops.
-    let (owner, dacl) = unsafe { describe(owner, dacl) };
     job_rules::untrusted(owner.as_deref(), dacl.as_deref(), me().as_deref())
 }
 
@@ -231,7 +222,7 @@ fn create_protected(dir: &Path) -> io::Result<()> {
     {
         return Err(io::Error::last_os_error());
     }
-    let _guard = LocalDescriptor(sd);
+    let _guard = LocalMemory(sd);
     let attrs = SECURITY_ATTRIBUTES {
         nLength: size_of::<SECURITY_ATTRIBUTES>() as u32,
         lpSecurityDescriptor: sd,
@@ -356,23 +347,11 @@ pub(crate) fn sync_dir(_dir: &Path) -> io::Result<()> {
 /// This boot of the machine: `BootId`, which Windows counts up at every boot (Windows 8
 /// and later); `None` where there is none (Wine).
 pub(crate) fn boot_id() -> Option<String> {
-    let key = wide(r"SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters");
-    let value = wide("BootId");
-    let mut data = 0u32;
-    let mut len = size_of::<u32>() as u32;
-    // SAFETY: key and value are NUL-terminated; data is a u32 of len bytes.
-    let err = unsafe {
-        RegGetValueW(
-            HKEY_LOCAL_MACHINE,
-            key.as_ptr(),
-            value.as_ptr(),
-            RRF_RT_REG_DWORD,
-            ptr::null_mut(),
-            (&mut data as *mut u32).cast(),
-            &mut len,
-        )
-    };
-    (err == NO_ERROR).then(|| data.to_string())
+    let path = r"SYSTEM\CurrentControlSet\Control\Session Manager\Memory Management\PrefetchParameters";
+    match Key::open(Root::LocalMachine, path, false).ok()??.value("BootId").ok()?? {
+        Value::Dword(n) => Some(n.to_string()),
+        _ => None,
+    }
 }
 
 /// Whether process `pid` is certainly gone: `OpenProcess` says there is no such process
@@ -384,11 +363,10 @@ pub(crate) fn process_gone(pid: u32) -> bool {
     if h.is_null() {
         return io::Error::last_os_error().raw_os_error() == Some(ERROR_INVALID_PARAMETER as i32);
     }
+    let h = Handle(h);
     let mut code = 0u32;
     // SAFETY: h is an open process handle with query access; code is a valid out-pointer.
-    let ok = unsafe { GetExitCodeProcess(h, &mut code) };
-    // SAFETY: h was opened above and is closed once.
-    unsafe { CloseHandle(h) };
+    let ok = unsafe { GetExitCodeProcess(h.0, &mut code) };
     ok != FALSE && code != STILL_ACTIVE as u32
 }
 

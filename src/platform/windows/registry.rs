@@ -10,6 +10,8 @@ use std::io;
 use std::ptr;
 
 use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_SUCCESS, WIN32_ERROR};
+
+use super::wts::{from_wide_buf, wide};
 use windows_sys::Win32::System::Registry::{
     HKEY, HKEY_LOCAL_MACHINE, HKEY_USERS, KEY_READ, KEY_WOW64_64KEY, KEY_WRITE, REG_DWORD, REG_OPTION_NON_VOLATILE,
     REG_OPTION_VOLATILE, REG_SZ, REG_VALUE_TYPE, RRF_RT_ANY, RegCloseKey, RegCreateKeyExW, RegDeleteKeyW,
@@ -52,10 +54,6 @@ fn check(code: WIN32_ERROR) -> io::Result<()> {
 
 fn is_not_found(e: &io::Error) -> bool {
     e.raw_os_error() == Some(ERROR_FILE_NOT_FOUND as i32)
-}
-
-fn wide(s: &str) -> Vec<u16> {
-    s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
 /// An open registry key, closed when dropped.
@@ -174,9 +172,7 @@ impl Key {
         Ok(Some(match kind {
             REG_DWORD if bytes >= 4 => Value::Dword(u32::from(buf[0]) | (u32::from(buf[1]) << 16)),
             REG_SZ | windows_sys::Win32::System::Registry::REG_EXPAND_SZ => {
-                let units = &buf[..(bytes / 2).min(buf.len())];
-                let end = units.iter().position(|&c| c == 0).unwrap_or(units.len());
-                Value::Text(String::from_utf16_lossy(&units[..end]))
+                Value::Text(from_wide_buf(&buf[..(bytes / 2).min(buf.len())]))
             }
             other => Value::Other(other),
         }))

@@ -62,12 +62,12 @@ const WTS_ANY_SESSION: u32 = 0xFFFF_FFFE;
 const TERMINATED_EXIT_CODE: u32 = 1;
 
 /// A NUL-terminated UTF-16 copy of `s`.
-fn wide(s: &str) -> Vec<u16> {
+pub(crate) fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
 /// The string in `buf` up to its first NUL (or all of it).
-fn from_wide_buf(buf: &[u16]) -> String {
+pub(crate) fn from_wide_buf(buf: &[u16]) -> String {
     let len = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     String::from_utf16_lossy(&buf[..len])
 }
@@ -160,7 +160,7 @@ impl Drop for WtsSessionMemory {
 
 /// A buffer allocated with `LocalAlloc` by the OS (`ConvertSidToStringSidW`), freed with
 /// `LocalFree`.
-struct LocalMemory(*mut c_void);
+pub(crate) struct LocalMemory(pub(crate) *mut c_void);
 
 impl Drop for LocalMemory {
     fn drop(&mut self) {
@@ -186,7 +186,7 @@ impl Drop for NetBuffer {
 
 /// A kernel object handle, closed with `CloseHandle`.
 #[derive(Debug)]
-struct Handle(HANDLE);
+pub(crate) struct Handle(pub(crate) HANDLE);
 
 impl Drop for Handle {
     fn drop(&mut self) {

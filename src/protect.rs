@@ -38,7 +38,7 @@ pub(crate) const SERVICE_SIDS: [(&str, &str); 3] =
 pub(crate) const VIRTUAL_ACCOUNT_SID_PREFIXES: [&str; 2] = ["S-1-5-90-", "S-1-5-96-"];
 
 /// The service account a SID names, if it is one of [`SERVICE_SIDS`].
-fn service_account(sid: &str) -> Option<&'static str> {
+pub(crate) fn service_account(sid: &str) -> Option<&'static str> {
     SERVICE_SIDS.iter().find(|(s, _)| s.eq_ignore_ascii_case(sid)).map(|(_, name)| *name)
 }
 

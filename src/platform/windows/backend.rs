@@ -136,7 +136,7 @@ impl Wts {
 
     /// The SID string of `user` in `domain`, resolved by the server once per account.
     fn account_sid(&mut self, user: &str, domain: Option<&str>) -> io::Result<Option<String>> {
-        let name = convert::qualified_account_name(user, domain);
+        let name = crate::model::qualified_name(user, domain);
         if let Some(known) = self.sids.get(&name) {
             return Ok(known.clone());
         }

@@ -18,7 +18,7 @@ use crate::backend::Sparing;
 use crate::error::ErrorKind;
 use crate::idle::{Idle, IdleSource, Wake};
 use crate::model::{Process, Session, SessionState, SessionType};
-use crate::protect::{SERVICE_SIDS, is_service_sid};
+use crate::protect::{is_service_sid, service_account};
 use crate::userlist::eq_fold;
 
 /// `AF_INET` as Winsock numbers it.
@@ -122,22 +122,12 @@ pub struct RawSession {
 /// Session 0 holds the services; a listener (`RDP-Tcp`) is a template that never has a
 /// user; a session with no user name is a logon screen or an idle station.
 pub fn skip_reason(raw: &RawSession) -> Option<&'static str> {
-    if let Some(reason) = station_skip_reason(raw.session_id, raw.state) {
-        Some(reason)
+    if raw.session_id == 0 {
+        Some("session 0 is the services session")
+    } else if session_state(raw.state) == SessionState::Listen {
+        Some("a listener session has no user")
     } else if raw.user.trim().is_empty() {
         Some("no user is logged on")
-    } else {
-        None
-    }
-}
-
-/// Why a session is not a user session, judged by its id and connect state alone (before
-/// its user is asked for).
-pub fn station_skip_reason(session_id: u32, state: i32) -> Option<&'static str> {
-    if session_id == 0 {
-        Some("session 0 is the services session")
-    } else if session_state(state) == SessionState::Listen {
-        Some("a listener session has no user")
     } else {
         None
     }
@@ -362,10 +352,7 @@ pub fn termination_failure(code: u32, exited: bool) -> TerminationFailure {
 /// session"; a non-administrator sees only its own processes (or gets access denied).
 /// Listing sessions is no such probe: Remote Desktop Users may query every session.
 pub fn shows_system_processes(listing: &[RawProcess]) -> bool {
-    listing
-        .iter()
-        .filter_map(|p| p.sid.as_deref())
-        .any(|sid| SERVICE_SIDS.iter().any(|(s, _)| s.eq_ignore_ascii_case(sid)))
+    listing.iter().filter_map(|p| p.sid.as_deref()).any(|sid| service_account(sid).is_some())
 }
 
 /// Whether `AdjustTokenPrivileges` enabled the privilege: it returns `ok` TRUE even when it
@@ -512,14 +499,6 @@ pub const FSLOGIX_APPS_KEY: &str = r"SOFTWARE\FSLogix\Apps";
 /// documented, and a key FSLogix left is not proof of a detach).
 pub fn fslogix_holds(key_exists: bool, ref_count: Option<u32>) -> bool {
     key_exists && ref_count != Some(0)
-}
-
-/// The account name to pass to `LookupAccountNameW`: `DOMAIN\user`, or `user`.
-pub fn qualified_account_name(user: &str, domain: Option<&str>) -> String {
-    match domain {
-        Some(d) if !d.is_empty() => format!("{d}\\{user}"),
-        _ => user.to_string(),
-    }
 }
 
 fn non_empty(s: &str) -> Option<String> {
@@ -900,13 +879,6 @@ mod tests {
         assert_eq!(p.sid.as_deref(), Some(ALICE));
         assert_eq!((p.user.as_deref(), p.domain.as_deref()), (Some("alice"), Some("CORP")));
         assert_eq!(p.name, "explorer.exe");
-    }
-
-    #[test]
-    fn account_names_are_qualified_when_there_is_a_domain() {
-        assert_eq!(qualified_account_name("jsmith", Some("CORP")), "CORP\\jsmith");
-        assert_eq!(qualified_account_name("jsmith", Some("")), "jsmith");
-        assert_eq!(qualified_account_name("jsmith", None), "jsmith");
     }
 
     #[test]

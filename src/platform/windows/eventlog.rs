@@ -84,7 +84,7 @@ pub fn invoker() -> String {
         return "unknown".to_string();
     };
     match Server::local().lookup_account_sid(&sid) {
-        Ok((user, domain)) => crate::model::qualified_name(&user, (!domain.is_empty()).then_some(domain.as_str())),
+        Ok((user, domain)) => crate::model::qualified_name(&user, Some(&domain)),
         Err(_) => sid.to_string_sid().unwrap_or_else(|_| "unknown".to_string()),
     }
 }

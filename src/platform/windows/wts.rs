@@ -1064,7 +1064,7 @@ mod tests {
         // Name and SID resolve to each other.
         let (user, domain) = server.lookup_account_sid(sid).expect("SID resolves to an account");
         let again = server
-            .lookup_account_name(&wts_convert::qualified_account_name(&user, Some(&domain)))
+            .lookup_account_name(&crate::model::qualified_name(&user, Some(&domain)))
             .expect("account resolves to a SID");
         assert_eq!(again.to_string_sid().unwrap(), text);
     }

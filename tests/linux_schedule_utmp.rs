@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{TestUser, real_tests, utmp_now, utmp_record};
+use logoff_users::testing::linux::procfs::ProcFs;
 use logoff_users::testing::linux::utmp::{self, USER_PROCESS};
 
 const TOOL: &str = env!("CARGO_BIN_EXE_logoff-users");
@@ -73,23 +74,12 @@ fn wait_for(what: &str, secs: u64, mut done: impl FnMut() -> bool) {
 }
 
 fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .is_ok_and(|s| !s.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'))
+    ProcFs::new("/proc").status(pid).is_some_and(|s| !s.is_dead())
 }
 
 /// The pids of this machine whose session id is `sid`.
 fn session_members(sid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit(')').next()?.split_whitespace().nth(4)?.parse::<u32>().ok())
-                == Some(sid)
-        })
-        .collect()
+    ProcFs::new("/proc").session_members(&[sid]).unwrap().into_iter().map(|(pid, _, _)| pid).collect()
 }
 
 fn pending(dir: &std::path::Path) -> serde_json::Value {

@@ -10,10 +10,9 @@ use clap::Parser;
 
 use crate::flags::{self, Args, Command, Format, Hosts, UsageError};
 use crate::jobs_cli;
-use logoff_users::backend::NativeOptions;
 use logoff_users::event::Event;
 use logoff_users::report::{EXIT_OK, EXIT_USAGE, Report, Stop};
-use logoff_users::{AuditTrail, Host, Observer, open_native, text};
+use logoff_users::{AuditTrail, Host, Observer, text};
 
 /// Runs the tool; returns the exit code.
 pub fn main() -> i32 {
@@ -25,7 +24,7 @@ pub fn main() -> i32 {
         Ok(Command::List { format, hosts }) => list(format, &hosts),
         Ok(Command::Logoff { run, format, hosts, audit }) => {
             let mut console = Console { format, audit: hosts.doors.audit_trail(audit) };
-            let cancel = cancel_flag(run.warning.is_some() && !run.dry_run);
+            let cancel = cancel_flag(run.warning.is_some() && !run.dry_run, "the grace period cannot be cancelled");
             let report = logoff_users::run(&run, open_hosts(&hosts), &mut console, &cancel);
             console.audit.outcome(&report);
             finish(format, &report)
@@ -37,9 +36,8 @@ pub fn main() -> i32 {
         }
         Ok(Command::RunJob { id, dir, service }) => jobs_cli::run_job(id, dir, service),
         Err(UsageError { message, request, format }) => {
-            let mut report = logoff_users::refused(None, &message, Stop::Usage);
-            report.request = request;
-            finish(format, &report)
+            // Refused before any host was looked at: exit 2, nothing done.
+            finish(format, &Report::new(request, Vec::new(), Some(Stop::Usage), Some(message)))
         }
     }
 }
@@ -97,27 +95,27 @@ impl Observer for Console {
 }
 
 /// Prints one line of text output and flushes it, so that an RMM sees it as it happens.
-fn line(line: impl std::fmt::Display) {
+pub(crate) fn line(line: impl std::fmt::Display) {
     let mut stdout = std::io::stdout().lock();
     // A closed pipe must not panic the tool mid-run; the exit code still tells.
     let _ = writeln!(stdout, "{line}");
     let _ = stdout.flush();
 }
 
-fn json(value: &impl serde::Serialize) {
+pub(crate) fn json(value: &impl serde::Serialize) {
     let text = serde_json::to_string_pretty(value).expect("report serializes");
     let _ = writeln!(std::io::stdout().lock(), "{text}");
 }
 
-/// A flag that Ctrl-C or SIGTERM sets, when a grace period can be cancelled; without one
-/// the signals keep their default effect.
-fn cancel_flag(wanted: bool) -> Arc<AtomicBool> {
+/// A flag that Ctrl-C or SIGTERM sets, when `wanted`; without one the signals keep their
+/// default effect. `lost` says what cannot be done when the handler cannot be installed.
+pub(crate) fn cancel_flag(wanted: bool, lost: &str) -> Arc<AtomicBool> {
     let cancel = Arc::new(AtomicBool::new(false));
     if wanted {
         let flag = Arc::clone(&cancel);
         if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-            let what = "could not install the Ctrl-C/SIGTERM handler; the grace period cannot be cancelled";
-            eprintln!("{}", text::warning_line(what, &e));
+            let what = format!("could not install the Ctrl-C/SIGTERM handler; {lost}");
+            eprintln!("{}", text::warning_line(&what, &e));
         }
     }
     cancel
@@ -128,17 +126,7 @@ fn open_hosts(hosts: &Hosts) -> Vec<Host> {
     if let Some(fake) = hosts.doors.fake_host() {
         return vec![fake];
     }
-    if hosts.servers.is_empty() {
-        return vec![Host { name: "localhost".into(), backend: open_native(&hosts.native) }];
-    }
-    hosts
-        .servers
-        .iter()
-        .map(|server| {
-            let opts = NativeOptions { server: Some(server.clone()), ..hosts.native.clone() };
-            Host { name: server.clone(), backend: open_native(&opts) }
-        })
-        .collect()
+    logoff_users::open_hosts(&hosts.native, &hosts.servers)
 }
 
 fn list(format: Format, hosts: &Hosts) -> i32 {
@@ -156,7 +144,7 @@ fn list(format: Format, hosts: &Hosts) -> i32 {
 
 /// Prints the end of a run (its error lines, the summary line or the JSON document) and
 /// returns its exit code.
-fn finish(format: Format, report: &Report) -> i32 {
+pub(crate) fn finish(format: Format, report: &Report) -> i32 {
     for l in text::error_lines(report) {
         eprintln!("{l}");
     }

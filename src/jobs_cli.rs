@@ -6,25 +6,12 @@
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
+use crate::cli::{cancel_flag, finish, json, line};
 use crate::flags::{Doors, Format, Hosts, Jobs};
-use logoff_users::report::Report;
 use logoff_users::schedule::{self, CancelTarget, Detached, JobAudit, JobHosts, JobId};
 use logoff_users::{RunOptions, text};
-
-fn line(line: &str) {
-    let mut stdout = std::io::stdout().lock();
-    // A closed pipe must not panic the tool; the exit code still tells.
-    let _ = writeln!(stdout, "{line}");
-    let _ = stdout.flush();
-}
-
-fn json(value: &impl serde::Serialize) {
-    let text = serde_json::to_string_pretty(value).expect("document serializes");
-    let _ = writeln!(std::io::stdout().lock(), "{text}");
-}
 
 /// Where the lines of a text run go: printed, or nowhere for JSON.
 fn printer(format: Format) -> impl FnMut(&str) {
@@ -73,8 +60,9 @@ pub fn detach(run: &RunOptions, format: Format, hosts: &Hosts, audit: bool, jobs
     let mut trail = hosts.doors.audit_trail(audit);
     match schedule::detach(&req, &mut trail, &mut printer(format)) {
         Detached::Stopped(report) => {
+            // A run stopped before it acted: its error lines, its summary or its document.
             trail.outcome(&report);
-            stopped(format, &report)
+            finish(format, &report)
         }
         Detached::Done(doc) => {
             if let Some(e) = &doc.error {
@@ -86,22 +74,6 @@ pub fn detach(run: &RunOptions, format: Format, hosts: &Hosts, audit: bool, jobs
             doc.exit_code
         }
     }
-}
-
-/// A run stopped before it acted: its error lines, its summary or its JSON document.
-fn stopped(format: Format, report: &Report) -> i32 {
-    for l in text::error_lines(report) {
-        eprintln!("{l}");
-    }
-    match format {
-        Format::Text => {
-            if let Some(summary) = text::summary_line(report) {
-                line(&summary);
-            }
-        }
-        Format::Json => json(report),
-    }
-    report.summary.exit_code
 }
 
 /// `--pending`.
@@ -122,7 +94,7 @@ pub fn cancel(target: &CancelTarget, message: Option<&str>, format: Format, dir:
     let mut trail = doors.audit_trail(true);
     let doc = schedule::cancel(dir, target, message, &mut trail, &mut printer(format));
     match format {
-        Format::Text => line(&text::cancel_summary_line(&doc)),
+        Format::Text => line(text::cancel_summary_line(&doc)),
         Format::Json => json(&doc),
     }
     doc.exit_code
@@ -141,10 +113,6 @@ pub fn run_job(id: JobId, dir: PathBuf, service: bool) -> i32 {
         };
     }
     // SIGTERM (systemd stopping the unit) or Ctrl-C: a job not started yet is abandoned.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&stop);
-    if let Err(e) = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst)) {
-        eprintln!("warning: could not install the SIGTERM handler: {e}");
-    }
+    let stop = cancel_flag(true, "a stop will not abandon the job");
     schedule::run_job(&dir, &id, &stop)
 }

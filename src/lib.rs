@@ -57,4 +57,4 @@ pub use audit_trail::AuditTrail;
 pub use plan::{Plan, PlanOptions, Refusal, SessionFilter, Skipped, Spared, TerminateReason, UserPlan, UserStatus};
 pub use platform::open_backend as open_native;
 pub use report::Report;
-pub use run::{Host, MAX_MESSAGE_CHARS, Observer, RunOptions, Warning, list, refused, run, stop_of};
+pub use run::{Host, MAX_MESSAGE_CHARS, Observer, RunOptions, Warning, list, open_hosts, run};

@@ -28,7 +28,7 @@ pub(crate) mod verify;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::backend::Backend;
+use crate::backend::{Backend, NativeOptions};
 use crate::drain::{DrainAction, DrainReport, DrainStep, drain_host, undrain_host};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, Would};
@@ -83,6 +83,20 @@ pub struct Host {
     pub backend: Result<Box<dyn Backend>, Error>,
 }
 
+/// Opens this machine (no `servers`) or each server, with the native backend.
+pub fn open_hosts(native: &NativeOptions, servers: &[String]) -> Vec<Host> {
+    if servers.is_empty() {
+        return vec![Host { name: "localhost".into(), backend: crate::platform::open_backend(native) }];
+    }
+    servers
+        .iter()
+        .map(|server| {
+            let opts = NativeOptions { server: Some(server.clone()), ..native.clone() };
+            Host { name: server.clone(), backend: crate::platform::open_backend(&opts) }
+        })
+        .collect()
+}
+
 /// Where the events of a run go, as they happen.
 pub trait Observer {
     /// One event on `host`.
@@ -132,13 +146,6 @@ fn request_of(opts: &RunOptions) -> Request {
         orphans: opts.plan.orphans,
         drain: opts.drain,
     }
-}
-
-/// The report of a run refused before any host was looked at: bad input found by the
-/// caller (exit 2, nothing done).
-pub fn refused(opts: Option<&RunOptions>, message: &str, stop: Stop) -> Report {
-    let request = opts.map(request_of).unwrap_or_default();
-    Report::new(request, Vec::new(), Some(stop), Some(message.to_string()))
 }
 
 /// Runs a logoff on `hosts`: open, drain (`--drain`), snapshot, plan, warn, execute,

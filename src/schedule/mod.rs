@@ -49,7 +49,6 @@ pub use store::{JobDir, Refused};
 
 use crate::audit::Severity;
 use crate::audit_trail::AuditTrail;
-use crate::backend::NativeOptions;
 use crate::drain::{DrainReport, DrainStep};
 use crate::error::{Error, ErrorKind};
 use crate::event::Event;
@@ -131,16 +130,8 @@ fn open_job_hosts(h: &JobHosts, callers: &[CallerSession]) -> Vec<Host> {
             backend: Err(Error::new(ErrorKind::Unsupported, "open a fake machine", "this build has no fake machine")),
         };
         vec![crate::doors::job_fake_host(path).unwrap_or_else(refused)]
-    } else if h.servers.is_empty() {
-        vec![Host { name: "localhost".into(), backend: crate::platform::open_backend(&h.native()) }]
     } else {
-        h.servers
-            .iter()
-            .map(|server| {
-                let opts = NativeOptions { server: Some(server.clone()), ..h.native() };
-                Host { name: server.clone(), backend: crate::platform::open_backend(&opts) }
-            })
-            .collect()
+        crate::run::open_hosts(&h.native(), &h.servers)
     };
     hosts
         .into_iter()

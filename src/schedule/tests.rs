@@ -7,6 +7,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::backend::NativeOptions;
 use crate::backend::fake::FakeState;
 use crate::model::{Process, Session, SessionState};
 use crate::plan::PlanOptions;

@@ -224,7 +224,7 @@ storm
                         println!("{what}: {n} in {:.1} ms", t.elapsed().as_secs_f64() * 1e3);
                     };
                     time("readdir", &|| procfs.pids().unwrap().len());
-                    time("stat() scan", &|| procfs.owned_dirs(0).unwrap().len());
+                    time("stat() scan", &|| procfs.owned_dirs_any(&[0]).unwrap().len());
                     time("status scan", &|| procfs.owned_by(0).unwrap().len());
                     time("status+stat listing", &|| procfs.list_processes(&passwd).unwrap().len());
                     use logoff_users::testing::linux::{bpf_iter::TaskIter, btf::Btf};

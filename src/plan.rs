@@ -147,6 +147,14 @@ pub struct Refusal {
     pub reason: String,
 }
 
+impl Refusal {
+    /// `refused on HOST: USER (session S): REASON`, raw (the caller escapes it to print).
+    pub fn line(&self, host: &str) -> String {
+        let session = self.session_id.as_ref().map(|s| format!(" (session {s})")).unwrap_or_default();
+        format!("refused on {host}: {}{session}: {}", self.user, self.reason)
+    }
+}
+
 /// An account `--orphans` found with processes and no live session, and leaves alone.
 /// (Root and the system accounts below `UID_MIN` are left alone without a word.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -363,16 +363,11 @@ pub mod fuzz {
             s
         }
 
-        /// Every kind of event and dry-run line, with strings from `f` in each text field.
-        /// How many events [`event`] makes.
+        /// How many kinds of event [`event`] makes.
         pub const EVENTS: usize = 35;
 
-        /// Every kind of event and dry-run line, with strings from `f` in each text field.
-        pub fn events(f: &mut dyn FnMut() -> String) -> Vec<Event> {
-            (0..EVENTS).map(|k| event(k, f)).collect()
-        }
-
-        /// The `k`th of [`events`] (`k` below [`EVENTS`]).
+        /// The `k`th kind of event or dry-run line (`k` below [`EVENTS`]), with strings from
+        /// `f` in each text field.
         pub fn event(k: usize, f: &mut dyn FnMut() -> String) -> Event {
             let record = |f: &mut dyn FnMut() -> String, action, result, signalled| {
                 let mut a = ActionRecord::new(action, &f(), Some(&f()));

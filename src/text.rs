@@ -392,12 +392,7 @@ pub fn error_lines(r: &Report) -> Vec<String> {
         .hosts
         .iter()
         .filter_map(|h| h.plan.as_ref().map(|p| (h, p)))
-        .flat_map(|(h, p)| {
-            p.refused.iter().map(move |r| {
-                let session = r.session_id.as_ref().map(|s| format!(" (session {s})")).unwrap_or_default();
-                escape(&format!("error: refused on {}: {}{session}: {}", h.host, r.user, r.reason)).into_owned()
-            })
-        })
+        .flat_map(|(h, p)| p.refused.iter().map(|r| escape(&format!("error: {}", r.line(&h.host))).into_owned()))
         .collect();
     if !refusals.is_empty() {
         return refusals;
@@ -422,6 +417,20 @@ pub fn format_time(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02}", rem / 3600, rem % 3600 / 60)
 }
 
+/// `rows` (a header first, cells already escaped) as left-aligned columns two blanks apart,
+/// one line each.
+fn columns(rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> =
+        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    for r in rows {
+        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 /// Renders sessions as a locale-independent table, like `query user`.
 pub fn session_table(hosts: &[HostSessions]) -> String {
     let mut rows =
@@ -442,14 +451,7 @@ pub fn session_table(hosts: &[HostSessions]) -> String {
             rows.push(cells.iter().map(|c| escape(c).into_owned()).collect());
         }
     }
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    let mut out = String::new();
-    for r in &rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
+    let mut out = columns(&rows);
     for h in hosts {
         if let Some(status) = &h.drain {
             out.push_str(&escape(&drain_state_line(&h.host, status)));
@@ -586,13 +588,7 @@ pub fn pending_table(doc: &PendingDoc) -> String {
                 job_targets(j),
             ]);
         }
-        let widths: Vec<usize> =
-            (0..rows[0].len()).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-        for r in &rows {
-            let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
+        out.push_str(&columns(&rows));
         for j in &doc.jobs {
             if let Some(e) = &j.error {
                 out.push_str(&format!("job {}: {}\n", j.id, untrusted(e)));

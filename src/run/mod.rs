@@ -245,12 +245,7 @@ fn prepare(opts: &RunOptions, hosts: Vec<Host>, observer: &mut dyn Observer) -> 
     let refusals: Vec<String> = prepared
         .iter()
         .filter_map(|p| p.plan().map(|plan| (p, plan)))
-        .flat_map(|(p, plan)| {
-            plan.refused.iter().map(move |r| {
-                let session = r.session_id.as_ref().map(|s| format!(" (session {s})")).unwrap_or_default();
-                format!("refused on {}: {}{session}: {}", p.report.host, r.user, r.reason)
-            })
-        })
+        .flat_map(|(p, plan)| plan.refused.iter().map(|r| r.line(&p.report.host)))
         .collect();
     if refusals.is_empty() {
         return Ok(prepared);

@@ -173,7 +173,7 @@ impl<'a> Sweep<'a> {
 
     /// A quick look at how many pids may still be the uids': the live ones the task
     /// iterator finds, or without it the /proc directories they own (see
-    /// [`ProcFs::owned_dirs`]), less known zombies and spared pids.
+    /// [`ProcFs::owned_dirs_any`]), less known zombies and spared pids.
     fn quick(&self, uids: &[u32]) -> std::io::Result<usize> {
         let pids: Vec<u32> = match self.task_scan() {
             Some(tasks) => tasks
@@ -242,7 +242,7 @@ impl<'a> Sweep<'a> {
     /// `until`.
     ///
     /// In atomic mode, `kill(-1)` as the uid goes first; then, while processes exit, the
-    /// cheap `stat` scan ([`ProcFs::owned_dirs`]) is polled for the whole set. A full
+    /// cheap `stat` scan ([`ProcFs::owned_dirs_any`]) is polled for the whole set. A full
     /// census runs when that finds nothing left, when it stops shrinking, or when time is
     /// up; the census alone decides, and whatever it finds that `kill(-1)` cannot reach
     /// (or everything, in pidfd mode) is signalled by pidfd.

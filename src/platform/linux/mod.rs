@@ -589,9 +589,7 @@ fn is_tty_name(station: &str) -> bool {
 /// The text written to a terminal: CR LF line ends (the tty may be in raw mode), a bell,
 /// and no control characters from the caller other than newlines and tabs.
 fn format_message(title: &str, text: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.chars().filter(|c| !c.is_control() || *c == '\n' || *c == '\t').collect::<String>().replace('\n', "\r\n")
-    };
+    let clean = |s: &str| crate::drain::printable(s).replace('\n', "\r\n");
     format!("\r\n\x07{}\r\n\r\n{}\r\n", clean(title), clean(text))
 }
 

@@ -272,21 +272,12 @@ impl ProcFs {
         out
     }
 
-    /// The pids whose `/proc/PID` directory belongs to `uid`: a `stat` per process, about
-    /// five times cheaper than reading `status`.
+    /// The pids whose `/proc/PID` directory belongs to one of `uids`, in one pass: a `stat`
+    /// per process, about five times cheaper than reading `status`.
     ///
     /// The directory's owner is the effective uid of a dumpable process, and root for a
     /// non-dumpable one (after a setuid exec), so this is a fast first look, never proof
     /// that a uid has no process: [`ProcFs::owned_by`] is.
-    ///
-    /// # Errors
-    ///
-    /// Fails only when the root cannot be read.
-    pub fn owned_dirs(&self, uid: u32) -> io::Result<Vec<u32>> {
-        self.owned_dirs_any(&[uid])
-    }
-
-    /// [`ProcFs::owned_dirs`] for a set of uids, in one pass.
     ///
     /// # Errors
     ///

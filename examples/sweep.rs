@@ -151,7 +151,6 @@ storm
                         grace: Duration::from_millis(grace),
                         timeout: Duration::from_secs(60),
                         spare: logoff_users::backend::Sparing { pids: own, sessions: Vec::new() },
-                        listed_pids: Vec::new(),
                     },
                 );
                 match done {

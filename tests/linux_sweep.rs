@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TestUser, backend, backend_with, real_tests, reap, start_time, terminate_options};
-use logoff_users::backend::{ProcessSource, TerminateOptions};
+use logoff_users::backend::{ProcessSource, TerminateTarget};
 
 /// Scans through the BPF task iterator (the default from a thousand processes on).
 #[test]
@@ -56,9 +56,9 @@ fn sweep_scenario(processes: ProcessSource) {
     let spare = linux.own_pids();
     for (user, expected) in [(&a, 501), (&b, 50)] {
         // As the tool does: the listing just before the sweep is its count of `signalled`.
-        let opts =
-            TerminateOptions { listed_pids: user.live_processes(), ..terminate_options(spare.clone(), 2000, 30) };
-        let done = linux.terminate_processes(&user.account(), &opts).unwrap();
+        let (account, listed) = (user.account(), user.live_processes());
+        let target = TerminateTarget { account: &account, listed_pids: &listed };
+        let done = linux.terminate_all(&[target], &terminate_options(spare.clone(), 2000, 30)).pop().unwrap().unwrap();
         assert_eq!(done.remaining, 0, "{done:?}");
         assert_eq!(done.method, "kill(-1) as uid");
         assert!(done.signalled >= expected, "{done:?}");

@@ -98,9 +98,6 @@ pub struct TerminateOptions {
     pub timeout: Duration,
     /// What to leave alone.
     pub spare: Sparing,
-    /// The account's processes as the caller listed them just before (the plan's pids):
-    /// counted in `Terminated::signalled` without another scan. May be empty.
-    pub listed_pids: Vec<u32>,
 }
 
 string_enum! {
@@ -252,22 +249,12 @@ pub trait Backend {
         ))
     }
 
-    /// Ends these sessions of one account, all requested before any is waited for; one
-    /// result per session, in order. Where the OS can end a whole user at once (logind's
-    /// `TerminateUser`, which was measured and not kept), a backend may do so.
-    ///
-    /// The default asks [`Backend::logoff_session`] for each.
-    fn logoff_sessions(&mut self, account: &Account, sessions: &[&Session]) -> Vec<Result<Done>> {
-        let _ = account;
-        sessions.iter().map(|s| self.logoff_session(s)).collect()
-    }
-
     /// Ends the sessions of several accounts; one result list per account, in order. A
     /// backend may keep several requests in flight at once (logind).
     ///
-    /// The default asks [`Backend::logoff_sessions`] for one account after the other.
+    /// The default asks [`Backend::logoff_session`] for each session, one after the other.
     fn logoff_all(&mut self, users: &[(&Account, Vec<&Session>)]) -> Vec<Vec<Result<Done>>> {
-        users.iter().map(|(account, sessions)| self.logoff_sessions(account, sessions)).collect()
+        users.iter().map(|(_, sessions)| sessions.iter().map(|s| self.logoff_session(s)).collect()).collect()
     }
 
     /// Undoes what an earlier run that was killed mid-way may have left on these accounts
@@ -284,19 +271,13 @@ pub trait Backend {
 
     /// Terminates the processes of several accounts with ONE grace period for them all:
     /// the polite signal to every account, one wait, then force for what is left. One
-    /// result per target, in order. `opts.listed_pids` is ignored: each target has its own.
+    /// result per target, in order.
     ///
     /// The default runs [`Backend::terminate_processes`] for one target after the other,
     /// which is right only for a backend without a polite signal (Windows'
     /// `TerminateProcess`), where there is no grace to share.
     fn terminate_all(&mut self, targets: &[TerminateTarget], opts: &TerminateOptions) -> Vec<Result<Terminated>> {
-        targets
-            .iter()
-            .map(|t| {
-                let one = TerminateOptions { listed_pids: t.listed_pids.to_vec(), ..opts.clone() };
-                self.terminate_processes(t.account, &one)
-            })
-            .collect()
+        targets.iter().map(|t| self.terminate_processes(t.account, opts)).collect()
     }
 
     /// Shows a message to a session.

@@ -172,7 +172,6 @@ impl Acting<'_> {
             grace: self.opts.grace.min(self.left()),
             timeout: self.left(),
             spare: self.sparing.clone(),
-            listed_pids: Vec::new(),
         };
         let results = self.backend.terminate_all(&targets, &topts);
         for ((i, up, account), result) in due.iter().zip(results) {

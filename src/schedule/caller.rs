@@ -69,9 +69,6 @@ impl Backend for AsCaller {
     fn disconnect_session(&mut self, session: &Session) -> Result<Done> {
         self.inner.disconnect_session(session)
     }
-    fn logoff_sessions(&mut self, account: &Account, sessions: &[&Session]) -> Vec<Result<Done>> {
-        self.inner.logoff_sessions(account, sessions)
-    }
     fn logoff_all(&mut self, users: &[(&Account, Vec<&Session>)]) -> Vec<Vec<Result<Done>>> {
         self.inner.logoff_all(users)
     }

@@ -170,7 +170,6 @@ pub fn terminate_options(spare: Vec<u32>, grace_ms: u64, timeout_s: u64) -> Term
         grace: Duration::from_millis(grace_ms),
         timeout: Duration::from_secs(timeout_s),
         spare: logoff_users::backend::Sparing { pids: spare, sessions: Vec::new() },
-        listed_pids: Vec::new(),
     }
 }
 

@@ -380,7 +380,7 @@ impl Backend for Linux {
     }
 
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
-        let target = TerminateTarget { account: owner, listed_pids: &opts.listed_pids };
+        let target = TerminateTarget { account: owner, listed_pids: &[] };
         self.terminate_all(&[target], opts).pop().expect("one result per target")
     }
 
@@ -408,10 +408,6 @@ impl Backend for Linux {
         }
         .into_iter();
         resolved.into_iter().map(|r| r.and_then(|_| swept.next().expect("one result per swept target"))).collect()
-    }
-
-    fn logoff_sessions(&mut self, account: &Account, sessions: &[&Session]) -> Vec<Result<Done>> {
-        self.logoff_all(&[(account, sessions.to_vec())]).pop().expect("one result list per user")
     }
 
     /// logind: one `TerminateSession` per session, up to `LOGIND_IN_FLIGHT` users'
@@ -667,7 +663,6 @@ mod tests {
             grace: std::time::Duration::ZERO,
             timeout: std::time::Duration::from_secs(1),
             spare: crate::backend::Sparing::default(),
-            listed_pids: vec![],
         };
         let root = Account { id: AccountId::Uid(0), user: "root".into(), domain: None };
         assert_eq!(linux.terminate_processes(&root, &opts).unwrap_err().kind, ErrorKind::InvalidInput);

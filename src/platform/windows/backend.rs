@@ -649,7 +649,6 @@ mod tests {
             grace: Duration::from_secs(1),
             timeout: Duration::from_secs(2),
             spare: crate::backend::Sparing::default(),
-            listed_pids: Vec::new(),
         }
     }
 

@@ -42,7 +42,8 @@ mod at {
     pub const EXIT_STATE: i16 = 8;
     /// `signal->live`: the threads of the process still running.
     pub const LIVE: i16 = 12;
-    pub const START: i16 = 16;
+    /// Bytes 16..24, once the start time, unused: written as zeros.
+    pub const UNUSED: i16 = 16;
     pub const UIDS: i16 = 24;
     pub const COMM: i16 = 40;
 }
@@ -58,8 +59,6 @@ pub struct Task {
     pub state: char,
     /// Threads of the process that have not exited (`signal->live`).
     pub live_threads: u32,
-    /// Nanoseconds after boot (suspend included) when the process started.
-    pub start_boottime_ns: u64,
     /// The comm (at most 15 bytes).
     pub name: String,
 }
@@ -86,7 +85,6 @@ pub struct Layout {
     pub tgid: Field,
     pub state: Field,
     pub exit_state: Field,
-    pub start_boottime: Field,
     pub real_cred: Field,
     pub comm: Field,
     /// `task_struct.signal` and `signal_struct.live.counter`.
@@ -138,7 +136,6 @@ impl Layout {
             tgid: field(btf, task, &["tgid"], &[4])?,
             state,
             exit_state: field(btf, task, &["exit_state"], &[4])?,
-            start_boottime: field(btf, task, &["start_boottime"], &[8])?,
             real_cred: field(btf, task, &["real_cred"], &[8])?,
             comm,
             signal: field(btf, task, &["signal"], &[8])?,
@@ -198,8 +195,7 @@ pub fn program(l: &Layout) -> Vec<u64> {
     p.push(insn(0x15, 9, 0, 2, 0)); // if r9 == 0 skip the next two
     p.push(load(2, 9, l.live));
     p.push(store(4, 2, at::LIVE));
-    p.push(load(2, 7, l.start_boottime));
-    p.push(store(8, 2, at::START));
+    p.push(insn(0x7a, 10, 0, at::UNUSED - RECORD as i16, 0)); // the helper reads all of the record
     for i in 0..16 {
         p.push(load(2, 7, Field { offset: l.comm.offset + i, size: 1 }));
         p.push(store(1, 2, at::COMM + i));
@@ -255,9 +251,6 @@ pub fn decode(bytes: &[u8]) -> Vec<Task> {
                 uids: std::array::from_fn(|i| u32_at(rec, at::UIDS + 4 * i as i16)),
                 state: state_letter(u32_at(rec, at::STATE), u32_at(rec, at::EXIT_STATE)),
                 live_threads: u32_at(rec, at::LIVE),
-                start_boottime_ns: u64::from_ne_bytes(
-                    rec[at::START as usize..at::START as usize + 8].try_into().expect("8 bytes"),
-                ),
                 name: String::from_utf8_lossy(name).into_owned(),
             }
         })
@@ -328,9 +321,8 @@ impl TaskIter {
     pub fn scan(&self, procfs: &ProcFs, pids: &[u32]) -> io::Result<Vec<Task>> {
         let mut tasks = self.tasks()?;
         let seen: HashSet<u32> = tasks.iter().map(|t| t.pid).collect();
-        let ticks = sys::clock_ticks();
         for &pid in pids.iter().filter(|pid| !seen.contains(pid)) {
-            let (Some(st), Some(start)) = (procfs.status(pid), procfs.start_ticks(pid)) else {
+            let Some(st) = procfs.status(pid) else {
                 continue; // gone meanwhile
             };
             tasks.push(Task {
@@ -338,15 +330,13 @@ impl TaskIter {
                 uids: st.uids,
                 state: st.state,
                 live_threads: if st.is_dead() { 0 } else { st.threads.max(1) },
-                start_boottime_ns: start.saturating_mul(1_000_000_000 / ticks.max(1)),
                 name: st.name,
             });
         }
         Ok(tasks)
     }
 
-    /// Every process, as the model has it (see [`TaskIter::scan`]); start times are whole
-    /// seconds after the boot time, as the /proc listing computes them.
+    /// Every process, as the model has it (see [`TaskIter::scan`]).
     ///
     /// # Errors
     ///
@@ -459,14 +449,7 @@ mod tests {
         assert_eq!((tasks[3].state, tasks[3].live_threads, tasks[3].is_dead()), ('Z', 2, false));
         assert_eq!(
             tasks[0],
-            Task {
-                pid: 42,
-                uids: [1000, 0, 1000, 0],
-                state: 'S',
-                live_threads: 1,
-                start_boottime_ns: 5_000_000_000,
-                name: "bash".into()
-            }
+            Task { pid: 42, uids: [1000, 0, 1000, 0], state: 'S', live_threads: 1, name: "bash".into() }
         );
         assert!(tasks[0].is_owned_by(0) && tasks[0].is_owned_by(1000) && !tasks[0].is_owned_by(1001));
         assert!(tasks[1].is_dead());

@@ -235,11 +235,6 @@ impl ProcFs {
         parse_stat_start_ticks(&String::from_utf8_lossy(&buf[..len]))
     }
 
-    /// The start time of `pid` in clock ticks after boot; `None` when it is gone.
-    pub fn start_ticks(&self, pid: u32) -> Option<u64> {
-        self.start_ticks_with(pid, &mut Vec::new())
-    }
-
     /// The start time of `pid` in seconds since the epoch; `None` when it is gone.
     pub fn start_time(&self, pid: u32) -> Option<i64> {
         self.start_time_with(pid, self.boot_time(), super::sys::clock_ticks(), &mut Vec::new())

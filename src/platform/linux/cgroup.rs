@@ -62,11 +62,9 @@ pub fn parse_events(text: &str, key: &str) -> Option<bool> {
     })
 }
 
-/// The directory of `uid`'s slice, when the cgroup2 hierarchy is mounted and the slice
-/// exists.
-pub fn user_slice(uid: u32) -> Option<PathBuf> {
-    let mount = parse_cgroup2_mount(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)?;
-    user_slice_under(&mount, uid)
+/// Where this namespace's cgroup2 hierarchy is mounted, if it is.
+pub fn cgroup2_mount() -> Option<PathBuf> {
+    parse_cgroup2_mount(&std::fs::read_to_string("/proc/self/mountinfo").ok()?)
 }
 
 /// The directory of `uid`'s slice under the cgroup2 mount `mount`, if it exists.

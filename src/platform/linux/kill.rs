@@ -211,11 +211,6 @@ impl<'a> Sweep<'a> {
         Ok(())
     }
 
-    /// Whether `kill(-1)` as `uid` would hit a spared process.
-    fn spare_in_reach(&self, uid: u32) -> bool {
-        self.spare.iter().any(|&pid| self.procfs.status(pid).is_some_and(|st| st.uids[0] == uid || st.uids[2] == uid))
-    }
-
     /// Signals each of `pids` through a pidfd, after checking, with the pidfd already
     /// open, that the pid still names a live process of `uid`.
     fn signal_each(&self, uid: u32, pids: &[u32], signal: libc::c_int) {
@@ -303,8 +298,15 @@ impl<'a> Sweep<'a> {
     pub fn run(mut self, timing: Timing, force: &mut dyn FnMut(u32) -> bool) -> Vec<Result<Terminated>> {
         let start = Instant::now();
         let deadline = start + timing.timeout;
-        for i in 0..self.uids.len() {
-            self.uids[i].atomic = !self.spare_in_reach(self.uids[i].uid);
+        // `kill(-1)` as a uid would hit a spared process whose real or saved uid it is.
+        let in_reach: HashSet<u32> = self
+            .spare
+            .iter()
+            .filter_map(|&pid| self.procfs.status(pid))
+            .flat_map(|st| [st.uids[0], st.uids[2]])
+            .collect();
+        for t in &mut self.uids {
+            t.atomic = !in_reach.contains(&t.uid);
         }
         let all: Vec<usize> = (0..self.uids.len()).collect();
         let mut failed = None;

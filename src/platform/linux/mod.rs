@@ -444,9 +444,10 @@ impl Backend for Linux {
     /// `cgroup.freeze` only if that did not do it.
     fn repair(&mut self, accounts: &[&Account]) -> Vec<String> {
         let mut done = Vec::new();
+        let Some(mount) = cgroup::cgroup2_mount() else { return done };
         for account in accounts {
             let Some(uid) = account.id.uid().filter(|&u| u != 0) else { continue };
-            let Some(dir) = cgroup::user_slice(uid) else { continue };
+            let Some(dir) = cgroup::user_slice_under(&mount, uid) else { continue };
             if !cgroup::is_frozen(&dir).unwrap_or(false) {
                 continue;
             }

@@ -207,13 +207,14 @@ pub(crate) fn boot_id() -> Option<String> {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_string())
 }
 
-/// Whether process `pid` is certainly gone: no such process in this pid namespace (a
-/// zombie counts as gone). A pid reused by another process looks alive, which only delays
-/// the verdict.
+/// Whether process `pid` is certainly gone: no such process in this pid namespace, or a
+/// dead one ([`Status::is_dead`](super::procfs::Status::is_dead): a zombie whose threads
+/// have all exited). A pid reused by another process looks alive, which only delays the
+/// verdict.
 pub(crate) fn process_gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with(['Z', 'X'])),
-        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    match super::procfs::ProcFs::new("/proc").status(pid) {
+        Some(st) => st.is_dead(),
+        None => !Path::new(&format!("/proc/{pid}")).exists(),
     }
 }
 

@@ -137,6 +137,11 @@ impl From<&UserName> for JobName {
     }
 }
 
+/// The names of `list` as people read them (one the file holds malformed is left out).
+fn names(list: &[JobName]) -> Vec<String> {
+    list.iter().filter_map(|n| n.to_user_name().ok()).map(|n| n.to_string()).collect()
+}
+
 impl JobName {
     fn to_user_name(&self) -> Result<UserName, String> {
         let domain = match (self.form, &self.domain) {
@@ -420,15 +425,17 @@ impl JobSpec {
 
     /// The names targeted, as people read them: `ALL`, or the names joined by commas.
     pub fn targets_text(&self) -> String {
-        if self.all {
-            return "ALL".into();
-        }
-        self.users.iter().filter_map(|n| n.to_user_name().ok()).map(|n| n.to_string()).collect::<Vec<_>>().join(",")
+        if self.all { "ALL".into() } else { names(&self.users).join(",") }
+    }
+
+    /// The names targeted (none for ALL), as people read them.
+    pub fn user_names(&self) -> Vec<String> {
+        if self.all { Vec::new() } else { names(&self.users) }
     }
 
     /// The names excluded, as people read them.
     pub fn exclude_names(&self) -> Vec<String> {
-        self.exclude.iter().filter_map(|n| n.to_user_name().ok()).map(|n| n.to_string()).collect()
+        names(&self.exclude)
     }
 }
 

@@ -202,11 +202,6 @@ pub struct JobView {
 
 impl From<&Job> for JobView {
     fn from(j: &Job) -> JobView {
-        let users = if j.spec.all || j.spec.users.is_empty() {
-            Vec::new()
-        } else {
-            j.spec.targets_text().split(',').map(str::to_string).collect()
-        };
         JobView {
             id: j.id.to_string(),
             state: j.state,
@@ -215,7 +210,7 @@ impl From<&Job> for JobView {
             due: secs(j.due_ms),
             targets: JobTargets {
                 all: j.spec.all,
-                users,
+                users: j.spec.user_names(),
                 exclude: j.spec.exclude_names(),
                 disconnected_only: j.spec.disconnected_only,
                 idle_over_s: j.spec.idle_over_s,
@@ -545,9 +540,8 @@ pub fn pending(dir: &Path) -> PendingDoc {
     let listed = (|| {
         let Some(d) = JobDir::open(dir, false)? else { return Ok((Vec::new(), Vec::new())) };
         let locked = d.lock()?;
-        let now = now_ms();
-        let _ = locked.prune(now.saturating_sub(KEEP_RESULTS.as_millis() as u64));
         let (mut jobs, refused) = locked.list()?;
+        locked.prune_listed(&mut jobs, now_ms().saturating_sub(KEEP_RESULTS.as_millis() as u64));
         mark_lost(&locked, &mut jobs);
         Ok::<_, Error>((jobs, refused))
     })();

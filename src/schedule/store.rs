@@ -18,7 +18,7 @@
 use std::collections::hash_map::RandomState;
 use std::fs::File;
 use std::hash::{BuildHasher, Hasher};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -89,6 +89,10 @@ impl JobDir {
         let path = self.path.join(name);
         let action = || format!("lock {}", path.display());
         let f = os::open_lock(&path).map_err(|e| Error::from_io(action(), &e))?;
+        if let Some(why) = os::check_file(&f) {
+            let e = io::Error::new(io::ErrorKind::PermissionDenied, format!("{}: {why}", path.display()));
+            return Err(Error::from_io(action(), &e));
+        }
         os::lock_exclusive(&f).map_err(|e| Error::from_io(action(), &e))?;
         Ok(f)
     }
@@ -120,6 +124,7 @@ impl JobDir {
     /// # Errors
     ///
     /// As for `Locked::read`.
+    #[cfg(test)]
     pub fn peek(&self, id: &JobId) -> std::result::Result<Option<Job>, Refused> {
         read_job(&self.job_path(id), id)
     }
@@ -250,15 +255,23 @@ impl Locked<'_> {
     ///
     /// When the directory cannot be listed.
     pub fn prune(&self, before_ms: u64) -> Result<Vec<JobId>> {
-        let (jobs, _) = self.list()?;
+        let (mut jobs, _) = self.list()?;
+        Ok(self.prune_listed(&mut jobs, before_ms))
+    }
+
+    /// [`Locked::prune`] over `jobs`, just listed under this lock; the removed ones leave
+    /// `jobs` too.
+    pub fn prune_listed(&self, jobs: &mut Vec<Job>, before_ms: u64) -> Vec<JobId> {
         let mut removed = Vec::new();
-        for j in jobs {
-            if j.state.is_finished() && j.finished_at_ms.unwrap_or(j.scheduled_at_ms) < before_ms {
+        jobs.retain(|j| {
+            let old = j.state.is_finished() && j.finished_at_ms.unwrap_or(j.scheduled_at_ms) < before_ms;
+            if old {
                 let _ = std::fs::remove_file(self.dir.job_path(&j.id));
                 let _ = std::fs::remove_file(self.dir.log_path(&j.id));
-                removed.push(j.id);
+                removed.push(j.id.clone());
             }
-        }
-        Ok(removed)
+            !old
+        });
+        removed
     }
 }

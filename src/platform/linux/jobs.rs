@@ -25,7 +25,6 @@
 //!
 //! The daemon's two forks and the lock are the only `unsafe` here, each with its SAFETY.
 
-use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -161,20 +160,16 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().append(true).create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC).open(path)
 }
 
-/// Opens (or creates) a lock file and checks it can be trusted.
+/// Opens (or creates) a lock file (the caller checks that it can be trusted).
 pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
-    let f = OpenOptions::new()
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    if let Some(why) = check_file(&f) {
-        return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{}: {why}", path.display())));
-    }
-    Ok(f)
+        .open(path)
 }
 
 /// Takes an exclusive lock on `file`, waiting for it; it is released when the file closes.
@@ -310,9 +305,8 @@ fn start_transient_service(l: &Launch) -> Result<String> {
 
 fn start_daemon(l: &Launch) -> Result<String> {
     let action = format!("start the runner of job {}", l.id);
-    let args: Vec<OsString> = l.args.clone();
     let mut cmd = Command::new(&l.exe);
-    cmd.args(&args).current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+    cmd.args(&l.args).current_dir("/").stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
     // SAFETY: the closure runs in the child between fork and exec, and calls only
     // async-signal-safe system calls (setsid, clone without handlers, _exit, umask,
     // close_range); it allocates nothing.

@@ -6,12 +6,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
-use crate::error::{Error, Result};
+use super::unsupported;
+use crate::error::Result;
 use crate::schedule::Launch;
-
-fn unsupported<T>(what: &str) -> Result<T> {
-    Err(Error::unsupported(what, format!("{} is not supported yet by logoff-users", std::env::consts::OS)))
-}
 
 fn io_unsupported<T>() -> io::Result<T> {
     Err(io::Error::new(io::ErrorKind::Unsupported, "scheduled logoffs are not supported on this OS yet"))

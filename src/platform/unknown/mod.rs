@@ -35,9 +35,14 @@ pub(super) fn invoker() -> String {
 #[derive(Debug, Default)]
 struct Unsupported;
 
+/// `what` cannot be done: this OS is not supported yet.
+pub(super) fn unsupported<T>(what: &str) -> Result<T> {
+    Err(Error::unsupported(what, format!("{} is not supported yet by logoff-users", std::env::consts::OS)))
+}
+
 impl Unsupported {
     fn err<T>(what: &str) -> Result<T> {
-        Err(Error::unsupported(what, format!("{} is not supported yet by logoff-users", std::env::consts::OS)))
+        unsupported(what)
     }
 }
 

@@ -293,19 +293,15 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new().append(true).create(true).custom_flags(FILE_FLAG_OPEN_REPARSE_POINT).open(path)
 }
 
-/// Opens (or creates) a lock file and checks it can be trusted.
+/// Opens (or creates) a lock file (the caller checks that it can be trusted).
 pub(crate) fn open_lock(path: &Path) -> io::Result<File> {
-    let f = OpenOptions::new()
+    OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT)
-        .open(path)?;
-    if let Some(why) = check_file(&f) {
-        return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{}: {why}", path.display())));
-    }
-    Ok(f)
+        .open(path)
 }
 
 /// Takes an exclusive lock on `file`, waiting for it; released when the file closes.

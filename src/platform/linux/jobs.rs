@@ -32,26 +32,18 @@ use std::os::unix::io::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use zbus::blocking::Connection;
-use zbus::blocking::connection::Builder;
 use zbus::zvariant::Value;
 
+use super::logind::{
+    CONNECT_TIMEOUT, ConnectFailed, SYSTEMD_DESTINATION, SYSTEMD_MANAGER_IFACE, SYSTEMD_PATH, connect_pinged,
+};
 use crate::error::{Error, ErrorKind, Result};
 use crate::schedule::{Launch, Via};
 
 /// Where job files live.
 pub(crate) const DEFAULT_DIR: &str = "/run/logoff-users/jobs";
-
-const SYSTEMD_DESTINATION: &str = "org.freedesktop.systemd1";
-const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
-const SYSTEMD_MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
-const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
-/// A bus or systemd that does not answer within this must not hold up the caller.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
-const METHOD_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The default directory of job files.
 pub(crate) fn default_dir() -> PathBuf {
@@ -254,21 +246,12 @@ fn unit_name(id: &str) -> String {
 
 fn connect_system_bus() -> Result<Connection> {
     const ACTION: &str = "connect to systemd on the system bus";
-    let (tx, rx) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("systemd-connect".into())
-        .spawn(move || {
-            let connected = Builder::system().and_then(|b| b.method_timeout(METHOD_TIMEOUT).build()).and_then(|conn| {
-                conn.call_method(Some(SYSTEMD_DESTINATION), SYSTEMD_PATH, Some(PEER_IFACE), "Ping", &())?;
-                Ok(conn)
-            });
-            let _ = tx.send(connected);
-        })
-        .map_err(|e| Error::from_io(ACTION, &e))?;
-    match rx.recv_timeout(CONNECT_TIMEOUT) {
-        Ok(Ok(conn)) => Ok(conn),
-        Ok(Err(e)) => Err(Error::new(ErrorKind::Os, ACTION, e.to_string())),
-        Err(_) => Err(Error::new(
+    // A bus or systemd that does not answer within CONNECT_TIMEOUT must not hold up the caller.
+    match connect_pinged(None, SYSTEMD_DESTINATION, SYSTEMD_PATH) {
+        Ok(conn) => Ok(conn),
+        Err(ConnectFailed::Thread(e)) => Err(Error::from_io(ACTION, &e)),
+        Err(ConnectFailed::Bus(e)) => Err(Error::new(ErrorKind::Os, ACTION, e.to_string())),
+        Err(ConnectFailed::TimedOut) => Err(Error::new(
             ErrorKind::Os,
             ACTION,
             format!("the system bus or systemd did not answer within {}s", CONNECT_TIMEOUT.as_secs()),

@@ -36,9 +36,9 @@ const SESSION_IFACE: &str = "org.freedesktop.login1.Session";
 const USER_IFACE: &str = "org.freedesktop.login1.User";
 const PROPERTIES_IFACE: &str = "org.freedesktop.DBus.Properties";
 const PEER_IFACE: &str = "org.freedesktop.DBus.Peer";
-const SYSTEMD_DESTINATION: &str = "org.freedesktop.systemd1";
-const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
-const SYSTEMD_MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
+pub(crate) const SYSTEMD_DESTINATION: &str = "org.freedesktop.systemd1";
+pub(crate) const SYSTEMD_PATH: &str = "/org/freedesktop/systemd1";
+pub(crate) const SYSTEMD_MANAGER_IFACE: &str = "org.freedesktop.systemd1.Manager";
 const SYSTEMD_UNIT_IFACE: &str = "org.freedesktop.systemd1.Unit";
 /// The target every suspend, hibernate and hybrid sleep pulls in, and stops at the wake.
 const SLEEP_TARGET: &str = "sleep.target";
@@ -46,8 +46,54 @@ const SLEEP_TARGET: &str = "sleep.target";
 /// How long to wait for the bus to accept a connection and logind to answer a ping, and
 /// for any one method reply later. A machine without logind must not make the tool hang:
 /// it falls back to utmp.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const METHOD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why [`connect_pinged`] has no connection.
+pub(crate) enum ConnectFailed {
+    /// The helper thread could not be started.
+    Thread(std::io::Error),
+    /// The bus refused, or the peer did not answer the ping.
+    Bus(zbus::Error),
+    /// Nothing within [`CONNECT_TIMEOUT`].
+    TimedOut,
+}
+
+/// Connects to the bus at `address` (the system bus when `None`) and pings `destination`
+/// at `path`, all within [`CONNECT_TIMEOUT`]; method calls on the connection time out
+/// after `METHOD_TIMEOUT`.
+///
+/// Building a connection can block in the authentication handshake when the socket exists
+/// but nobody serves it, and zbus's method timeout does not cover that. A helper thread
+/// bounds the whole connect; if it hangs, it is left behind and dies with the process.
+pub(crate) fn connect_pinged(
+    address: Option<String>,
+    destination: &'static str,
+    path: &'static str,
+) -> std::result::Result<Connection, ConnectFailed> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("bus-connect".into())
+        .spawn(move || {
+            let builder = match address {
+                Some(a) => Builder::address(a.as_str()),
+                None => Builder::system(),
+            };
+            let connected = builder.and_then(|b| b.method_timeout(METHOD_TIMEOUT).build()).and_then(|conn| {
+                // Ping activates a bus-activatable service not running yet, and fails with
+                // ServiceUnknown where there is none at all.
+                conn.call_method(Some(destination), path, Some(PEER_IFACE), "Ping", &())?;
+                Ok(conn)
+            });
+            let _ = tx.send(connected);
+        })
+        .map_err(ConnectFailed::Thread)?;
+    match rx.recv_timeout(CONNECT_TIMEOUT) {
+        Ok(Ok(conn)) => Ok(conn),
+        Ok(Err(e)) => Err(ConnectFailed::Bus(e)),
+        Err(_) => Err(ConnectFailed::TimedOut),
+    }
+}
 
 /// A connection to systemd-logind (or elogind) on the system bus.
 pub struct Logind {
@@ -82,31 +128,11 @@ impl Logind {
     /// Connects to the bus at `address`, or to the system bus when `None`.
     fn connect_at(address: Option<String>) -> Result<Logind> {
         const ACTION: &str = "connect to systemd-logind";
-        // Building a connection can block in the authentication handshake when the socket
-        // exists but nobody serves it, and zbus's method timeout does not cover that. A
-        // helper thread bounds the whole connect; if it hangs, it is left behind and dies
-        // with the process.
-        let (tx, rx) = mpsc::channel();
-        std::thread::Builder::new()
-            .name("logind-connect".into())
-            .spawn(move || {
-                let builder = match address {
-                    Some(a) => Builder::address(a.as_str()),
-                    None => Builder::system(),
-                };
-                let connected = builder.and_then(|b| b.method_timeout(METHOD_TIMEOUT).build()).and_then(|conn| {
-                    // Ping activates logind if it is bus-activatable but not running yet, and
-                    // fails with ServiceUnknown where there is no logind at all.
-                    conn.call_method(Some(DESTINATION), MANAGER_PATH, Some(PEER_IFACE), "Ping", &())?;
-                    Ok(conn)
-                });
-                let _ = tx.send(connected);
-            })
-            .map_err(|e| Error::from_io(ACTION, &e))?;
-        match rx.recv_timeout(CONNECT_TIMEOUT) {
-            Ok(Ok(conn)) => Ok(Logind { conn }),
-            Ok(Err(e)) => Err(connect_error(ACTION, e)),
-            Err(_) => Err(Error::new(
+        match connect_pinged(address, DESTINATION, MANAGER_PATH) {
+            Ok(conn) => Ok(Logind { conn }),
+            Err(ConnectFailed::Thread(e)) => Err(Error::from_io(ACTION, &e)),
+            Err(ConnectFailed::Bus(e)) => Err(connect_error(ACTION, e)),
+            Err(ConnectFailed::TimedOut) => Err(Error::new(
                 ErrorKind::Unsupported,
                 ACTION,
                 format!("the system bus or logind did not answer within {}s", CONNECT_TIMEOUT.as_secs()),

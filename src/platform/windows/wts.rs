@@ -4,9 +4,9 @@
 //! All of the crate's Windows `unsafe` lives here. Every wrapper returns `io::Result`, whose
 //! `Display` on Windows is the system's own message text (std formats it with
 //! `FormatMessageW`), and copies what the OS returned into owned Rust values before the OS
-//! buffer is freed by an RAII guard: [`WtsMemory`] (`WTSFreeMemory`), [`WtsProcessMemory`] and
-//! [`WtsSessionMemory`] (`WTSFreeMemoryExW`), [`LocalMemory`] (`LocalFree`), [`NetBuffer`]
-//! (`NetApiBufferFree`) and [`Handle`] (`CloseHandle`). Only the W (UTF-16) APIs are used.
+//! buffer is freed by an RAII guard: [`WtsMemory`] (`WTSFreeMemory`), [`WtsMemoryEx`]
+//! (`WTSFreeMemoryExW`), [`LocalMemory`] (`LocalFree`), [`NetBuffer`] (`NetApiBufferFree`)
+//! and [`Handle`] (`CloseHandle`). Only the W (UTF-16) APIs are used.
 //!
 //! What the values mean (states, times, addresses, which sessions count) is decided in
 //! `super::convert`, not here.
@@ -31,11 +31,11 @@ use windows_sys::Win32::Security::{
 use windows_sys::Win32::System::Power::{CallNtPowerInformation, LastWakeTime};
 use windows_sys::Win32::System::RemoteDesktop::{
     ProcessIdToSessionId, WTS_CLIENT_ADDRESS, WTS_CURRENT_SERVER_HANDLE, WTS_CURRENT_SESSION, WTS_INFO_CLASS,
-    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFO_1W, WTSClientAddress, WTSClientProtocolType,
-    WTSCloseServer, WTSDisconnectSession, WTSEnumerateProcessesExW, WTSEnumerateProcessesW, WTSEnumerateSessionsExW,
-    WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW, WTSQuerySessionInformationW,
-    WTSSendMessageW, WTSSessionId, WTSSessionInfoEx, WTSTerminateProcess, WTSTypeProcessInfoLevel1,
-    WTSTypeSessionInfoLevel1,
+    WTS_PROCESS_INFO_EXW, WTS_PROCESS_INFOW, WTS_SESSION_INFO_1W, WTS_TYPE_CLASS, WTSClientAddress,
+    WTSClientProtocolType, WTSCloseServer, WTSDisconnectSession, WTSEnumerateProcessesExW, WTSEnumerateProcessesW,
+    WTSEnumerateSessionsExW, WTSFreeMemory, WTSFreeMemoryExW, WTSINFOEXW, WTSLogoffSession, WTSOpenServerW,
+    WTSQuerySessionInformationW, WTSSendMessageW, WTSSessionId, WTSSessionInfoEx, WTSTerminateProcess,
+    WTSTypeProcessInfoLevel1, WTSTypeSessionInfoLevel1,
 };
 use windows_sys::Win32::System::SystemInformation::{
     COMPUTER_NAME_FORMAT, ComputerNameDnsFullyQualified, ComputerNameDnsHostname, ComputerNameNetBIOS,
@@ -122,38 +122,38 @@ impl Drop for WtsMemory {
     }
 }
 
-/// The array `WTSEnumerateProcessesExW` allocated at level 1, freed with
-/// `WTSFreeMemoryExW(WTSTypeProcessInfoLevel1, ..)`, which also frees the names and SIDs
-/// the entries point to.
-struct WtsProcessMemory {
-    ptr: *mut WTS_PROCESS_INFO_EXW,
+/// The array `WTSEnumerateSessionsExW` or `WTSEnumerateProcessesExW` allocated at level 1,
+/// freed with `WTSFreeMemoryExW(class, ..)` (`WTSTypeSessionInfoLevel1` or
+/// `WTSTypeProcessInfoLevel1`), which also frees the names and SIDs the entries point to
+/// (`WTSFreeMemory` is not enough for it).
+struct WtsMemoryEx<T> {
+    class: WTS_TYPE_CLASS,
+    ptr: *mut T,
     count: u32,
 }
 
-impl Drop for WtsProcessMemory {
-    fn drop(&mut self) {
-        if !self.ptr.is_null() {
-            // SAFETY: ptr and count are what WTSEnumerateProcessesExW returned at level 1,
-            // freed exactly once.
-            unsafe { WTSFreeMemoryExW(WTSTypeProcessInfoLevel1, self.ptr.cast(), self.count) };
+impl<T> WtsMemoryEx<T> {
+    /// The entries `api` returned: none for a null or empty answer, an error for an answer
+    /// at another `level` than 1.
+    fn entries(&self, api: &str, level: u32) -> io::Result<&[T]> {
+        if self.ptr.is_null() || self.count == 0 {
+            return Ok(&[]);
         }
+        if level != 1 {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{api} answered level {level}")));
+        }
+        // SAFETY: on success the buffer holds count level-1 entries of T, alive until self
+        // drops.
+        Ok(unsafe { std::slice::from_raw_parts(self.ptr, self.count as usize) })
     }
 }
 
-/// The array `WTSEnumerateSessionsExW` allocated at level 1, freed with
-/// `WTSFreeMemoryExW(WTSTypeSessionInfoLevel1, ..)`, as its page requires (`WTSFreeMemory` is
-/// not enough for it).
-struct WtsSessionMemory {
-    ptr: *mut WTS_SESSION_INFO_1W,
-    count: u32,
-}
-
-impl Drop for WtsSessionMemory {
+impl<T> Drop for WtsMemoryEx<T> {
     fn drop(&mut self) {
         if !self.ptr.is_null() {
-            // SAFETY: ptr and count are what WTSEnumerateSessionsExW returned at level 1,
-            // freed exactly once.
-            unsafe { WTSFreeMemoryExW(WTSTypeSessionInfoLevel1, self.ptr.cast(), self.count) };
+            // SAFETY: ptr and count are what the level-1 call of class returned, freed
+            // exactly once.
+            unsafe { WTSFreeMemoryExW(self.class, self.ptr.cast(), self.count) };
         }
     }
 }
@@ -198,7 +198,7 @@ impl Drop for Handle {
 /// A security identifier, copied out of an OS buffer into memory this process owns.
 ///
 /// The words are `u32` so that the copy has the 4-byte alignment a `SID` needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Sid {
     words: Vec<u32>,
 }
@@ -340,18 +340,8 @@ impl Server {
         if unsafe { WTSEnumerateSessionsExW(self.handle, &mut level, 0, &mut info, &mut count) } == FALSE {
             return Err(last_error());
         }
-        let guard = WtsSessionMemory { ptr: info, count };
-        if guard.ptr.is_null() || count == 0 {
-            return Ok(Vec::new());
-        }
-        if level != 1 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("WTSEnumerateSessionsExW answered level {level}"),
-            ));
-        }
-        // SAFETY: on success info points to count entries, alive until guard drops.
-        let entries = unsafe { std::slice::from_raw_parts(guard.ptr, count as usize) };
+        let guard = WtsMemoryEx { class: WTSTypeSessionInfoLevel1, ptr: info, count };
+        let entries = guard.entries("WTSEnumerateSessionsExW", level)?;
         Ok(entries
             .iter()
             .map(|e| {
@@ -555,19 +545,8 @@ impl Server {
             }
             return Err(err);
         }
-        let guard = WtsProcessMemory { ptr: info.cast(), count };
-        if guard.ptr.is_null() || count == 0 {
-            return Ok(Vec::new());
-        }
-        if level != 1 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("WTSEnumerateProcessesExW answered level {level}"),
-            ));
-        }
-        // SAFETY: at level 1 the buffer is count WTS_PROCESS_INFO_EXW entries, alive until
-        // guard drops.
-        let entries = unsafe { std::slice::from_raw_parts(guard.ptr, count as usize) };
+        let guard = WtsMemoryEx { class: WTSTypeProcessInfoLevel1, ptr: info.cast::<WTS_PROCESS_INFO_EXW>(), count };
+        let entries = guard.entries("WTSEnumerateProcessesExW", level)?;
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
             // SAFETY: pProcessName is null or a NUL-terminated string, and pUserSid null or a

@@ -64,6 +64,9 @@ pub struct Wts {
     accounts: HashMap<String, Option<(String, String)>>,
     /// `DOMAIN\user` → SID string, from `LookupAccountNameW`.
     sids: HashMap<String, Option<String>>,
+    /// SID → its string, from `ConvertSidToStringSidW`: a listing holds few distinct SIDs,
+    /// and a termination lists every process several times a round.
+    sid_strings: HashMap<Sid, Option<String>>,
 }
 
 impl Wts {
@@ -98,6 +101,7 @@ impl Wts {
             debug_privilege: None,
             accounts: HashMap::new(),
             sids: HashMap::new(),
+            sid_strings: HashMap::new(),
         })
     }
 
@@ -149,6 +153,14 @@ impl Wts {
         Ok(sid)
     }
 
+    /// The SID string of `account`: its own, or resolved from its name ([`Wts::account_sid`]).
+    fn sid_of(&mut self, account: &Account) -> io::Result<Option<String>> {
+        match account.id.sid_str() {
+            Some(sid) => Ok(Some(sid.to_string())),
+            None => self.account_sid(&account.user, account.domain.as_deref()),
+        }
+    }
+
     /// The account of a SID, resolved once per SID; `None` when it has none (a deleted
     /// account, a logon SID).
     ///
@@ -171,12 +183,22 @@ impl Wts {
         account
     }
 
+    /// The string form of `sid`, converted once per SID.
+    fn sid_string(&mut self, sid: &Sid) -> Option<String> {
+        if let Some(known) = self.sid_strings.get(sid) {
+            return known.clone();
+        }
+        let text = sid.to_string_sid().ok();
+        self.sid_strings.insert(sid.clone(), text.clone());
+        text
+    }
+
     /// Converts listed processes, with each owner SID as a string, and with the owner's
     /// account when `with_accounts` (a termination only needs the SIDs).
     fn raw_processes_of(&mut self, entries: Vec<wts::ProcessEntry>, with_accounts: bool) -> Vec<RawProcess> {
         let mut out = Vec::with_capacity(entries.len());
         for e in entries {
-            let sid_string = e.sid.as_ref().and_then(|s| s.to_string_sid().ok());
+            let sid_string = e.sid.as_ref().and_then(|s| self.sid_string(s));
             let account = match (&e.sid, &sid_string) {
                 (Some(sid), Some(text)) if with_accounts => self.account_of(sid, text),
                 _ => None,
@@ -354,8 +376,9 @@ impl Wts {
             first = false;
             for pid in candidates {
                 let Some(session) = listing.iter().find(|p| p.pid == pid).map(|p| p.session_id) else { continue };
+                // Only the pid's own entry is looked at.
                 let now = match self.server.enumerate_processes_in(session) {
-                    Ok(entries) => self.raw_processes_of(entries, false),
+                    Ok(entries) => self.raw_processes_of(entries.into_iter().filter(|e| e.pid == pid).collect(), false),
                     Err(e) => {
                         failures.insert(pid, e);
                         continue;
@@ -489,19 +512,14 @@ impl Backend for Wts {
     fn terminate_processes(&mut self, owner: &Account, opts: &TerminateOptions) -> Result<Terminated> {
         let who = owner.display_name();
         let action = format!("terminate the processes of {who}");
-        let sid = match &owner.id {
-            AccountId::Sid(sid) => sid.clone(),
-            AccountId::Uid(_) => {
-                return Err(Error::new(ErrorKind::InvalidInput, action, "a uid names no Windows account"));
-            }
-            AccountId::Name(_) => match self.account_sid(&owner.user, owner.domain.as_deref()) {
-                Ok(Some(sid)) => sid,
-                // No such account: it has no processes.
-                Ok(None) => {
-                    return Ok(Terminated { signalled: 0, method: method(self), remaining: 0, zombies: 0 });
-                }
-                Err(e) => return Err(win32_error(format!("look up the account {who}"), &e)),
-            },
+        if let AccountId::Uid(_) = owner.id {
+            return Err(Error::new(ErrorKind::InvalidInput, action, "a uid names no Windows account"));
+        }
+        let sid = match self.sid_of(owner) {
+            Ok(Some(sid)) => sid,
+            // No such account: it has no processes.
+            Ok(None) => return Ok(Terminated { signalled: 0, method: method(self), remaining: 0, zombies: 0 }),
+            Err(e) => return Err(win32_error(format!("look up the account {who}"), &e)),
         };
         if crate::protect::is_service_sid(&sid) {
             return Err(Error::new(
@@ -546,12 +564,7 @@ impl Backend for Wts {
     fn profile_state(&mut self, account: &Account) -> Result<Option<(String, ProfileState)>> {
         let who = account.display_name();
         self.local_only(&format!("check the profile of {who}"))?;
-        let sid = match &account.id {
-            AccountId::Sid(sid) => Some(sid.clone()),
-            _ => self
-                .account_sid(&account.user, account.domain.as_deref())
-                .map_err(|e| win32_error(format!("find the SID of {who}"), &e))?,
-        };
+        let sid = self.sid_of(account).map_err(|e| win32_error(format!("find the SID of {who}"), &e))?;
         let Some(sid) = sid else {
             return Err(Error::new(
                 ErrorKind::NotFound,

@@ -15,7 +15,7 @@ use crate::{AuditTrail, Host};
 pub fn fake_host(path: &Path) -> Host {
     let backend = Fake::open(path).map(|f| Box::new(f) as Box<dyn Backend>);
     let name = backend.as_ref().map(|b| b.host()).unwrap_or_else(|_| "localhost".into());
-    Host { name, backend }
+    Host { name, backend, own_session: None }
 }
 
 /// A scheduled job's audit trail: to the test's socket when the job has one, else the

@@ -5,7 +5,7 @@
 
 use crate::backend::{Backend, Policy, Sparing};
 use crate::error::Result;
-use crate::identity::{Account, Identities};
+use crate::identity::{Account, Identities, same_account};
 use crate::model::{Process, Session};
 
 /// What a backend listed: the input of the planner.
@@ -56,6 +56,17 @@ impl Snapshot {
         Ok(Snapshot::new(sessions, processes, current, backend.own_pids(), backend.policy()).with_lingering(lingering))
     }
 
+    /// This snapshot with `own` as the tool's own session, while that session id is still
+    /// listed for the same account (an id can be reused by the next logon); else as taken.
+    pub fn with_own_session(mut self, own: Option<&Session>) -> Snapshot {
+        if let Some(own) = own {
+            if self.sessions.iter().any(|s| s.id == own.id && same_account(s, own)) {
+                self.current_session = Some(own.id.clone());
+            }
+        }
+        self
+    }
+
     /// This snapshot with `uids` as the lingering accounts.
     pub fn with_lingering(mut self, uids: Vec<u32>) -> Snapshot {
         self.lingering = uids;
@@ -80,5 +91,36 @@ impl Snapshot {
     /// What a termination on this machine leaves alone.
     pub fn sparing(&self, include_services: bool) -> Sparing {
         Sparing::of_run(&self.policy, &self.own_pids, self.current_session.as_deref(), include_services)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SessionState;
+
+    fn session(id: &str, user: &str, uid: u32) -> Session {
+        Session { uid: Some(uid), ..Session::new(id, user, SessionState::Active) }
+    }
+
+    fn snapshot(sessions: Vec<Session>, current: Option<&str>) -> Snapshot {
+        Snapshot::new(sessions, Vec::new(), current.map(str::to_string), Vec::new(), Policy::default())
+    }
+
+    /// A job's runner takes its caller's session as its own while that id is the caller's.
+    #[test]
+    fn the_callers_session_is_the_own_session_while_it_is_the_callers() {
+        let admin = session("54", "admin", 1000);
+        let snap = snapshot(vec![admin.clone(), session("60", "bob", 1001)], None).with_own_session(Some(&admin));
+        assert_eq!(snap.current_session.as_deref(), Some("54"));
+        // The id now names bob's session (reused): not the caller's any more.
+        let snap = snapshot(vec![session("54", "bob", 1001)], Some("7")).with_own_session(Some(&admin));
+        assert_eq!(snap.current_session.as_deref(), Some("7"));
+        // The caller logged out.
+        let snap = snapshot(vec![session("60", "bob", 1001)], None).with_own_session(Some(&admin));
+        assert_eq!(snap.current_session, None);
+        // No caller: as taken.
+        let snap = snapshot(vec![admin.clone()], Some("7")).with_own_session(None);
+        assert_eq!(snap.current_session.as_deref(), Some("7"));
     }
 }

@@ -32,6 +32,7 @@ use crate::backend::{Backend, NativeOptions};
 use crate::drain::{DrainAction, DrainReport, DrainStep, drain_host, undrain_host};
 use crate::error::{Error, ErrorKind};
 use crate::event::{Event, Would};
+use crate::model::Session;
 use crate::plan::{Plan, PlanOptions, plan};
 use crate::report::{
     ActionKind, HostReport, HostSessions, REPORT_VERSION, Report, Request, SessionList, Stop, UserOutcome, UserResult,
@@ -81,18 +82,26 @@ pub struct Host {
     pub name: String,
     /// The opened backend.
     pub backend: Result<Box<dyn Backend>, Error>,
+    /// A session to count as the tool's own here while its account still holds it: a
+    /// scheduled job's runner runs in none, and spares its caller's session as the
+    /// scheduling run did ([`Snapshot::with_own_session`]).
+    pub own_session: Option<Session>,
 }
 
 /// Opens this machine (no `servers`) or each server, with the native backend.
 pub fn open_hosts(native: &NativeOptions, servers: &[String]) -> Vec<Host> {
     if servers.is_empty() {
-        return vec![Host { name: "localhost".into(), backend: crate::platform::open_backend(native) }];
+        return vec![Host {
+            name: "localhost".into(),
+            backend: crate::platform::open_backend(native),
+            own_session: None,
+        }];
     }
     servers
         .iter()
         .map(|server| {
             let opts = NativeOptions { server: Some(server.clone()), ..native.clone() };
-            Host { name: server.clone(), backend: crate::platform::open_backend(&opts) }
+            Host { name: server.clone(), backend: crate::platform::open_backend(&opts), own_session: None }
         })
         .collect()
 }
@@ -118,6 +127,7 @@ struct Prepared {
     backend: Option<Box<dyn Backend>>,
     snapshot: Option<Snapshot>,
     report: HostReport,
+    own_session: Option<Session>,
 }
 
 impl Prepared {
@@ -317,6 +327,7 @@ fn restore_own_drains(prepared: &mut [Prepared], why: &str, observer: &mut dyn O
 /// Opens one host and checks privilege (not for a dry run).
 fn open_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String)> {
     let mut report = HostReport::new(&host.name);
+    let own_session = host.own_session;
     let fatal = |e: &Error| stop_of(e).map(|s| (s, e.to_string()));
     let mut backend = match host.backend {
         Ok(b) => b,
@@ -325,7 +336,7 @@ fn open_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String)> 
                 return Err(stop);
             }
             report.error = Some(e.to_string());
-            return Ok(Prepared { backend: None, snapshot: None, report });
+            return Ok(Prepared { backend: None, snapshot: None, report, own_session });
         }
     };
     report.backend = backend.name().to_string();
@@ -339,10 +350,10 @@ fn open_host(opts: &RunOptions, host: Host) -> Result<Prepared, (Stop, String)> 
                 return Err(stop);
             }
             report.error = Some(e.to_string());
-            return Ok(Prepared { backend: None, snapshot: None, report });
+            return Ok(Prepared { backend: None, snapshot: None, report, own_session });
         }
     }
-    Ok(Prepared { backend: Some(backend), snapshot: None, report })
+    Ok(Prepared { backend: Some(backend), snapshot: None, report, own_session })
 }
 
 /// Snapshots and plans one opened host.
@@ -350,6 +361,7 @@ fn plan_host(opts: &RunOptions, p: &mut Prepared) -> Result<(), (Stop, String)> 
     let Some(backend) = p.backend.as_mut() else { return Ok(()) };
     match Snapshot::take(backend.as_mut()) {
         Ok(snap) => {
+            let snap = snap.with_own_session(p.own_session.as_ref());
             p.report.plan = Some(plan(&opts.targets, &opts.exclude, &snap, opts.plan));
             p.snapshot = Some(snap);
             Ok(())
@@ -529,11 +541,15 @@ mod tests {
     fn host(name: &str, machine: Option<&str>) -> Host {
         let bob = Session { uid: Some(1001), ..Session::new("2", "bob", SessionState::Active) };
         let state = FakeState { host: machine.map(str::to_string), sessions: vec![bob], ..FakeState::default() };
-        Host { name: name.into(), backend: Ok(Box::new(Fake::in_memory(state))) }
+        Host { name: name.into(), backend: Ok(Box::new(Fake::in_memory(state))), own_session: None }
     }
 
     fn unreachable(name: &str) -> Host {
-        Host { name: name.into(), backend: Err(Error::new(ErrorKind::Unreachable, "open server", "down")) }
+        Host {
+            name: name.into(),
+            backend: Err(Error::new(ErrorKind::Unreachable, "open server", "down")),
+            own_session: None,
+        }
     }
 
     /// `--server localhost,.,rds1,RDS1,rds2,RDS2`: each machine is acted on once, under the

@@ -31,7 +31,6 @@
 //! what the other left. The outcome goes to the audit trail and into the job's file, which
 //! `--pending` shows for [`KEEP_RESULTS`].
 
-pub(crate) mod caller;
 pub mod job;
 mod store;
 
@@ -117,7 +116,7 @@ fn secs(ms: u64) -> i64 {
 }
 
 /// Opens the hosts a job acts on: its fake machine, this machine, or each server; each
-/// with the caller's session as its own (see `caller.rs`).
+/// with the caller's session as its own ([`Host::own_session`]).
 pub fn open_hosts(spec: &JobSpec) -> Vec<Host> {
     open_job_hosts(&spec.hosts, &spec.caller_sessions)
 }
@@ -128,6 +127,7 @@ fn open_job_hosts(h: &JobHosts, callers: &[CallerSession]) -> Vec<Host> {
         let refused = || Host {
             name: "localhost".into(),
             backend: Err(Error::new(ErrorKind::Unsupported, "open a fake machine", "this build has no fake machine")),
+            own_session: None,
         };
         vec![crate::doors::job_fake_host(path).unwrap_or_else(refused)]
     } else {
@@ -135,9 +135,9 @@ fn open_job_hosts(h: &JobHosts, callers: &[CallerSession]) -> Vec<Host> {
     };
     hosts
         .into_iter()
-        .map(|host| match callers.iter().find(|c| c.host == host.name) {
-            Some(c) => Host { name: host.name, backend: host.backend.map(|b| caller::AsCaller::wrap(b, c)) },
-            None => host,
+        .map(|host| Host {
+            own_session: callers.iter().find(|c| c.host == host.name).map(CallerSession::session),
+            ..host
         })
         .collect()
 }

@@ -242,6 +242,29 @@ fn a_cancel_racing_the_start_either_wins_or_is_told_it_is_too_late() {
     assert!(started >= 100 && cancelled >= 100, "start {started}, cancel {cancelled}");
 }
 
+/// `ALL --detach` from carol's session: the runner, which runs in no session, spares hers
+/// as the scheduling run would have.
+#[test]
+fn the_runner_spares_the_session_it_was_scheduled_from() {
+    let base = tempfile::tempdir().unwrap();
+    let state = machine(base.path());
+    let d = job_dir(base.path());
+    let s: FakeState = serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let carol = s.sessions.iter().find(|x| x.id == "4").unwrap();
+    let mut spec = spec(&opts("ALL", 0, None), &state);
+    spec.caller_sessions = vec![CallerSession::of("localhost", carol)];
+    let job = {
+        let locked = d.lock().unwrap();
+        let job = Job::new(locked.new_id(), spec, "tester".into(), now_ms(), os::boot_id());
+        locked.write(&job).unwrap();
+        job
+    };
+    run_job(d.path(), &job.id, &AtomicBool::new(false));
+    let acts = fake_actions(&state);
+    let logoffs: Vec<_> = acts.iter().filter(|(a, _)| a == "logoff_session").map(|(_, s)| s.clone().unwrap()).collect();
+    assert_eq!(logoffs, ["2", "3"], "{acts:?}");
+}
+
 #[test]
 fn the_runner_waits_reminds_and_logs_off_what_is_there_at_the_due_time() {
     let base = tempfile::tempdir().unwrap();

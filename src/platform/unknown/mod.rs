@@ -117,12 +117,16 @@ mod tests {
             drain: None,
             wait_profile: None,
         };
-        let host = Host { name: "localhost".into(), backend: open_backend(&NativeOptions::default()) };
+        let host =
+            Host { name: "localhost".into(), backend: open_backend(&NativeOptions::default()), own_session: None };
         let report = crate::run::run(&opts, vec![host], &mut Quiet, &AtomicBool::new(false));
         assert_eq!(report.summary.exit_code, 3);
         assert!(report.error.unwrap().contains("not supported yet"));
-        let (list, code) =
-            crate::run::list(vec![Host { name: "x".into(), backend: open_backend(&NativeOptions::default()) }]);
+        let (list, code) = crate::run::list(vec![Host {
+            name: "x".into(),
+            backend: open_backend(&NativeOptions::default()),
+            own_session: None,
+        }]);
         assert_eq!(code, 3);
         assert!(list.hosts[0].error.is_some());
         assert!(open_audit_sink(None).is_err());

@@ -61,58 +61,55 @@ pub fn quote(value: &str) -> String {
     out
 }
 
+/// One record: `key=value` for each of `fields` (the values quoted as needed), then
+/// `invoked_by`.
+pub(crate) fn record(severity: Severity, fields: &[(&str, String)], invoker: &str) -> AuditRecord {
+    let mut parts: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
+    parts.push(format!("invoked_by={}", quote(invoker)));
+    AuditRecord { severity, message: parts.join(" ") }
+}
+
 /// The record of what `--drain` or `--undrain` did on `host`, run by `invoker`.
 pub(crate) fn drain_record(invoker: &str, host: &str, step: DrainStep, r: &DrainReport) -> AuditRecord {
-    let mut m = format!("action={step} host={} result={} draining={}", quote(host), r.action, r.status.draining);
-    if let Some(mechanism) = &r.status.mechanism {
-        m.push_str(&format!(" mechanism={}", quote(mechanism)));
-    }
-    if let Some(e) = &r.error {
-        m.push_str(&format!(" error={}", quote(e)));
-    }
-    m.push_str(&format!(" invoked_by={}", quote(invoker)));
+    let mut fields = vec![
+        ("action", step.to_string()),
+        ("host", host.to_string()),
+        ("result", r.action.to_string()),
+        ("draining", r.status.draining.to_string()),
+    ];
+    fields.extend(r.status.mechanism.clone().map(|m| ("mechanism", m)));
+    fields.extend(r.error.clone().map(|e| ("error", e)));
     let severity = if r.succeeded(step) { Severity::Notice } else { Severity::Warning };
-    AuditRecord { severity, message: m }
+    record(severity, &fields, invoker)
 }
 
 /// The record for one action on `host`, run by `invoker`.
 pub(crate) fn action_record(invoker: &str, host: &str, a: &ActionRecord) -> AuditRecord {
-    let result = a.result.as_str();
-    let mut m = format!("action={} host={} user={}", a.action, quote(host), quote(&a.user));
-    if let Some(s) = &a.session_id {
-        m.push_str(&format!(" session={}", quote(s)));
-    }
-    if let Some(r) = &a.reason {
-        m.push_str(&format!(" reason={r}"));
-    }
-    m.push_str(&format!(" result={result}"));
-    if let Some(n) = a.signalled {
-        m.push_str(&format!(" signalled={n}"));
-    }
-    if let Some(e) = &a.error {
-        m.push_str(&format!(" error={}", quote(e)));
-    }
-    m.push_str(&format!(" invoked_by={}", quote(invoker)));
+    let mut fields = vec![("action", a.action.to_string()), ("host", host.to_string()), ("user", a.user.clone())];
+    fields.extend(a.session_id.clone().map(|s| ("session", s)));
+    fields.extend(a.reason.map(|r| ("reason", r.to_string())));
+    fields.push(("result", a.result.to_string()));
+    fields.extend(a.signalled.map(|n| ("signalled", n.to_string())));
+    fields.extend(a.error.clone().map(|e| ("error", e)));
     let severity = if a.result == ActionResult::Failed { Severity::Warning } else { Severity::Notice };
-    AuditRecord { severity, message: m }
+    record(severity, &fields, invoker)
 }
 
 /// The record for the outcome of a run that acted on `targets`.
 pub(crate) fn summary_record(invoker: &str, targets: &str, s: &Summary) -> AuditRecord {
-    let message = format!(
-        "action=run targets={} users_logged_off={} users_not_logged_on={} users_failed={} sessions_logged_off={} processes_terminated={} actions_failed={} exit_code={} invoked_by={}",
-        quote(targets),
-        s.users_logged_off,
-        s.users_not_logged_on,
-        s.users_failed,
-        s.sessions_logged_off,
-        s.processes_terminated,
-        s.actions_failed,
-        s.exit_code,
-        quote(invoker)
-    );
+    let fields = [
+        ("action", "run".to_string()),
+        ("targets", targets.to_string()),
+        ("users_logged_off", s.users_logged_off.to_string()),
+        ("users_not_logged_on", s.users_not_logged_on.to_string()),
+        ("users_failed", s.users_failed.to_string()),
+        ("sessions_logged_off", s.sessions_logged_off.to_string()),
+        ("processes_terminated", s.processes_terminated.to_string()),
+        ("actions_failed", s.actions_failed.to_string()),
+        ("exit_code", s.exit_code.to_string()),
+    ];
     let severity = if s.exit_code == 0 { Severity::Notice } else { Severity::Warning };
-    AuditRecord { severity, message }
+    record(severity, &fields, invoker)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use crate::audit::{AuditRecord, AuditSink, Severity, action_record, drain_record, quote, summary_record};
+use crate::audit::{AuditRecord, AuditSink, Severity, action_record, drain_record, record, summary_record};
 use crate::drain::{DrainAction, DrainReport, DrainStep};
 use crate::report::{ActionRecord, Report, Stop};
 
@@ -75,9 +75,8 @@ impl AuditTrail {
     /// Records one event of a scheduled logoff (`crate::schedule`): its `key=value` fields,
     /// each value quoted as needed, then `invoked_by`.
     pub(crate) fn job(&mut self, severity: Severity, fields: &[(&str, String)]) {
-        let mut message: Vec<String> = fields.iter().map(|(k, v)| format!("{k}={}", quote(v))).collect();
-        message.push(format!("invoked_by={}", quote(&self.invoker)));
-        self.write(AuditRecord { severity, message: message.join(" ") });
+        let r = record(severity, fields, &self.invoker);
+        self.write(r);
     }
 
     fn write(&mut self, record: AuditRecord) {

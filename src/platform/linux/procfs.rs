@@ -323,12 +323,14 @@ impl ProcFs {
     /// Fails only when the root cannot be read.
     pub fn processes_of(&self, uids: &[u32]) -> io::Result<Vec<Process>> {
         let none = Passwd::default();
-        let mut out = scan(&self.pids()?, |pid, buf| {
-            let st = self.status_with(pid, buf)?;
-            uids.iter()
-                .any(|u| st.is_owned_by(*u))
-                .then(|| process(pid, st.uids, (st.state, st.is_dead()), st.name, &none))
-        });
+        let mut out: Vec<Process> = self
+            .owned_by_any(uids)?
+            .into_iter()
+            .map(|(pid, st)| {
+                let dead = st.is_dead();
+                process(pid, st.uids, (st.state, dead), st.name, &none)
+            })
+            .collect();
         out.sort_by_key(|p| p.pid);
         Ok(out)
     }

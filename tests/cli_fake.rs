@@ -938,13 +938,10 @@ fn a_list_of_ten_thousand_names() {
     assert_eq!(m.actions(), ["logoff_session:2:CORP\\jsmith", "logoff_session:3:CORP\\jsmith"]);
 }
 
-/// Whether `c` may not reach a terminal or a log but as a line's newline: C0, DEL, C1, the
-/// bidirectional formatting characters, the line and paragraph separators.
+/// Whether `c` may not reach a terminal or a log but as a line's newline (the library's
+/// independently written table, `testing::fuzz::render::forbidden`).
 fn forbidden(c: char) -> bool {
-    c != '\n'
-        && (c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            || matches!(c, '\u{2028}' | '\u{2029}'))
+    c != '\n' && logoff_users::testing::fuzz::render::forbidden(c)
 }
 
 /// The rds.json machine with a session whose user, station and client host were chosen to

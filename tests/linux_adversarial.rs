@@ -175,14 +175,11 @@ fn a_utmp_session_of_an_odd_name_is_logged_off_and_nothing_is_run() {
     assert!(!canary.exists(), "a shell ran the name");
 }
 
-/// Whether `c` may not reach a terminal or a log but as a line's newline.
+/// Whether `c` may not reach a terminal or a log but as a line's newline (the library's
+/// independently written table, `testing::fuzz::render::forbidden`).
 fn forbidden(c: char) -> bool {
-    c != '\n'
-        && (c.is_control()
-            || matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-            || matches!(c, '\u{2028}' | '\u{2029}'))
+    c != '\n' && logoff_users::testing::fuzz::render::forbidden(c)
 }
-
 fn assert_clean(what: &str, text: &str) {
     let bad: Vec<char> = text.chars().filter(|&c| forbidden(c)).collect();
     assert!(bad.is_empty(), "{what}: {bad:?} reached the output:\n{text}");

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -39,8 +39,9 @@ impl TestSlice {
         TestSlice { user_slice, slice, leaf, mount }
     }
 
+    /// Moves `pid` into the leaf.
     fn add(&self, pid: u32) {
-        add_to(&self.leaf, pid);
+        std::fs::write(self.leaf.join("cgroup.procs"), pid.to_string()).unwrap();
     }
 
     fn event(&self, key: &str) -> Option<bool> {
@@ -52,25 +53,19 @@ impl Drop for TestSlice {
     fn drop(&mut self) {
         let _ = std::fs::write(self.slice.join("cgroup.freeze"), "0");
         // Whatever is left (only processes these tests started) goes back to the root.
-        for leaf in [self.leaf.clone()] {
-            if let Ok(procs) = std::fs::read_to_string(leaf.join("cgroup.procs")) {
-                for pid in procs.lines() {
-                    let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
-                }
+        let leaf = &self.leaf;
+        if let Ok(procs) = std::fs::read_to_string(leaf.join("cgroup.procs")) {
+            for pid in procs.lines() {
+                let _ = std::fs::write(self.mount.join("cgroup.procs"), pid);
             }
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while leaf.exists() && std::fs::remove_dir(&leaf).is_err() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while leaf.exists() && std::fs::remove_dir(leaf).is_err() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
         }
         let _ = std::fs::remove_dir(&self.slice);
         let _ = std::fs::remove_dir(&self.user_slice); // fails while another user's is there
     }
-}
-
-/// Moves `pid` into the cgroup `dir`.
-fn add_to(dir: &Path, pid: u32) {
-    std::fs::write(dir.join("cgroup.procs"), pid.to_string()).unwrap();
 }
 
 /// Runs the library's sweep of `user` with no grace, watching the slice's `cgroup.events`

@@ -136,6 +136,11 @@ impl Prepared {
     }
 }
 
+/// How many sessions are planned, over every host.
+fn planned_sessions(hosts: &[Prepared]) -> usize {
+    hosts.iter().filter_map(Prepared::plan).map(|p| p.sessions().count()).sum()
+}
+
 /// A run that stops before it acts.
 struct Stopped {
     stop: Stop,
@@ -379,7 +384,7 @@ fn plan_host(opts: &RunOptions, p: &mut Prepared) -> Result<(), (Stop, String)> 
 /// Phase 3: warns every host's planned sessions and waits out the grace period, with
 /// reminders. Returns `false` when cancelled.
 fn warn(hosts: &mut [Prepared], warning: &Warning, observer: &mut dyn Observer, cancel: &AtomicBool) -> bool {
-    let sessions = hosts.iter().filter_map(Prepared::plan).map(|p| p.sessions().count()).sum();
+    let sessions = planned_sessions(hosts);
     observer.event("", Event::Warning { sessions, text: warning.text.clone() });
     send_to_all(hosts, &grace::first_warning(&warning.text, warning.grace), observer);
     // The reminders and the countdown lines both go to the observer, one after the other.

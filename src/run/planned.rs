@@ -7,7 +7,9 @@ use crate::event::Event;
 use crate::model::Session;
 use crate::report::Report;
 
-use super::{Host, Observer, Prepared, RunOptions, prepare, request_of, restore_own_drains, send_to_all};
+use super::{
+    Host, Observer, Prepared, RunOptions, planned_sessions, prepare, request_of, restore_own_drains, send_to_all,
+};
 use crate::drain::DrainAction;
 
 /// The hosts of a run, snapshotted and planned.
@@ -61,7 +63,7 @@ impl Planned {
 
     /// How many sessions are planned, over every host.
     pub(crate) fn sessions(&self) -> usize {
-        self.hosts.iter().filter_map(Prepared::plan).map(|p| p.sessions().count()).sum()
+        planned_sessions(&self.hosts)
     }
 
     /// Sends `text` to every planned session (one `send_message` action each, as the

@@ -220,6 +220,11 @@ impl Session {
         self.idle_source = idle.source;
     }
 
+    /// The idle time and where it comes from.
+    pub fn idle(&self) -> crate::idle::Idle {
+        crate::idle::Idle { seconds: self.idle_seconds, source: self.idle_source }
+    }
+
     /// The session's account as people read it: `DOMAIN\user`, or `user`.
     pub fn display_name(&self) -> String {
         qualified_name(&self.user, self.domain.as_deref())

@@ -150,12 +150,7 @@ impl Logind {
     /// `ErrorKind::PermissionDenied` when the bus policy refuses the call; `ErrorKind::Os`
     /// for other D-Bus failures or properties of an unexpected type.
     pub fn list_sessions(&self) -> Result<Vec<Session>> {
-        const ACTION: &str = "list logind sessions";
-        let reply = self
-            .conn
-            .call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "ListSessions", &())
-            .map_err(|e| dbus_error(ACTION, e))?;
-        let rows: Vec<SessionRow> = reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
+        let rows = self.session_rows()?;
         let now = Clocks::now();
         let wake = self.wake(&now);
         let mut sessions = Vec::with_capacity(rows.len());
@@ -168,8 +163,7 @@ impl Logind {
             };
             let mut session = session_from_properties(&props, &now)
                 .map_err(|cause| Error::new(ErrorKind::Os, action.clone(), cause))?;
-            session
-                .set_idle(idle::after_wake(Idle { seconds: session.idle_seconds, source: session.idle_source }, wake));
+            session.set_idle(idle::after_wake(session.idle(), wake));
             sessions.push(session);
         }
         Ok(sessions)
@@ -183,13 +177,17 @@ impl Logind {
     ///
     /// As for [`Logind::list_sessions`].
     pub fn session_ids(&self) -> Result<Vec<(String, u32, String)>> {
+        Ok(self.session_rows()?.into_iter().map(|(id, uid, user, _, _)| (id, uid, user)).collect())
+    }
+
+    /// `ListSessions`: one row per session.
+    fn session_rows(&self) -> Result<Vec<SessionRow>> {
         const ACTION: &str = "list logind sessions";
         let reply = self
             .conn
             .call_method(Some(DESTINATION), MANAGER_PATH, Some(MANAGER_IFACE), "ListSessions", &())
             .map_err(|e| dbus_error(ACTION, e))?;
-        let rows: Vec<SessionRow> = reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))?;
-        Ok(rows.into_iter().map(|(id, uid, user, _, _)| (id, uid, user)).collect())
+        reply.body().deserialize().map_err(|e| dbus_error(ACTION, e))
     }
 
     /// The uids of the users logind keeps lingering (`ListUsers`, then each user's `Linger`

@@ -30,7 +30,7 @@ use crate::backend::{Backend, Done, Method, NativeOptions, Policy, Sparing, Term
 use crate::drain::{DrainReport, DrainRequest, DrainStatus};
 use crate::error::{Error, ErrorKind, Result};
 use crate::identity::{Account, AccountId, same_account};
-use crate::idle::{self, Idle, Wake};
+use crate::idle::{self, Wake};
 use crate::model::{Process, Session};
 use crate::profile::ProfileState;
 
@@ -247,8 +247,7 @@ impl Wts {
             let Some(mut session) = convert::to_session(&raw) else {
                 continue;
             };
-            let idle = Idle { seconds: session.idle_seconds, source: session.idle_source };
-            session.set_idle(idle::after_wake(idle, wake));
+            session.set_idle(idle::after_wake(session.idle(), wake));
             // The SID makes process ownership exact; a lookup that fails leaves names to match.
             session.sid = self.account_sid(&session.user, session.domain.as_deref()).ok().flatten();
             sessions.push(session);

@@ -227,11 +227,7 @@ pub fn request(text: Option<&str>) -> DrainRequest {
 /// `PermissionDenied` and `Unsupported` errors of the backend, which a run turns into
 /// exit 3 with nothing done.
 pub fn drain_host(backend: &mut dyn Backend, request: &DrainRequest) -> Result<DrainReport, Error> {
-    match backend.drain(request) {
-        Ok(report) => Ok(report),
-        Err(e) if matches!(e.kind, ErrorKind::PermissionDenied | ErrorKind::Unsupported) => Err(e),
-        Err(e) => Ok(DrainReport::failed(&e)),
-    }
+    report_of(backend.drain(request))
 }
 
 /// Undoes this tool's drain on one host (see [`drain_host`] for the errors).
@@ -240,10 +236,17 @@ pub fn drain_host(backend: &mut dyn Backend, request: &DrainRequest) -> Result<D
 ///
 /// As for [`drain_host`].
 pub fn undrain_host(backend: &mut dyn Backend) -> Result<DrainReport, Error> {
-    match backend.undrain() {
-        Ok(report) => Ok(report),
-        Err(e) if matches!(e.kind, ErrorKind::PermissionDenied | ErrorKind::Unsupported) => Err(e),
-        Err(e) => Ok(DrainReport::failed(&e)),
+    report_of(backend.undrain())
+}
+
+/// A backend's drain or undrain as a report: a failure is a `Failed` report, but for what
+/// stops a run (no privilege, or a platform that cannot drain).
+fn report_of(done: Result<DrainReport, Error>) -> Result<DrainReport, Error> {
+    match done {
+        Err(e) if !matches!(e.kind, ErrorKind::PermissionDenied | ErrorKind::Unsupported) => {
+            Ok(DrainReport::failed(&e))
+        }
+        other => other,
     }
 }
 

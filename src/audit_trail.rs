@@ -8,6 +8,7 @@ use std::path::Path;
 
 use crate::audit::{AuditRecord, AuditSink, Severity, action_record, drain_record, record, summary_record};
 use crate::drain::{DrainAction, DrainReport, DrainStep};
+use crate::event::Event;
 use crate::report::{ActionRecord, Report, Stop};
 
 /// The audit trail of a run: every action and the outcome go to the system log, with who
@@ -42,14 +43,24 @@ impl AuditTrail {
         AuditTrail { sink, invoker: crate::platform::invoker(), warned: false }
     }
 
+    /// Records what an event of a run on `host` did, if it did anything: an action, or
+    /// what `--drain`/`--undrain` did. Every other event is a line of the log only.
+    pub fn event(&mut self, host: &str, event: &Event) {
+        match event {
+            Event::Action(a) => self.action(host, a),
+            Event::Drain { step, report } => self.drain(host, *step, report),
+            _ => {}
+        }
+    }
+
     /// Records one action on `host`.
-    pub fn action(&mut self, host: &str, a: &ActionRecord) {
+    fn action(&mut self, host: &str, a: &ActionRecord) {
         let record = action_record(&self.invoker, host, a);
         self.write(record);
     }
 
     /// Records what `--drain` or `--undrain` did on `host` (not a dry run's plan).
-    pub fn drain(&mut self, host: &str, step: DrainStep, r: &DrainReport) {
+    fn drain(&mut self, host: &str, step: DrainStep, r: &DrainReport) {
         if r.action != DrainAction::Planned {
             let record = drain_record(&self.invoker, host, step, r);
             self.write(record);

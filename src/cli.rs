@@ -83,11 +83,7 @@ struct Console {
 
 impl Observer for Console {
     fn event(&mut self, host: &str, event: Event) {
-        match &event {
-            Event::Action(a) => self.audit.action(host, a),
-            Event::Drain { step, report } => self.audit.drain(host, *step, report),
-            _ => {}
-        }
+        self.audit.event(host, &event);
         if self.format == Format::Text {
             line(&event);
         }

@@ -344,11 +344,7 @@ impl Lines<'_> {
 
 impl Observer for Lines<'_> {
     fn event(&mut self, host: &str, event: Event) {
-        match &event {
-            Event::Action(a) => self.audit.action(host, a),
-            Event::Drain { step, report } => self.audit.drain(host, *step, report),
-            _ => {}
-        }
+        self.audit.event(host, &event);
         (self.out)(&event.to_string());
     }
 }

@@ -30,10 +30,9 @@ pub fn target_dir() -> PathBuf {
 /// and `examples` (names of examples it runs in the container) built. A skip is a printed
 /// note, or a failure when real tests are required (`LOGOFF_REQUIRE_REAL_TESTS=1`).
 pub fn should_run(test: &str, examples: &[&str]) -> bool {
-    let required = std::env::var("LOGOFF_REQUIRE_REAL_TESTS").is_ok_and(|v| v == "1");
     let tool = target_dir().join("logoff-users");
     let missing_example = examples.iter().map(|e| target_dir().join("examples").join(e)).find(|p| !p.is_file());
-    let why_not = if std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(1) != 0 {
+    let why_not = if !super::is_root() {
         Some("not running as root".to_string())
     } else if !Command::new(script()).arg("valid").status().is_ok_and(|s| s.success()) {
         Some(format!("no container rootfs: run `sudo {} build` first", script().display()))
@@ -46,13 +45,7 @@ pub fn should_run(test: &str, examples: &[&str]) -> bool {
     };
     match why_not {
         None => true,
-        Some(why) if required => {
-            panic!("{test}: real container test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}")
-        }
-        Some(why) => {
-            eprintln!("SKIPPED {test}: {why}");
-            false
-        }
+        Some(why) => super::skip(test, &why),
     }
 }
 

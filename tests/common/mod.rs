@@ -19,15 +19,22 @@ use logoff_users::testing::linux::procfs::ProcFs;
 /// with a note, unless `LOGOFF_REQUIRE_REAL_TESTS=1`, which turns the skip into a failure
 /// (CI sets it, so that a lost privilege cannot make the suite pass vacuously).
 pub fn real_tests(test: &str) -> bool {
+    is_root() || skip(test, "real-system tests need root")
+}
+
+/// Whether this process runs as root (effective uid 0).
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
-    let euid = unsafe { libc::geteuid() };
-    if euid == 0 {
-        return true;
-    }
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Skips `test` for `why` with a note, or fails it when real tests are required
+/// (`LOGOFF_REQUIRE_REAL_TESTS=1`); returns `false` (the test does not run).
+pub fn skip(test: &str, why: &str) -> bool {
     if std::env::var("LOGOFF_REQUIRE_REAL_TESTS").as_deref() == Ok("1") {
-        panic!("{test}: LOGOFF_REQUIRE_REAL_TESTS=1 but not running as root (euid {euid})");
+        panic!("{test}: real test required (LOGOFF_REQUIRE_REAL_TESTS=1) but {why}");
     }
-    eprintln!("note: skipping {test}: real-system tests need root (set LOGOFF_REQUIRE_REAL_TESTS=1 to fail instead)");
+    eprintln!("note: skipping {test}: {why} (set LOGOFF_REQUIRE_REAL_TESTS=1 to fail instead)");
     false
 }
 

@@ -17,7 +17,7 @@ use std::collections::BTreeSet;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use common::container::{Container, sessions_of, should_run, spare_uid_base};
+use common::container::{Container, printed, sessions_of, should_run, spare_uid_base};
 
 /// The tool run inside the container, relative to the target directory (`target/debug`),
 /// which is bind-mounted read-only at `/opt/logoff`: the real binary.
@@ -153,7 +153,7 @@ fn logs_users_off_a_real_logind() {
         "--grace",
         "10m",
     ]);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert_eq!(out.status.code(), Some(4), "cancel did not exit 4:\n{log}");
     assert!(log.contains("cancelled during the grace period: no one was logged off"), "{log}");
     assert!(log.contains(&format!("  ok: session {bob_session} of {BOB}: message delivered")), "{log}");
@@ -185,7 +185,7 @@ fn logs_users_off_a_real_logind() {
     ct.wait_for("carol's notification server", 20, || ct.exec(&["test", "-e", &carol_log]).status.success());
     let probe = "/opt/logoff/examples/notify_probe";
     let out = ct.exec(&[probe, CAROL, "logoff-users test", "save <your> work & go"]);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert!(out.status.success(), "notify_probe {CAROL} failed: {}\n{log}", out.status);
     assert!(log.contains("delivered") && log.contains("all uid 0"), "{log}");
     let recorded = ct.run(&["cat", &carol_log]);
@@ -201,7 +201,7 @@ fn logs_users_off_a_real_logind() {
     // Bob has no session bus: neither his (missing) terminal nor the desktop got it, and
     // the error says why for both.
     let out = ct.exec(&[probe, BOB, "logoff-users test", "x"]);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert_eq!(out.status.code(), Some(1), "{log}");
     assert!(
         log.contains("failed: could not send a message to session probe: terminal: the session has no terminal; desktop notification: could not show a desktop notification on /run/user/")
@@ -219,7 +219,7 @@ fn logs_users_off_a_real_logind() {
     assert!(!ct.pids_of(ALICE).is_empty());
     // `--kill-after 0`: straight to SIGKILL, the round in which logind's KillUser is used.
     let out = ct.exec(&[&tool, ALICE, "--timeout", "30s", "--kill-after", "0"]);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert!(out.status.success(), "logoff {ALICE} failed: {}\n{log}", out.status);
     let after = ct.loginctl_sessions();
     assert!(sessions_of(&after, ALICE).is_empty(), "alice still has sessions: {after:?}\n{log}");
@@ -258,7 +258,7 @@ fn logs_users_off_a_real_logind() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert!(log.contains("tool-exit=0"), "ALL failed, or the tool's own session was ended:\n{log}");
     let after = ct.loginctl_sessions();
     for user in [BOB, CAROL] {
@@ -326,7 +326,7 @@ fn stubborn_users(ct: &mut Container, tool: &str, first_uid: u32) -> Duration {
         "60s",
     ]);
     let took = started.elapsed();
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert!(out.status.success(), "ALL over stubborn users failed: {}\n{log}", out.status);
     assert!(took >= STUBBORN_GRACE, "the grace period was not waited ({took:?})\n{log}");
     assert!(took < STUBBORN_GRACE * 2 - Duration::from_secs(2), "{STUBBORN_USERS} users took {took:?}\n{log}");

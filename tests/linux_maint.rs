@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Instant;
 
-use common::container::{Container, should_run, spare_uid_base, text};
+use common::container::{Container, printed, should_run, spare_uid_base};
 
 const TOOL: &str = "/opt/logoff/logoff-users";
 
@@ -42,7 +42,7 @@ impl Container {
     /// The tool inside the container: its exit code and its output (stdout, then stderr).
     fn tool(&self, args: &[&str]) -> (Option<i32>, String) {
         let out = self.exec(&[&[TOOL], args].concat());
-        (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+        (out.status.code(), printed(&out))
     }
 }
 
@@ -84,7 +84,7 @@ fn clears_a_host_for_maintenance() {
     assert!(root_in, "root was refused during the drain: {said}");
     assert_eq!(ct.sessions_of(ON), BTreeSet::from([on_session.clone()]), "logged off before the grace ended");
     let out = run.wait_with_output().unwrap();
-    let log = text(&out.stdout) + &text(&out.stderr);
+    let log = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.starts_with("drain: new logons refused (by root"), "{log}");
     assert!(log.contains(&format!("verified: {ON} is logged off")), "{log}");

@@ -31,7 +31,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Instant;
 
-use common::container::{Container, should_run, spare_uid_base};
+use common::container::{Container, printed, should_run, spare_uid_base};
 
 const ALICE: &str = "ls_alice";
 const BOB: &str = "ls_bob";
@@ -164,7 +164,7 @@ fn detached_logoffs_outlive_their_caller_and_cancel_works() {
     let out = ct.run(&[TOOL, CAROL, "--detach", "--message", message, "--grace", "30s", "--format", "json"]);
     let job_c = serde_json::from_str::<serde_json::Value>(&out).unwrap()["job"]["id"].as_str().unwrap().to_string();
     let out = ct.exec(&[TOOL, "--cancel", &job_c, "--message", "logoff-users test: logoff cancelled"]);
-    let log = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let log = printed(&out);
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains(&format!("cancelled: job {job_c} (log off {CAROL} at ")), "{log}");
     assert!(log.contains(&format!("  ok: session {carol_session} of {CAROL}: message delivered")), "{log}");

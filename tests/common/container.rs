@@ -87,6 +87,11 @@ pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What a command printed: its stdout, then its stderr.
+pub fn printed(out: &Output) -> String {
+    text(&out.stdout) + &text(&out.stderr)
+}
+
 /// The ids of `user`'s sessions in `all`, a [`Container::loginctl_sessions`].
 pub fn sessions_of(all: &BTreeSet<(String, String)>, user: &str) -> BTreeSet<String> {
     all.iter().filter(|(_, u)| u == user).map(|(id, _)| id.clone()).collect()

@@ -110,7 +110,7 @@ fn the_task_iterator_agrees_with_proc() {
     assert!(tasks.iter().all(|t| merged.iter().any(|m| m.pid == t.pid)));
     checked.push(1);
 
-    // The model's view: the same processes, start times and flags as the /proc listing.
+    // The model's view: the same processes and flags as the /proc listing.
     let passwd = Passwd::load("/etc/passwd".as_ref());
     let fast = iter.list_processes(&procfs, &procfs.pids().unwrap(), &passwd).unwrap();
     let slow = procfs.list_processes(&passwd).unwrap();
